@@ -1,0 +1,218 @@
+package eventstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+)
+
+// errClosed is returned by a Memory store after Close.
+var errClosed = errors.New("eventstore: memory store closed")
+
+// Memory is an in-memory Store for tests and development. It keeps
+// everything in maps guarded by one lock; nothing survives the process.
+// The zero value is not usable; call NewMemory.
+type Memory struct {
+	mu       sync.RWMutex
+	closed   bool
+	position int64
+	streams  map[streamKey][]Event     // events by aggregate, index = Sequence-1
+	claims   map[string]string         // key → owner
+	docs     map[string]map[string]Doc // kind → id → doc
+}
+
+type streamKey struct{ typ, id string }
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{
+		streams: make(map[streamKey][]Event),
+		claims:  make(map[string]string),
+		docs:    make(map[string]map[string]Doc),
+	}
+}
+
+// Append implements Store.
+func (m *Memory) Append(ctx context.Context, b Batch) ([]Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: append: %w", err)
+	}
+	if err := CheckBatch(b); err != nil {
+		return nil, fmt.Errorf("memory: append: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("memory: append: %w", errClosed)
+	}
+
+	// Check everything that can fail before changing anything.
+	seen := make(map[streamKey]bool)
+	for _, e := range b.Events {
+		k := streamKey{e.AggregateType, e.AggregateID}
+		if seen[k] {
+			continue // contiguity within the batch is checked by CheckBatch
+		}
+		seen[k] = true
+		if stored := uint64(len(m.streams[k])); e.Sequence != stored+1 {
+			return nil, fmt.Errorf("memory: append: %w: %s/%s is at sequence %d, batch starts at %d",
+				ErrConflict, e.AggregateType, e.AggregateID, stored, e.Sequence)
+		}
+	}
+	var claims map[string]string // claim keys as the batch leaves them; "" = released
+	if len(b.Release)+len(b.Claims) > 0 {
+		claims = make(map[string]string, len(b.Release)+len(b.Claims))
+	}
+	for _, key := range b.Release {
+		claims[key] = ""
+	}
+	for _, c := range b.Claims {
+		owner, ok := claims[c.Key]
+		if !ok {
+			owner = m.claims[c.Key]
+		}
+		if owner != "" && owner != c.Owner {
+			return nil, fmt.Errorf("memory: append: %w: %q", ErrClaimed, c.Key)
+		}
+		claims[c.Key] = c.Owner
+	}
+
+	// Apply.
+	out := make([]Event, len(b.Events))
+	for i, e := range b.Events {
+		m.position++
+		e.Position = m.position
+		e.CreatedAt = NormalizeTime(e.CreatedAt)
+		e.Payload = clone(e.Payload)
+		k := streamKey{e.AggregateType, e.AggregateID}
+		m.streams[k] = append(m.streams[k], e)
+		out[i] = e
+		out[i].Payload = clone(e.Payload)
+	}
+	for key, owner := range claims {
+		if owner == "" {
+			delete(m.claims, key)
+		} else {
+			m.claims[key] = owner
+		}
+	}
+	for _, k := range b.Delete {
+		delete(m.docs[k.Kind], k.ID)
+	}
+	for _, d := range b.Put {
+		byID := m.docs[d.Kind]
+		if byID == nil {
+			byID = make(map[string]Doc)
+			m.docs[d.Kind] = byID
+		}
+		d.Data = clone(d.Data)
+		byID[d.ID] = d
+	}
+	return out, nil
+}
+
+// Load implements Store.
+func (m *Memory) Load(ctx context.Context, aggregateType, aggregateID string, after uint64) ([]Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: load: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, fmt.Errorf("memory: load: %w", errClosed)
+	}
+	stream := m.streams[streamKey{aggregateType, aggregateID}]
+	if after >= uint64(len(stream)) {
+		return nil, nil
+	}
+	out := slices.Clone(stream[after:])
+	for i := range out {
+		out[i].Payload = clone(out[i].Payload)
+	}
+	return out, nil
+}
+
+// Get implements Store.
+func (m *Memory) Get(ctx context.Context, kind, id string) (Doc, error) {
+	if err := ctx.Err(); err != nil {
+		return Doc{}, fmt.Errorf("memory: get: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return Doc{}, fmt.Errorf("memory: get: %w", errClosed)
+	}
+	d, ok := m.docs[kind][id]
+	if !ok {
+		return Doc{}, fmt.Errorf("memory: get %s/%s: %w", kind, id, ErrNotFound)
+	}
+	d.Data = clone(d.Data)
+	return d, nil
+}
+
+// List implements Store.
+func (m *Memory) List(ctx context.Context, kind, owner, after string, limit int) ([]Doc, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: list: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, fmt.Errorf("memory: list: %w", errClosed)
+	}
+	var out []Doc
+	for id, d := range m.docs[kind] {
+		if d.Owner == owner && id > after {
+			out = append(out, d)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit:limit]
+	}
+	for i := range out {
+		out[i].Data = clone(out[i].Data)
+	}
+	return out, nil
+}
+
+// ClaimOwner implements Store.
+func (m *Memory) ClaimOwner(ctx context.Context, key string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("memory: claim owner: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return "", fmt.Errorf("memory: claim owner: %w", errClosed)
+	}
+	owner, ok := m.claims[key]
+	if !ok {
+		return "", fmt.Errorf("memory: claim %q: %w", key, ErrNotFound)
+	}
+	return owner, nil
+}
+
+// Close implements Store. It drops the data; later calls fail.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.streams, m.claims, m.docs = nil, nil, nil
+	return nil
+}
+
+// clone copies b, returning nil for an empty slice, so that callers cannot
+// alias the store's data.
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return bytes.Clone(b)
+}

@@ -1,0 +1,457 @@
+// Package sqlite is the embedded eventstore.Store, on modernc.org/sqlite
+// (pure Go, no cgo).
+//
+// One database file holds the events, the claims and the read-model
+// documents. The file is in WAL mode. Writes go through a single connection
+// and BEGIN IMMEDIATE transactions, so they are serialised in the process
+// without SQLITE_BUSY retries; reads use a separate pool of read-only
+// connections and run concurrently with the writer, each seeing the last
+// committed state.
+//
+// The schema is created and upgraded by the embedded migrations/NNNN_*.sql
+// files, applied in order when the store is opened and recorded in the
+// schema_migrations table.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/factorgate/factorgate/server/eventstore"
+)
+
+// Synchronous is SQLite's synchronous setting for the writer connection.
+type Synchronous string
+
+const (
+	// SynchronousFull syncs the WAL on every commit: a committed batch
+	// survives a power loss. The default.
+	SynchronousFull Synchronous = "FULL"
+	// SynchronousNormal syncs only at checkpoints: much faster; a committed
+	// batch survives a crash of the process but may be lost on a power
+	// loss or OS crash. The database stays consistent either way.
+	SynchronousNormal Synchronous = "NORMAL"
+)
+
+// Option changes how Open opens the store.
+type Option func(*config)
+
+type config struct {
+	synchronous Synchronous
+	busyTimeout time.Duration
+	readers     int
+}
+
+// WithSynchronous sets the durability of commits (default SynchronousFull).
+func WithSynchronous(s Synchronous) Option {
+	return func(c *config) { c.synchronous = s }
+}
+
+// WithBusyTimeout sets how long a connection waits for a lock held by
+// another process (or a checkpoint) before failing (default 5s).
+func WithBusyTimeout(d time.Duration) Option {
+	return func(c *config) { c.busyTimeout = d }
+}
+
+// WithReaders sets the size of the read connection pool (default
+// max(4, GOMAXPROCS)).
+func WithReaders(n int) Option {
+	return func(c *config) { c.readers = n }
+}
+
+// Store is the SQLite eventstore.Store. It is safe for concurrent use.
+type Store struct {
+	writer *sql.DB // one connection; every transaction is BEGIN IMMEDIATE
+	reader *sql.DB // read-only pool
+
+	insertEvent, releaseClaim, takeClaim, deleteDoc, putDoc *sql.Stmt // on writer
+	loadEvents, getDoc, listDocs, claimOwner                *sql.Stmt // on reader
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Open opens (creating it if needed, with mode 0600) the database file at
+// path and brings its schema up to date. The directory must exist.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	cfg := config{
+		synchronous: SynchronousFull,
+		busyTimeout: 5 * time.Second,
+		readers:     max(4, runtime.GOMAXPROCS(0)),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	switch {
+	case cfg.synchronous != SynchronousFull && cfg.synchronous != SynchronousNormal:
+		return nil, fmt.Errorf("sqlite: open: synchronous %q: want FULL or NORMAL", cfg.synchronous)
+	case cfg.busyTimeout < 0:
+		return nil, fmt.Errorf("sqlite: open: negative busy timeout %v", cfg.busyTimeout)
+	case cfg.readers < 1:
+		return nil, fmt.Errorf("sqlite: open: %d readers: want at least 1", cfg.readers)
+	case path == "" || path == ":memory:" || strings.HasPrefix(path, "file:"):
+		// A store needs a real file: the reader pool opens it separately.
+		return nil, fmt.Errorf("sqlite: open: %q: want a file path", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	// Create the file ourselves so that it (and the -wal and -shm files,
+	// which SQLite gives the same mode) is readable by its owner only.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+
+	s := &Store{}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = s.Close()
+		}
+	}()
+
+	busy := fmt.Sprintf("busy_timeout(%d)", cfg.busyTimeout.Milliseconds())
+	s.writer, err = sql.Open("sqlite", dsn(abs, url.Values{
+		"_pragma": {busy, "journal_mode(WAL)", "synchronous(" + string(cfg.synchronous) + ")", "foreign_keys(1)"},
+		"_txlock": {"immediate"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	s.writer.SetMaxOpenConns(1)
+	s.writer.SetMaxIdleConns(1)
+	s.writer.SetConnMaxLifetime(0)
+	s.writer.SetConnMaxIdleTime(0)
+
+	var mode string
+	if err := s.writer.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return nil, fmt.Errorf("sqlite: open %s: journal mode is %q, want wal", abs, mode)
+	}
+	if err := migrate(ctx, s.writer); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+
+	s.reader, err = sql.Open("sqlite", dsn(abs, url.Values{
+		"_pragma": {busy, "query_only(1)"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	s.reader.SetMaxOpenConns(cfg.readers)
+	s.reader.SetMaxIdleConns(cfg.readers)
+	s.reader.SetConnMaxLifetime(0)
+	s.reader.SetConnMaxIdleTime(0)
+
+	for _, p := range []struct {
+		db    *sql.DB
+		stmt  **sql.Stmt
+		query string
+	}{
+		// The sequence check is part of the insert: the row is inserted
+		// only when the aggregate's last stored sequence is the one before.
+		{s.writer, &s.insertEvent, `INSERT INTO events
+			(aggregate_type, aggregate_id, sequence, type, version, resource_owner, creator, created_at, payload)
+			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
+			WHERE coalesce((SELECT sequence FROM events WHERE aggregate_type = ? AND aggregate_id = ?
+				ORDER BY sequence DESC LIMIT 1), 0) = ?`},
+		{s.writer, &s.releaseClaim, `DELETE FROM claims WHERE key = ?`},
+		// Changes one row when the key is free or already the owner's,
+		// none when another owner holds it.
+		{s.writer, &s.takeClaim, `INSERT INTO claims (key, owner) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET owner = excluded.owner WHERE claims.owner = excluded.owner`},
+		{s.writer, &s.deleteDoc, `DELETE FROM docs WHERE kind = ? AND id = ?`},
+		{s.writer, &s.putDoc, `INSERT INTO docs (kind, id, owner, data) VALUES (?, ?, ?, ?)
+			ON CONFLICT (kind, id) DO UPDATE SET owner = excluded.owner, data = excluded.data`},
+		{s.reader, &s.loadEvents, `SELECT position, sequence, type, version, resource_owner, creator, created_at, payload
+			FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND sequence > ? ORDER BY sequence`},
+		{s.reader, &s.getDoc, `SELECT owner, data FROM docs WHERE kind = ? AND id = ?`},
+		{s.reader, &s.listDocs, `SELECT id, data FROM docs WHERE kind = ? AND owner = ? AND id > ? ORDER BY id LIMIT ?`},
+		{s.reader, &s.claimOwner, `SELECT owner FROM claims WHERE key = ?`},
+	} {
+		if *p.stmt, err = p.db.PrepareContext(ctx, p.query); err != nil {
+			return nil, fmt.Errorf("sqlite: open %s: prepare: %w", abs, err)
+		}
+	}
+	ok = true
+	return s, nil
+}
+
+// dsn returns the modernc.org/sqlite data source name of the file at the
+// absolute path abs with the given query parameters.
+func dsn(abs string, params url.Values) string {
+	// In a SQLite URI, '?' and '#' end the path and '%' starts an escape.
+	path := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(filepath.ToSlash(abs))
+	return "file:" + path + "?" + params.Encode()
+}
+
+// Append implements eventstore.Store.
+func (s *Store) Append(ctx context.Context, b eventstore.Batch) ([]eventstore.Event, error) {
+	if err := eventstore.CheckBatch(b); err != nil {
+		return nil, fmt.Errorf("sqlite: append: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: append: %w", err)
+	}
+	if len(b.Events)+len(b.Claims)+len(b.Release)+len(b.Put)+len(b.Delete) == 0 {
+		return nil, nil
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: append: begin: %w", err)
+	}
+	out, err := s.appendTx(ctx, tx, b)
+	if err != nil {
+		_ = tx.Rollback() // the error that matters is err
+		return nil, fmt.Errorf("sqlite: append: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlite: append: commit: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, b eventstore.Batch) ([]eventstore.Event, error) {
+	var out []eventstore.Event
+	if len(b.Events) > 0 {
+		out = make([]eventstore.Event, len(b.Events))
+		insert := tx.StmtContext(ctx, s.insertEvent)
+		for i, e := range b.Events {
+			e.CreatedAt = eventstore.NormalizeTime(e.CreatedAt)
+			seq := int64(e.Sequence) // CheckBatch: 1 <= Sequence <= MaxInt64
+			res, err := insert.ExecContext(ctx,
+				e.AggregateType, e.AggregateID, seq, e.Type, e.Version, e.ResourceOwner, e.Creator,
+				e.CreatedAt.UnixMicro(), blob(e.Payload),
+				e.AggregateType, e.AggregateID, seq-1)
+			if isConstraint(err) {
+				return nil, fmt.Errorf("%w: %s/%s sequence %d: %w", eventstore.ErrConflict, e.AggregateType, e.AggregateID, seq, err)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("insert event: %w", err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return nil, fmt.Errorf("insert event: %w", err)
+			} else if n == 0 {
+				return nil, fmt.Errorf("%w: %s/%s: sequence %d is not the next one",
+					eventstore.ErrConflict, e.AggregateType, e.AggregateID, seq)
+			}
+			if e.Position, err = res.LastInsertId(); err != nil {
+				return nil, fmt.Errorf("insert event: %w", err)
+			}
+			e.Payload = clone(e.Payload)
+			out[i] = e
+		}
+	}
+	if len(b.Release) > 0 {
+		release := tx.StmtContext(ctx, s.releaseClaim)
+		for _, key := range b.Release {
+			if _, err := release.ExecContext(ctx, key); err != nil {
+				return nil, fmt.Errorf("release claim: %w", err)
+			}
+		}
+	}
+	if len(b.Claims) > 0 {
+		take := tx.StmtContext(ctx, s.takeClaim)
+		for _, c := range b.Claims {
+			res, err := take.ExecContext(ctx, c.Key, c.Owner)
+			if isConstraint(err) {
+				return nil, fmt.Errorf("%w: %q: %w", eventstore.ErrClaimed, c.Key, err)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("take claim: %w", err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return nil, fmt.Errorf("take claim: %w", err)
+			} else if n == 0 {
+				return nil, fmt.Errorf("%w: %q", eventstore.ErrClaimed, c.Key)
+			}
+		}
+	}
+	if len(b.Delete) > 0 {
+		del := tx.StmtContext(ctx, s.deleteDoc)
+		for _, k := range b.Delete {
+			if _, err := del.ExecContext(ctx, k.Kind, k.ID); err != nil {
+				return nil, fmt.Errorf("delete doc: %w", err)
+			}
+		}
+	}
+	if len(b.Put) > 0 {
+		put := tx.StmtContext(ctx, s.putDoc)
+		for _, d := range b.Put {
+			if _, err := put.ExecContext(ctx, d.Kind, d.ID, d.Owner, blob(d.Data)); err != nil {
+				return nil, fmt.Errorf("put doc: %w", err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Load implements eventstore.Store.
+func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, after uint64) ([]eventstore.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: load: %w", err)
+	}
+	if after >= math.MaxInt64 {
+		return nil, nil // no stored sequence is above it
+	}
+	rows, err := s.loadEvents.QueryContext(ctx, aggregateType, aggregateID, int64(after))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: load: %w", err)
+	}
+	defer rows.Close()
+	var out []eventstore.Event
+	for rows.Next() {
+		e := eventstore.Event{AggregateType: aggregateType, AggregateID: aggregateID}
+		var seq, createdAt int64
+		if err := rows.Scan(&e.Position, &seq, &e.Type, &e.Version, &e.ResourceOwner, &e.Creator, &createdAt, &e.Payload); err != nil {
+			return nil, fmt.Errorf("sqlite: load: %w", err)
+		}
+		e.Sequence = uint64(seq)
+		e.CreatedAt = time.UnixMicro(createdAt).UTC()
+		e.Payload = nilIfEmpty(e.Payload)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: load: %w", err)
+	}
+	return out, nil
+}
+
+// Get implements eventstore.Store.
+func (s *Store) Get(ctx context.Context, kind, id string) (eventstore.Doc, error) {
+	d := eventstore.Doc{Kind: kind, ID: id}
+	err := s.getDoc.QueryRowContext(ctx, kind, id).Scan(&d.Owner, &d.Data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return eventstore.Doc{}, fmt.Errorf("sqlite: get %s/%s: %w", kind, id, eventstore.ErrNotFound)
+	}
+	if err != nil {
+		return eventstore.Doc{}, fmt.Errorf("sqlite: get %s/%s: %w", kind, id, err)
+	}
+	d.Data = nilIfEmpty(d.Data)
+	return d, nil
+}
+
+// List implements eventstore.Store.
+func (s *Store) List(ctx context.Context, kind, owner, after string, limit int) ([]eventstore.Doc, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := s.listDocs.QueryContext(ctx, kind, owner, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list: %w", err)
+	}
+	defer rows.Close()
+	var out []eventstore.Doc
+	for rows.Next() {
+		d := eventstore.Doc{Kind: kind, Owner: owner}
+		if err := rows.Scan(&d.ID, &d.Data); err != nil {
+			return nil, fmt.Errorf("sqlite: list: %w", err)
+		}
+		d.Data = nilIfEmpty(d.Data)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list: %w", err)
+	}
+	return out, nil
+}
+
+// ClaimOwner implements eventstore.Store.
+func (s *Store) ClaimOwner(ctx context.Context, key string) (string, error) {
+	var owner string
+	err := s.claimOwner.QueryRowContext(ctx, key).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("sqlite: claim %q: %w", key, eventstore.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("sqlite: claim %q: %w", key, err)
+	}
+	return owner, nil
+}
+
+// Close implements eventstore.Store. It waits for running calls on the
+// writer to finish; later calls fail.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		for _, st := range []*sql.Stmt{
+			s.insertEvent, s.releaseClaim, s.takeClaim, s.deleteDoc, s.putDoc,
+			s.loadEvents, s.getDoc, s.listDocs, s.claimOwner,
+		} {
+			if st != nil {
+				errs = append(errs, st.Close())
+			}
+		}
+		if s.reader != nil {
+			errs = append(errs, s.reader.Close())
+		}
+		if s.writer != nil {
+			// Recommended before closing a long-lived connection; cheap.
+			if _, err := s.writer.Exec("PRAGMA optimize"); err != nil {
+				errs = append(errs, err)
+			}
+			errs = append(errs, s.writer.Close())
+		}
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("sqlite: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// isConstraint reports whether err is a unique or primary key violation.
+func isConstraint(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return true
+	}
+	return false
+}
+
+// blob returns b as a query argument, NULL when empty.
+func blob(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}

@@ -1,0 +1,181 @@
+package sqlite_test
+
+import (
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/factorgate/factorgate/server/eventstore"
+	"github.com/factorgate/factorgate/server/eventstore/eventstoretest"
+	"github.com/factorgate/factorgate/server/eventstore/sqlite"
+)
+
+func TestContract(t *testing.T) {
+	for _, sync := range []sqlite.Synchronous{sqlite.SynchronousFull, sqlite.SynchronousNormal} {
+		t.Run(string(sync), func(t *testing.T) {
+			eventstoretest.Run(t, func(t *testing.T) eventstore.Store {
+				return mustOpen(t, filepath.Join(t.TempDir(), "factorgate.db"), sqlite.WithSynchronous(sync))
+			})
+		})
+	}
+}
+
+// mustOpen opens the store at path; the caller closes it.
+func mustOpen(t testing.TB, path string, opts ...sqlite.Option) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), path, opts...)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+// rawQuery runs a single-value query on the file with a plain connection.
+func rawQuery(t *testing.T, path, query string, dest any) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRowContext(t.Context(), query).Scan(dest); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "factorgate.db")
+	s := mustOpen(t, path)
+	ev := eventstore.Event{AggregateType: "user", AggregateID: "1", Sequence: 1, Type: "user.added", Payload: []byte(`{}`)}
+	appended, err := s.Append(t.Context(), eventstore.Batch{
+		Events: []eventstore.Event{ev},
+		Claims: []eventstore.Claim{{Key: "k", Owner: "1"}},
+		Put:    []eventstore.Doc{{Kind: "user", ID: "1", Owner: "org1", Data: []byte(`{}`)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var appliedAt int64
+	rawQuery(t, path, "SELECT applied_at FROM schema_migrations WHERE version = 1", &appliedAt)
+
+	s = mustOpen(t, path)
+	defer s.Close()
+	events, err := s.Load(t.Context(), "user", "1", 0)
+	if err != nil || len(events) != 1 || events[0].Position != appended[0].Position {
+		t.Fatalf("Load after reopen = %+v, %v", events, err)
+	}
+	if owner, err := s.ClaimOwner(t.Context(), "k"); err != nil || owner != "1" {
+		t.Fatalf("ClaimOwner after reopen = %q, %v", owner, err)
+	}
+	if _, err := s.Get(t.Context(), "user", "1"); err != nil {
+		t.Fatalf("Get after reopen: %v", err)
+	}
+	// Positions continue after the stored ones.
+	ev.Sequence = 2
+	next, err := s.Append(t.Context(), eventstore.Batch{Events: []eventstore.Event{ev}})
+	if err != nil || next[0].Position <= appended[0].Position {
+		t.Fatalf("Append after reopen = %+v, %v", next, err)
+	}
+
+	var n int
+	rawQuery(t, path, "SELECT count(*) FROM schema_migrations", &n)
+	var again int64
+	rawQuery(t, path, "SELECT applied_at FROM schema_migrations WHERE version = 1", &again)
+	if n != 1 || again != appliedAt {
+		t.Fatalf("schema_migrations after reopen: %d rows, applied_at %d (was %d): migrations ran again", n, again, appliedAt)
+	}
+}
+
+func TestFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "factorgate.db")
+	s := mustOpen(t, path)
+	defer s.Close()
+
+	var mode string
+	rawQuery(t, path, "PRAGMA journal_mode", &mode)
+	if mode != "wal" {
+		t.Errorf("journal_mode = %q, want wal", mode)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("file mode = %v, want 0600", perm)
+	}
+	for _, table := range []string{"events", "claims", "docs", "schema_migrations"} {
+		var n int
+		rawQuery(t, path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '"+table+"'", &n)
+		if n != 1 {
+			t.Errorf("table %s missing", table)
+		}
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		path string
+		opts []sqlite.Option
+	}{
+		{"empty path", "", nil},
+		{"memory", ":memory:", nil},
+		{"uri", "file:x.db", nil},
+		{"missing dir", filepath.Join(dir, "nope", "x.db"), nil},
+		{"bad synchronous", filepath.Join(dir, "x.db"), []sqlite.Option{sqlite.WithSynchronous("OFF")}},
+		{"no readers", filepath.Join(dir, "x.db"), []sqlite.Option{sqlite.WithReaders(0)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := sqlite.Open(t.Context(), tc.path, tc.opts...)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+		})
+	}
+}
+
+// TestPathEscaping opens a file whose name has characters that are special
+// in SQLite URIs.
+func TestPathEscaping(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a?b#c%20d")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "f?.db")
+	s := mustOpen(t, path)
+	if _, err := s.Append(t.Context(), eventstore.Batch{Claims: []eventstore.Claim{{Key: "k", Owner: "o"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not at %s: %v", path, err)
+	}
+	s = mustOpen(t, path)
+	defer s.Close()
+	if _, err := s.ClaimOwner(t.Context(), "k"); err != nil {
+		t.Fatalf("ClaimOwner after reopen: %v", err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "factorgate.db"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Append(t.Context(), eventstore.Batch{Claims: []eventstore.Claim{{Key: "k", Owner: "o"}}})
+	if err == nil {
+		t.Fatal("Append after Close succeeded")
+	}
+	if errors.Is(err, eventstore.ErrClaimed) || errors.Is(err, eventstore.ErrConflict) {
+		t.Fatalf("Append after Close: %v", err)
+	}
+}

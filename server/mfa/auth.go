@@ -1,0 +1,210 @@
+package mfa
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/factorgate/factorgate/server/eventstore"
+)
+
+// Permission names, as ZITADEL spells them.
+const (
+	PermAuthenticated       = "authenticated"
+	PermUserRead            = "user.read"
+	PermUserWrite           = "user.write"
+	PermUserCredentialWrite = "user.credential.write"
+	PermPolicyRead          = "policy.read"
+	PermPolicyWrite         = "policy.write"
+	PermPolicyDelete        = "policy.delete"
+	PermIAMPolicyRead       = "iam.policy.read"
+	PermIAMPolicyWrite      = "iam.policy.write"
+	PermIAMMemberWrite      = "iam.member.write"
+	PermOrgMemberWrite      = "org.member.write"
+	PermOrgCreate           = "org.create"
+)
+
+// Roles and what they grant. Instance roles (IAM_*) grant their permissions
+// in every organization; organization roles only in their own.
+var rolePermissions = map[string][]string{
+	"IAM_OWNER": {PermUserRead, PermUserWrite, PermUserCredentialWrite, PermPolicyRead, PermPolicyWrite, PermPolicyDelete,
+		PermIAMPolicyRead, PermIAMPolicyWrite, PermIAMMemberWrite, PermOrgMemberWrite, PermOrgCreate, "org.read", "org.write", "iam.read", "iam.write", "user.delete"},
+	"IAM_OWNER_VIEWER": {PermUserRead, PermPolicyRead, PermIAMPolicyRead, "org.read", "iam.read"},
+	"IAM_ORG_MANAGER":  {PermUserRead, PermUserWrite, PermUserCredentialWrite, PermPolicyRead, PermPolicyWrite, PermPolicyDelete, PermOrgMemberWrite, PermOrgCreate, "org.read", "org.write"},
+	"IAM_USER_MANAGER": {PermUserRead, PermUserWrite, PermUserCredentialWrite, "org.read"},
+	"ORG_OWNER": {PermUserRead, PermUserWrite, PermUserCredentialWrite, PermPolicyRead, PermPolicyWrite, PermPolicyDelete,
+		PermOrgMemberWrite, "org.read", "org.write", "user.delete"},
+	"ORG_OWNER_VIEWER":     {PermUserRead, PermPolicyRead, "org.read"},
+	"ORG_USER_MANAGER":     {PermUserRead, PermUserWrite, PermUserCredentialWrite, PermPolicyRead, "org.read"},
+	"ORG_SETTINGS_MANAGER": {PermPolicyRead, PermPolicyWrite, PermPolicyDelete, "org.read"},
+}
+
+func validRoles(roles []string, prefix string) bool {
+	if len(roles) == 0 {
+		return false
+	}
+	for _, r := range roles {
+		if _, ok := rolePermissions[r]; !ok || !strings.HasPrefix(r, prefix) {
+			return false
+		}
+	}
+	return true
+}
+
+func grants(roles []string, permission string) bool {
+	for _, r := range roles {
+		if slices.Contains(rolePermissions[r], permission) {
+			return true
+		}
+	}
+	return false
+}
+
+const tokenDocKind = "token"
+
+// tokenDoc is the read model of one access token, keyed by the token's
+// SHA-256; the token itself is never stored.
+type tokenDoc struct {
+	TokenID    string    `json:"tokenId"`
+	UserID     string    `json:"userId"`
+	OrgID      string    `json:"orgId"`
+	Machine    bool      `json:"machine"`
+	Expiration time.Time `json:"expiration"`
+	Scopes     []string  `json:"scopes,omitempty"`
+	AMR        []string  `json:"amr,omitempty"`
+	AuthTime   time.Time `json:"authTime"`
+}
+
+// HashToken returns the stored form of a token.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func newTokenString() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "fg_" + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Authenticate resolves a bearer token to its principal. The lookup is by
+// the token's hash, so no stored secret is compared byte by byte.
+func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, error) {
+	if token == "" {
+		return nil, ErrTokenInvalid
+	}
+	d, err := s.store.Get(ctx, tokenDocKind, HashToken(token))
+	if errors.Is(err, eventstore.ErrNotFound) {
+		return nil, ErrTokenInvalid
+	}
+	if err != nil {
+		return nil, internal("AUTH-tok01", err)
+	}
+	var td tokenDoc
+	if err := json.Unmarshal(d.Data, &td); err != nil {
+		return nil, internal("AUTH-tok02", err)
+	}
+	if !td.Expiration.IsZero() && !s.now().Before(td.Expiration) {
+		return nil, ErrTokenInvalid
+	}
+	return &Principal{UserID: td.UserID, OrgID: td.OrgID, TokenID: td.TokenID, Machine: td.Machine,
+		Scopes: td.Scopes, AMR: td.AMR, AuthTime: td.AuthTime, Expires: td.Expiration}, nil
+}
+
+// Authorize checks that p holds permission in the organization named by
+// orgID (the caller's own organization when orgID is empty) and returns the
+// organization the request acts in. "authenticated" needs no role.
+func (s *Service) Authorize(ctx context.Context, p *Principal, orgID, permission string) (string, error) {
+	if p == nil {
+		return "", ErrAuthHeaderMissing
+	}
+	if orgID == "" {
+		orgID = p.OrgID
+	}
+	org, err := s.loadOrg(ctx, orgID)
+	if err != nil {
+		return "", err
+	}
+	if org == nil {
+		return "", ErrOrgNotExisting
+	}
+	if permission == "" || permission == PermAuthenticated {
+		return orgID, nil
+	}
+	roles, err := s.rolesIn(ctx, p.UserID, org)
+	if err != nil {
+		return "", err
+	}
+	if len(roles) == 0 {
+		return "", ErrNoMembership
+	}
+	if !grants(roles, permission) {
+		return "", ErrNoPermission
+	}
+	return orgID, nil
+}
+
+// rolesIn returns the caller's instance roles plus their roles in org.
+func (s *Service) rolesIn(ctx context.Context, userID string, org *orgState) ([]string, error) {
+	in, err := s.loadInstance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	roles := slices.Clone(in.Members[userID])
+	if org != nil {
+		roles = append(roles, org.Members[userID]...)
+	}
+	return roles, nil
+}
+
+// checkPermission is the command-level check: the caller needs permission
+// on the target's organization, except for acting on themselves.
+func (s *Service) checkPermission(ctx context.Context, orgID, permission, targetUserID string) error {
+	p := PrincipalFrom(ctx)
+	if p == nil {
+		return ErrNoPermissionCmd
+	}
+	if targetUserID != "" && p.UserID == targetUserID {
+		return nil
+	}
+	org, err := s.loadOrg(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	roles, err := s.rolesIn(ctx, p.UserID, org)
+	if err != nil {
+		return err
+	}
+	if len(roles) == 0 {
+		return ErrNoMembership
+	}
+	if !grants(roles, permission) {
+		return ErrNoPermissionCmd
+	}
+	return nil
+}
+
+// checkInstancePermission requires an instance role granting permission.
+func (s *Service) checkInstancePermission(ctx context.Context, permission string) error {
+	p := PrincipalFrom(ctx)
+	if p == nil {
+		return ErrNoPermissionCmd
+	}
+	roles, err := s.rolesIn(ctx, p.UserID, nil)
+	if err != nil {
+		return err
+	}
+	if !grants(roles, permission) {
+		return ErrNoPermissionCmd
+	}
+	return nil
+}

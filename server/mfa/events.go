@@ -1,0 +1,127 @@
+package mfa
+
+import "time"
+
+// Event types are persisted contracts: never rename one, never change the
+// meaning of a payload field. A new payload shape gets a new Version.
+// The names follow ZITADEL's dotted, past-tense style.
+const (
+	EventInstanceAdded             = "instance.added"
+	EventInstanceMemberAdded       = "instance.member.added"
+	EventInstancePolicyAdded       = "instance.policy.login.added"
+	EventInstanceSecondFactorAdded = "instance.policy.login.secondfactor.added"
+	EventInstanceSecondFactorRemov = "instance.policy.login.secondfactor.removed"
+
+	EventOrgAdded             = "org.added"
+	EventOrgMemberAdded       = "org.member.added"
+	EventOrgPolicyAdded       = "org.policy.login.added"
+	EventOrgPolicyChanged     = "org.policy.login.changed"
+	EventOrgPolicyRemoved     = "org.policy.login.removed"
+	EventOrgSecondFactorAdded = "org.policy.login.secondfactor.added"
+	EventOrgSecondFactorRemov = "org.policy.login.secondfactor.removed"
+
+	EventHumanAdded        = "user.human.added"
+	EventMachineAdded      = "user.machine.added"
+	EventPATAdded          = "user.personal.access.token.added"
+	EventPATRemoved        = "user.personal.access.token.removed"
+	EventTOTPAdded         = "user.human.mfa.otp.added"
+	EventTOTPVerified      = "user.human.mfa.otp.verified"
+	EventTOTPRemoved       = "user.human.mfa.otp.removed"
+	EventU2FAdded          = "user.human.mfa.u2f.token.added"
+	EventU2FVerified       = "user.human.mfa.u2f.token.verified"
+	EventU2FRemoved        = "user.human.mfa.u2f.token.removed"
+	EventOTPSMSAdded       = "user.human.mfa.otp.sms.added"
+	EventOTPSMSRemoved     = "user.human.mfa.otp.sms.removed"
+	EventOTPEmailAdded     = "user.human.mfa.otp.email.added"
+	EventOTPEmailRemoved   = "user.human.mfa.otp.email.removed"
+	aggregateTypeInstance  = "instance"
+	aggregateTypeOrg       = "org"
+	aggregateTypeUser      = "user"
+	eventPayloadVersionOne = 1
+)
+
+// Payloads. Field names are part of the contract.
+
+type instanceAddedPayload struct {
+	Name string `json:"name"`
+}
+
+type memberAddedPayload struct {
+	UserID string   `json:"userId"`
+	Roles  []string `json:"roles"`
+}
+
+type policyPayload struct {
+	Policy LoginPolicy `json:"policy"`
+}
+
+type secondFactorPayload struct {
+	Type SecondFactor `json:"mfaType"`
+}
+
+type orgAddedPayload struct {
+	Name string `json:"name"`
+}
+
+type humanAddedPayload struct {
+	Username          string `json:"userName"`
+	GivenName         string `json:"firstName"`
+	FamilyName        string `json:"lastName"`
+	NickName          string `json:"nickName,omitempty"`
+	DisplayName       string `json:"displayName,omitempty"`
+	PreferredLanguage string `json:"preferredLanguage,omitempty"`
+	Gender            int    `json:"gender,omitempty"`
+	Email             string `json:"email"`
+	EmailVerified     bool   `json:"emailVerified,omitempty"`
+	Phone             string `json:"phone,omitempty"`
+	PhoneVerified     bool   `json:"phoneVerified,omitempty"`
+	PasswordHash      string `json:"passwordHash,omitempty"` // bcrypt, never the password
+}
+
+type machineAddedPayload struct {
+	Username        string `json:"userName"`
+	Name            string `json:"name"`
+	Description     string `json:"description,omitempty"`
+	AccessTokenType int    `json:"accessTokenType,omitempty"`
+}
+
+type patAddedPayload struct {
+	TokenID    string    `json:"tokenId"`
+	TokenHash  string    `json:"tokenHash"` // SHA-256 of the token; the token itself is never stored
+	Expiration time.Time `json:"expiration"`
+	Scopes     []string  `json:"scopes,omitempty"`
+}
+
+type patRemovedPayload struct {
+	TokenID string `json:"tokenId"`
+}
+
+type totpAddedPayload struct {
+	ID     string `json:"id"`
+	Secret string `json:"secret"` // sealed with the master key
+}
+
+type u2fAddedPayload struct {
+	ID      string `json:"webAuthNTokenId"`
+	RPID    string `json:"rpID,omitempty"`
+	Session string `json:"session"` // sealed WebAuthn session data
+}
+
+type u2fVerifiedPayload struct {
+	ID              string `json:"webAuthNTokenId"`
+	Name            string `json:"webAuthNTokenName"`
+	KeyID           []byte `json:"keyId"`
+	PublicKey       []byte `json:"publicKey"`
+	AttestationType string `json:"attestationType,omitempty"`
+	AAGUID          []byte `json:"aaguid,omitempty"`
+	SignCount       uint32 `json:"signCount,omitempty"`
+	RPID            string `json:"rpID,omitempty"`
+}
+
+type factorIDPayload struct {
+	ID string `json:"id,omitempty"`
+}
+
+type webAuthNRemovedPayload struct {
+	ID string `json:"webAuthNTokenId"`
+}

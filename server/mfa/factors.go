@@ -1,0 +1,291 @@
+package mfa
+
+import (
+	"context"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+)
+
+// FactorRef names one factor of one user. ID is needed for U2F and optional
+// otherwise (when given, it must match).
+type FactorRef struct {
+	UserID string
+	Kind   FactorKind
+	ID     string
+}
+
+// FactorView is a factor as queries return it: no secrets.
+type FactorView struct {
+	Kind    FactorKind
+	ID      string
+	Name    string
+	State   FactorState
+	Created time.Time
+}
+
+// RemoveFactor removes a factor. orgID scopes the request: when set (the
+// organization context of the management API, or the caller's own
+// organization for self-service) a user of another organization is treated
+// as missing; when empty the user's own organization is used and access is
+// decided by the permission check alone.
+//
+// Like ZITADEL, TOTP and U2F removals report a missing factor before
+// checking permission; OTP SMS and email removals check permission first.
+// Removing one's own factor needs no permission.
+func (s *Service) RemoveFactor(ctx context.Context, orgID string, ref FactorRef) (Details, error) {
+	var notFound error
+	switch ref.Kind {
+	case FactorTOTP:
+		notFound = ErrTOTPNotExisting
+	case FactorU2F:
+		notFound = ErrU2FNotFound
+	case FactorOTPSMS:
+		notFound = ErrOTPSMSNotExisting
+	case FactorOTPEmail:
+		notFound = ErrOTPEmailNotExisting
+	default:
+		return Details{}, invalid("COMMAND-fk001", "unknown factor type")
+	}
+	var d Details
+	err := s.retry(ctx, func() error {
+		u, err := s.loadUser(ctx, ref.UserID)
+		if err != nil {
+			return err
+		}
+		if u != nil && orgID != "" && u.Owner != orgID {
+			u = nil // outside the caller's organization context: invisible
+		}
+		permissionFirst := ref.Kind == FactorOTPSMS || ref.Kind == FactorOTPEmail
+		if permissionFirst {
+			target := orgID
+			if u != nil {
+				target = u.Owner
+			}
+			if target == "" {
+				return ErrOTPUserNotFound
+			}
+			if err := s.checkPermission(ctx, target, PermUserWrite, ref.UserID); err != nil {
+				return err
+			}
+		}
+		if u == nil || u.Human == nil {
+			return notFound
+		}
+		f := u.factor(ref.Kind, ref.ID)
+		if f == nil || (ref.Kind == FactorU2F && ref.ID == "") {
+			return notFound
+		}
+		if !permissionFirst {
+			if err := s.checkPermission(ctx, u.Owner, PermUserWrite, ref.UserID); err != nil {
+				return err
+			}
+		}
+		c := s.newChange(ctx)
+		var typ string
+		var payload any
+		switch ref.Kind {
+		case FactorTOTP:
+			typ = EventTOTPRemoved
+		case FactorU2F:
+			typ, payload = EventU2FRemoved, webAuthNRemovedPayload{ID: f.ID}
+		case FactorOTPSMS:
+			typ = EventOTPSMSRemoved
+		case FactorOTPEmail:
+			typ = EventOTPEmailRemoved
+		}
+		if err := c.push(u, typ, payload); err != nil {
+			return internal("COMMAND-rm001", err)
+		}
+		if err := s.commit(ctx, c); err != nil {
+			return err
+		}
+		d = u.changeDetails()
+		return nil
+	})
+	return d, err
+}
+
+// ListFactors returns a user's factors (ready and not ready). A user that
+// does not exist, or is outside orgID when orgID is set, has none.
+func (s *Service) ListFactors(ctx context.Context, orgID, userID string) ([]FactorView, error) {
+	u, err := s.loadUser(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil || (orgID != "" && u.Owner != orgID) {
+		return nil, nil
+	}
+	if orgID == "" {
+		if err := s.checkPermission(ctx, u.Owner, PermUserRead, userID); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]FactorView, 0, len(u.Factors))
+	for _, f := range u.Factors {
+		out = append(out, FactorView{Kind: f.Kind, ID: f.ID, Name: f.Name, State: f.State, Created: f.Created})
+	}
+	return out, nil
+}
+
+// loadHumanFor loads a human user for an enrolment by the caller, checking
+// scope and the credential permission (self always allowed).
+func (s *Service) loadHumanFor(ctx context.Context, orgID, userID string) (*userState, error) {
+	u, err := s.loadUser(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil || (orgID != "" && u.Owner != orgID) {
+		return nil, ErrUserNotFoundPrecond
+	}
+	if err := s.checkPermission(ctx, u.Owner, PermUserCredentialWrite, userID); err != nil {
+		return nil, err
+	}
+	if u.Human == nil {
+		return nil, ErrUserNotHuman
+	}
+	return u, nil
+}
+
+// TOTPRegistration is a started TOTP enrolment: show URI (as a QR code) or
+// Secret to the person once.
+type TOTPRegistration struct {
+	ID     string
+	URI    string
+	Secret string
+}
+
+const (
+	totpPeriod = 30
+	totpDigits = otp.DigitsSix
+	totpSkew   = 1 // accept one period either side for clock drift
+)
+
+// RegisterTOTP starts a TOTP enrolment with a fresh secret (RFC 6238,
+// SHA-1, 6 digits, 30 s). An unverified earlier registration is replaced.
+func (s *Service) RegisterTOTP(ctx context.Context, orgID, userID string) (TOTPRegistration, Details, error) {
+	var reg TOTPRegistration
+	var d Details
+	err := s.retry(ctx, func() error {
+		u, err := s.loadHumanFor(ctx, orgID, userID)
+		if err != nil {
+			return err
+		}
+		if f := u.factor(FactorTOTP, ""); f != nil && f.State == FactorReady {
+			return ErrTOTPAlreadyReady
+		}
+		key, err := totp.Generate(totp.GenerateOpts{Issuer: s.issuer, AccountName: u.Username,
+			Period: totpPeriod, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			return internal("COMMAND-totp1", err)
+		}
+		sealed, err := s.sealer.seal([]byte(key.Secret()), "totp:"+u.ID)
+		if err != nil {
+			return internal("COMMAND-totp2", err)
+		}
+		id := s.NewID()
+		c := s.newChange(ctx)
+		if err := c.push(u, EventTOTPAdded, totpAddedPayload{ID: id, Secret: sealed}); err != nil {
+			return internal("COMMAND-totp3", err)
+		}
+		if err := s.commit(ctx, c); err != nil {
+			return err
+		}
+		reg = TOTPRegistration{ID: id, URI: key.URL(), Secret: key.Secret()}
+		d = u.changeDetails()
+		return nil
+	})
+	return reg, d, err
+}
+
+// VerifyTOTP completes a TOTP enrolment with a code from the person's app.
+// totpID, when set, must name the pending registration.
+func (s *Service) VerifyTOTP(ctx context.Context, orgID, userID, totpID, code string) (Details, error) {
+	var d Details
+	err := s.retry(ctx, func() error {
+		u, err := s.loadHumanFor(ctx, orgID, userID)
+		if err != nil {
+			return err
+		}
+		f := u.factor(FactorTOTP, totpID)
+		if f == nil {
+			return ErrTOTPNotStarted
+		}
+		if f.State == FactorReady {
+			return ErrTOTPVerified
+		}
+		secret, err := s.sealer.open(f.Secret, "totp:"+u.ID)
+		if err != nil {
+			return internal("COMMAND-totp4", err)
+		}
+		c := s.newChange(ctx)
+		ok, err := totp.ValidateCustom(code, string(secret), c.now, totp.ValidateOpts{
+			Period: totpPeriod, Skew: totpSkew, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
+		if err != nil || !ok {
+			return ErrInvalidCode
+		}
+		if err := c.push(u, EventTOTPVerified, factorIDPayload{ID: f.ID}); err != nil {
+			return internal("COMMAND-totp5", err)
+		}
+		if err := s.commit(ctx, c); err != nil {
+			return err
+		}
+		d = u.changeDetails()
+		return nil
+	})
+	return d, err
+}
+
+// AddOTPSMS enables one-time codes by SMS; the phone must be verified.
+func (s *Service) AddOTPSMS(ctx context.Context, orgID, userID string) (string, Details, error) {
+	return s.addOTP(ctx, orgID, userID, FactorOTPSMS)
+}
+
+// AddOTPEmail enables one-time codes by email; the email must be verified.
+func (s *Service) AddOTPEmail(ctx context.Context, orgID, userID string) (string, Details, error) {
+	return s.addOTP(ctx, orgID, userID, FactorOTPEmail)
+}
+
+func (s *Service) addOTP(ctx context.Context, orgID, userID string, kind FactorKind) (string, Details, error) {
+	var id string
+	var d Details
+	err := s.retry(ctx, func() error {
+		u, err := s.loadUser(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if u == nil || (orgID != "" && u.Owner != orgID) {
+			return ErrUserNotFound
+		}
+		if err := s.checkPermission(ctx, u.Owner, PermUserCredentialWrite, userID); err != nil {
+			return err
+		}
+		if u.Human == nil {
+			return ErrUserNotHuman
+		}
+		typ, exists, unverified := EventOTPSMSAdded, ErrOTPSMSExists, ErrPhoneNotVerified
+		verified := u.Human.PhoneVerified
+		if kind == FactorOTPEmail {
+			typ, exists, unverified = EventOTPEmailAdded, ErrOTPEmailExists, ErrEmailNotVerified
+			verified = u.Human.EmailVerified
+		}
+		if u.factor(kind, "") != nil {
+			return exists
+		}
+		if !verified {
+			return unverified
+		}
+		id = s.NewID()
+		c := s.newChange(ctx)
+		if err := c.push(u, typ, factorIDPayload{ID: id}); err != nil {
+			return internal("COMMAND-otp01", err)
+		}
+		if err := s.commit(ctx, c); err != nil {
+			return err
+		}
+		d = u.changeDetails()
+		return nil
+	})
+	return id, d, err
+}

@@ -1,0 +1,27 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"google.golang.org/grpc"
+)
+
+// Route mounts an HTTP handler under a path prefix. With StripPrefix the
+// handler sees paths relative to the prefix (ZITADEL's v1 REST gateways are
+// mounted that way).
+type Route struct {
+	Prefix      string
+	StripPrefix bool
+	Handler     http.Handler
+}
+
+// Service is what one API dialect gives the server: its gRPC services, its
+// REST routes (served through a client connection to the same gRPC server,
+// so the interceptor chain runs for REST too), and its access rules.
+type Service interface {
+	Name() string
+	RegisterGRPC(s *grpc.Server)
+	Routes(ctx context.Context, conn *grpc.ClientConn) ([]Route, error)
+	Rules() map[string]Rule
+}

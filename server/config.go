@@ -1,0 +1,119 @@
+// Package server wires factorgate together: the store, the core, the API
+// dialects and one listener that serves gRPC, gRPC-Web, Connect and REST.
+// It is the only package that imports every part.
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config configures a Server. DefaultConfig gives the embedded defaults.
+type Config struct {
+	// Addr is the listen address; port 0 picks a free port.
+	Addr string
+	// DB is the store: "sqlite://<file>" (default: a file in DataDir) or
+	// "postgres://…".
+	DB string
+	// DataDir holds the SQLite file, the master key and admin.pat.
+	DataDir string
+	// MasterKeyFile holds the 32-byte key that seals secrets at rest
+	// (default <DataDir>/masterkey, created with mode 0600 on first start).
+	MasterKeyFile string
+	// TLSCertFile and TLSKeyFile turn on TLS (HTTP/2 over TLS and HTTP/1.1).
+	TLSCertFile string
+	TLSKeyFile  string
+	// CORSOrigins are the browser origins allowed to call the APIs
+	// ("*" for any).
+	CORSOrigins []string
+	// LogLevel (debug, info, warn, error) and LogFormat (json, text).
+	LogLevel  string
+	LogFormat string
+	// Node distinguishes replicas sharing one database in generated ids.
+	Node int
+	// Issuer names the service in TOTP URIs.
+	Issuer string
+	// WebAuthn relying party id and origins.
+	RPID      string
+	RPOrigins []string
+	// SQLiteSynchronous is FULL (default, durable on power loss) or NORMAL.
+	SQLiteSynchronous string
+	// ShutdownTimeout bounds graceful shutdown.
+	ShutdownTimeout time.Duration
+
+	// Logger overrides LogLevel/LogFormat (tests).
+	Logger *slog.Logger
+	// Now overrides the clock (tests).
+	Now func() time.Time
+}
+
+// DefaultConfig returns the embedded default: SQLite under ./data on
+// 127.0.0.1:8080.
+func DefaultConfig() Config {
+	return Config{
+		Addr:              "127.0.0.1:8080",
+		DataDir:           "./data",
+		LogLevel:          "info",
+		LogFormat:         "text",
+		Issuer:            "factorgate",
+		RPID:              "localhost",
+		SQLiteSynchronous: "FULL",
+		ShutdownTimeout:   10 * time.Second,
+	}
+}
+
+func (c *Config) normalize() error {
+	d := DefaultConfig()
+	if c.Addr == "" {
+		c.Addr = d.Addr
+	}
+	if c.DataDir == "" {
+		c.DataDir = d.DataDir
+	}
+	if c.DB == "" {
+		c.DB = "sqlite://" + filepath.Join(c.DataDir, "factorgate.db")
+	}
+	if c.MasterKeyFile == "" {
+		c.MasterKeyFile = filepath.Join(c.DataDir, "masterkey")
+	}
+	if c.Issuer == "" {
+		c.Issuer = d.Issuer
+	}
+	if c.RPID == "" {
+		c.RPID = d.RPID
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = d.ShutdownTimeout
+	}
+	if c.SQLiteSynchronous == "" {
+		c.SQLiteSynchronous = d.SQLiteSynchronous
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return fmt.Errorf("config: TLS needs both a certificate and a key file")
+	}
+	if c.Node < 0 || c.Node > 127 {
+		return fmt.Errorf("config: node must be between 0 and 127")
+	}
+	return nil
+}
+
+func (c *Config) logger() (*slog.Logger, error) {
+	if c.Logger != nil {
+		return c.Logger, nil
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("config: log level %q: %w", c.LogLevel, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(c.LogFormat) {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(logOutput, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(logOutput, opts)), nil
+	}
+	return nil, fmt.Errorf("config: log format %q (want json or text)", c.LogFormat)
+}

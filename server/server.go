@@ -1,0 +1,383 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"connectrpc.com/vanguard"
+	"github.com/rs/cors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/factorgate/factorgate/gen/openapi"
+	"github.com/factorgate/factorgate/server/api"
+	"github.com/factorgate/factorgate/server/api/zitadel"
+	"github.com/factorgate/factorgate/server/eventstore"
+	"github.com/factorgate/factorgate/server/eventstore/sqlite"
+	"github.com/factorgate/factorgate/server/mfa"
+)
+
+var logOutput io.Writer = os.Stderr
+
+// Server is a running factorgate.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	store    eventstore.Store
+	core     *mfa.Service
+	grpc     *grpc.Server
+	health   *health.Server
+	inproc   *bufconn.Listener
+	conn     *grpc.ClientConn
+	http     *http.Server
+	listener net.Listener
+	boot     mfa.BootstrapResult
+	patFile  string
+
+	closeOnce sync.Once
+	closeErr  error
+	served    chan error
+}
+
+// New opens the store, bootstraps the instance on first start and builds
+// every transport. It does not listen yet: call Start.
+func New(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	log, err := cfg.logger()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if s.store, err = openStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	key, err := loadOrCreateKey(cfg.MasterKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	s.core, err = mfa.New(mfa.Config{Store: s.store, MasterKey: key, Now: cfg.Now, Node: cfg.Node,
+		Issuer: cfg.Issuer, RPID: cfg.RPID, RPOrigins: cfg.RPOrigins})
+	if err != nil {
+		return nil, err
+	}
+	if s.boot, err = s.core.Bootstrap(ctx, mfa.BootstrapOptions{}); err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	s.patFile = filepath.Join(cfg.DataDir, "admin.pat")
+	if s.boot.Created {
+		if err := os.WriteFile(s.patFile, []byte(s.boot.AdminToken+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("write admin token: %w", err)
+		}
+		log.Info("bootstrapped a new instance; the admin's personal access token is in the file named here",
+			"instance", s.boot.InstanceID, "org", s.boot.OrgID, "admin_user", s.boot.AdminUserID, "token_file", s.patFile)
+	}
+	if err := s.buildTransports(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func openStore(ctx context.Context, cfg Config) (eventstore.Store, error) {
+	switch {
+	case strings.HasPrefix(cfg.DB, "sqlite://"):
+		path := strings.TrimPrefix(cfg.DB, "sqlite://")
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("db dir: %w", err)
+			}
+		}
+		sync := sqlite.SynchronousFull
+		if strings.EqualFold(cfg.SQLiteSynchronous, "NORMAL") {
+			sync = sqlite.SynchronousNormal
+		}
+		return sqlite.Open(ctx, path, sqlite.WithSynchronous(sync))
+	case strings.HasPrefix(cfg.DB, "postgres://"), strings.HasPrefix(cfg.DB, "postgresql://"):
+		return nil, errors.New("db: the PostgreSQL store is not built yet; use sqlite://")
+	}
+	return nil, fmt.Errorf("db: unsupported URL %q (want sqlite://<file>)", cfg.DB)
+}
+
+// loadOrCreateKey reads the master key (hex) or creates one with mode 0600.
+func loadOrCreateKey(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("master key: %w", err)
+		}
+		if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("master key: %w", err)
+		}
+		return key, f.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("master key %s: want 64 hex characters (32 bytes)", path)
+	}
+	return key, nil
+}
+
+// dialects lists the API dialects the server speaks.
+func (s *Server) dialects() []api.Service {
+	return []api.Service{zitadel.New(s.core)}
+}
+
+func (s *Server) buildTransports(ctx context.Context) error {
+	dialects := s.dialects()
+	rules := map[string]api.Rule{}
+	for _, d := range dialects {
+		for m, r := range d.Rules() {
+			rules[m] = r
+		}
+	}
+	metrics := api.NewMetrics()
+	chain := &api.Chain{Logger: s.log, Metrics: metrics, Auth: s.core, Detail: zitadel.Detail, Rules: rules, OrgHeader: zitadel.OrgHeader}
+	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream()))
+	for _, d := range dialects {
+		d.RegisterGRPC(s.grpc)
+	}
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+
+	// The REST gateways call the gRPC server through an in-process
+	// connection, so REST requests run the same interceptor chain.
+	s.inproc = bufconn.Listen(1 << 20)
+	go func() { _ = s.grpc.Serve(s.inproc) }()
+	conn, err := grpc.NewClient("passthrough:///factorgate-inproc",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.inproc.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	s.conn = conn
+
+	// gRPC-Web and Connect go through vanguard to the same gRPC server. One
+	// transcoder per service: vanguard also derives REST routes from the
+	// http annotations, and ZITADEL's v1 services share relative paths
+	// (REST itself is grpc-gateway's job, mounted under each prefix).
+	web := map[string]http.Handler{}
+	for name := range s.grpc.GetServiceInfo() {
+		t, err := vanguard.NewTranscoder([]*vanguard.Service{vanguard.NewService(name, s.grpc)},
+			vanguard.WithDefaultServiceOptions(vanguard.WithTargetCodecs(vanguard.CodecProto), vanguard.WithTargetProtocols(vanguard.ProtocolGRPC)))
+		if err != nil {
+			return fmt.Errorf("grpc-web %s: %w", name, err)
+		}
+		web[name] = t
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok") })
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", metrics.Handler())
+	mux.Handle("GET /openapi/", http.StripPrefix("/openapi", http.FileServerFS(openapi.FS)))
+	var fallback http.Handler = http.NotFoundHandler()
+	for _, d := range dialects {
+		routes, err := d.Routes(ctx, conn)
+		if err != nil {
+			return fmt.Errorf("%s routes: %w", d.Name(), err)
+		}
+		for _, r := range routes {
+			h := r.Handler
+			if r.StripPrefix {
+				h = http.StripPrefix(r.Prefix, h)
+			}
+			mux.Handle(r.Prefix+"/", h)
+			if r.Prefix == "/v2" {
+				fallback = r.Handler // unknown paths get the gateway's JSON 404
+			}
+		}
+	}
+	mux.Handle("/", fallback)
+
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del(api.HeaderTransport) // only the server sets it
+		ct := strings.ToLower(r.Header.Get("Content-Type"))
+		svc := rpcService(r.URL.Path)
+		switch {
+		case strings.HasPrefix(ct, "application/grpc") && !strings.HasPrefix(ct, "application/grpc-web") && r.ProtoMajor == 2:
+			s.grpc.ServeHTTP(w, r)
+		case strings.HasPrefix(ct, "application/grpc-web") && web[svc] != nil:
+			r.Header.Set(api.HeaderTransport, "grpc-web")
+			web[svc].ServeHTTP(w, r)
+		case r.Method == http.MethodPost && web[svc] != nil:
+			r.Header.Set(api.HeaderTransport, "connect")
+			web[svc].ServeHTTP(w, r)
+		default:
+			mux.ServeHTTP(w, r)
+		}
+	})
+	handler := corsHandler(s.cfg.CORSOrigins).Handler(root)
+
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	protocols.SetHTTP2(true)
+	s.http = &http.Server{
+		Handler:           handler,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10e9,
+		IdleTimeout:       120e9,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// rpcService returns the service of an RPC path /<package.Service>/<Method>.
+func rpcService(path string) string {
+	svc, method, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if !ok || method == "" || strings.Contains(method, "/") {
+		return ""
+	}
+	return svc
+}
+
+func corsHandler(origins []string) *cors.Cors {
+	return cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
+		AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "X-Grpc-Web", "X-User-Agent", "Grpc-Timeout",
+			"Connect-Protocol-Version", "Connect-Timeout-Ms", zitadel.OrgHeader, api.HeaderRequestID},
+		ExposedHeaders: []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin", "X-Request-Id"},
+		MaxAge:         600,
+	})
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.store.ClaimOwner(r.Context(), "instance"); err != nil {
+		writeText(w, http.StatusServiceUnavailable, "store unavailable")
+		return
+	}
+	writeText(w, http.StatusOK, "ready")
+}
+
+func writeText(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg+"\n")
+}
+
+// Start listens on the configured address and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	if s.cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
+	}
+	s.listener = ln
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.log.Info("serving", "addr", ln.Addr().String(), "db", redactDB(s.cfg.DB))
+	go func() {
+		err := s.http.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.served <- err
+	}()
+	return nil
+}
+
+// Addr returns the address the server listens on (after Start).
+func (s *Server) Addr() string {
+	if s.listener == nil {
+		return ""
+	}
+	return s.listener.Addr().String()
+}
+
+// AdminTokenFile is where the first start wrote the admin's token.
+func (s *Server) AdminTokenFile() string { return s.patFile }
+
+// Bootstrap reports what the start found or created.
+func (s *Server) Bootstrap() mfa.BootstrapResult { return s.boot }
+
+// Core exposes the domain core (for tests and tools in this module).
+func (s *Server) Core() *mfa.Service { return s.core }
+
+// Store exposes the event store (for tests and tools in this module).
+func (s *Server) Store() eventstore.Store { return s.store }
+
+// Wait blocks until the server stops serving.
+func (s *Server) Wait() error { return <-s.served }
+
+// Close shuts down gracefully: stop accepting, finish in-flight requests
+// (bounded by ShutdownTimeout), then close the store.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.health != nil {
+			s.health.Shutdown()
+		}
+		if s.http != nil && s.listener != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			if err := s.http.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+				_ = s.http.Close()
+			}
+			cancel()
+		}
+		if s.conn != nil {
+			_ = s.conn.Close()
+		}
+		if s.grpc != nil {
+			s.grpc.GracefulStop()
+		}
+		if s.store != nil {
+			errs = append(errs, s.store.Close())
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+func redactDB(db string) string {
+	if i := strings.Index(db, "@"); i > 0 && strings.Contains(db, "://") {
+		return db[:strings.Index(db, "://")+3] + "…" + db[i:]
+	}
+	return db
+}

@@ -66,21 +66,22 @@ compat: ## Compare our ZITADEL protos (gen/zitadel.binpb) with zitadel-go's desc
 	cd $(COMPAT_DIR) && go test -count=1 ./...
 
 # ---------------------------------------------------------------------------
-# Placeholders: the lead fills these in.
+# Running and testing
 # ---------------------------------------------------------------------------
 
-.PHONY: test
-test: ## Run all tests with the race detector, then the compatibility test
-	go test -race -count=1 ./... && $(MAKE) compat
-
 .PHONY: run
-run: ## Run the server
+run: ## Run the service on its embedded default (SQLite under ./data, 127.0.0.1:8080)
 	go run ./cmd/factorgate serve
 
+.PHONY: test
+test: ## Run every test (race detector on), then the ZITADEL compatibility test
+	go test -race -count=1 ./...
+	$(MAKE) compat
+
 .PHONY: build
-build: ## (placeholder) Build the binaries
-	@echo "build: placeholder, not implemented yet" >&2; exit 1
+build: ## Build bin/factorgate
+	go build -o bin/factorgate ./cmd/factorgate
 
 .PHONY: bench
-bench: ## (placeholder) Run the benchmarks
-	@echo "bench: placeholder, not implemented yet" >&2; exit 1
+bench: ## Storage benchmarks (quote medians; the machine is shared)
+	go test -run='^$$' -bench=. -benchtime=2s -count=5 ./server/eventstore/sqlite/

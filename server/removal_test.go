@@ -20,7 +20,7 @@ func TestRemoveFactorEveryTransport(t *testing.T) {
 	e := mustRunServer(t)
 	otherOrg := e.newOrg("other-org")
 	_, viewerToken := e.machineToken(e.org, "ORG_OWNER_VIEWER") // user.read but not user.write
-	_, noRoleToken := e.machineToken(e.org)                      // no membership at all
+	_, noRoleToken := e.machineToken(e.org)                     // no membership at all
 
 	type fixture struct{ user string }
 	kinds := []struct {
@@ -92,17 +92,23 @@ func TestRemoveFactorEveryTransport(t *testing.T) {
 			{name: "unknown user is not found", setup: func() string { return "123456789" },
 				want: func() want { return want{codes.NotFound, 404, k.notFound, k.id} }},
 			{name: "org header naming a missing org is denied", setup: func() string { u := e.newHuman(e.org); k.enroll(e, u); return u },
-				org:  func() string { return "999999999" },
-				want: func() want { return want{codes.PermissionDenied, 403, "Organisation doesn't exist (AUTH-Bs7Ds)", "AUTH-Bs7Ds"} }},
+				org: func() string { return "999999999" },
+				want: func() want {
+					return want{codes.PermissionDenied, 403, "Organisation doesn't exist (AUTH-Bs7Ds)", "AUTH-Bs7Ds"}
+				}},
 			{name: "missing token is unauthenticated", setup: func() string { u := e.newHuman(e.org); k.enroll(e, u); return u },
 				token: func() string { return "" },
 				want:  func() want { return want{codes.Unauthenticated, 401, "auth header missing", ""} }},
 			{name: "invalid token is unauthenticated", setup: func() string { u := e.newHuman(e.org); k.enroll(e, u); return u },
 				token: func() string { return "fg_not-a-real-token" },
-				want:  func() want { return want{codes.Unauthenticated, 401, "Errors.Token.Invalid (AUTH-7fs1e)", "AUTH-7fs1e"} }},
+				want: func() want {
+					return want{codes.Unauthenticated, 401, "Errors.Token.Invalid (AUTH-7fs1e)", "AUTH-7fs1e"}
+				}},
 			{name: "role without user.write is denied", setup: func() string { u := e.newHuman(e.org); k.enroll(e, u); return u },
 				token: func() string { return viewerToken },
-				want:  func() want { return want{codes.PermissionDenied, 403, "No matching permissions found (AUTH-5mWD2)", "AUTH-5mWD2"} }},
+				want: func() want {
+					return want{codes.PermissionDenied, 403, "No matching permissions found (AUTH-5mWD2)", "AUTH-5mWD2"}
+				}},
 			{name: "no membership is not found", setup: func() string { u := e.newHuman(e.org); k.enroll(e, u); return u },
 				token: func() string { return noRoleToken },
 				want:  func() want { return want{codes.NotFound, 404, "membership not found (AUTHZ-cdgFk)", "AUTHZ-cdgFk"} }},

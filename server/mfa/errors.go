@@ -137,9 +137,8 @@ var (
 	ErrEmailNotVerified    = newErr(KindFailedPrecondition, "COMMAND-KLJ2d", "Errors.User.MFA.OTP.NotReady", "Multifactor OTP (OneTimePassword) isn't ready")
 	ErrU2FNotStarted       = newErr(KindNotFound, "COMMAND-3M0od", "Errors.User.WebAuthN.NotFound", "WebAuthN Token could not be found")
 	ErrU2FInvalid          = newErr(KindInvalidArgument, "COMMAND-R5kqi", "Errors.User.WebAuthN.ValidateLoginFailed", "WebAuthN credential could not be verified")
-	// ErrU2FAlreadyReady and ErrU2FDomainInvalid have no ZITADEL counterpart
-	// (ZITADEL cannot verify a ready token by id, and fails an invalid domain
-	// as an internal error); the IDs are factorgate's own.
+	// ErrU2FAlreadyReady and ErrU2FDomainInvalid have no counterpart in
+	// reference/zitadel.md; their IDs are factorgate's own.
 	ErrU2FAlreadyReady  = newErr(KindFailedPrecondition, "COMMAND-fgU2r", "Errors.User.WebAuthN.AlreadyReady", "WebAuthN Token is already set up")
 	ErrU2FDomainInvalid = newErr(KindInvalidArgument, "COMMAND-fgU2d", "Errors.User.WebAuthN.DomainInvalid", "Domain is not a valid relying party id")
 
@@ -172,6 +171,10 @@ var (
 	ErrPolicyNotFoundUpdate   = newErr(KindNotFound, "Org-M0sif", "Errors.Org.LoginPolicy.NotFound", "Login Policy not found")
 	ErrPolicyNotChanged       = newErr(KindFailedPrecondition, "Org-5M9vdd", "Errors.Org.LoginPolicy.NotChanged", "Errors.Org.LoginPolicy.NotChanged")
 	ErrPolicyNotFoundReset    = newErr(KindNotFound, "Org-GHB37", "Errors.Org.LoginPolicy.NotFound", "Login Policy not found")
+
+	// ErrResourceOwnerMissingAdd is what AddSecondFactorToLoginPolicy answers
+	// without an organization (its removal counterpart answers Org-fM0gs).
+	ErrResourceOwnerMissingAdd = newErr(KindInvalidArgument, "Org-M0fs9", "Errors.ResourceOwnerMissing", "Resource Owner Organisation missing")
 
 	// Store.
 	ErrBusy = newErr(KindUnavailable, "EVENT-Busy1", "Errors.Busy", "too many concurrent changes, try again")

@@ -102,7 +102,7 @@ func (s *Service) ListSecondFactors(ctx context.Context, orgID string) ([]Second
 // ZITADEL it does not require a custom policy to exist.
 func (s *Service) AddSecondFactor(ctx context.Context, orgID string, f SecondFactor) (Details, error) {
 	if orgID == "" {
-		return Details{}, ErrResourceOwnerMissing
+		return Details{}, ErrResourceOwnerMissingAdd
 	}
 	if !f.Valid() {
 		return Details{}, ErrOrgMFAAddInvalid

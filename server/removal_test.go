@@ -46,6 +46,12 @@ func TestRemoveFactorEveryTransport(t *testing.T) {
 				"/zitadel.management.v1.ManagementService/RemoveHumanAuthFactorOTPEmail", &mgmt.RemoveHumanAuthFactorOTPEmailRequest{UserId: u},
 				http.MethodDelete, "/management/v1/users/"+u+"/auth_factors/otp_email", "")
 		}, "Multifactor OTP (OneTimePassword) doesn't exist (COMMAND-b312D)", "COMMAND-b312D"},
+		{"u2f", mfa.FactorU2F, func(e *env, u string) { e.enrollU2F(u) }, func(u string) op {
+			id := e.u2fID(u)
+			return newOp[mgmt.RemoveHumanAuthFactorU2FRequest, mgmt.RemoveHumanAuthFactorU2FResponse](
+				"/zitadel.management.v1.ManagementService/RemoveHumanAuthFactorU2F", &mgmt.RemoveHumanAuthFactorU2FRequest{UserId: u, TokenId: id},
+				http.MethodDelete, "/management/v1/users/"+u+"/auth_factors/u2f/"+id, "")
+		}, "WebAuthN Token could not be found (COMMAND-DAfb2)", "COMMAND-DAfb2"},
 	}
 	long := strings.Repeat("9", 201)
 
@@ -77,7 +83,11 @@ func TestRemoveFactorEveryTransport(t *testing.T) {
 			{name: "removed twice is not found", setup: func() string {
 				u := e.newHuman(e.org)
 				k.enroll(e, u)
-				if _, err := e.core.RemoveFactor(e.ctx, "", mfa.FactorRef{UserID: u, Kind: k.kind}); err != nil {
+				ref := mfa.FactorRef{UserID: u, Kind: k.kind}
+				if k.kind == mfa.FactorU2F {
+					ref.ID = e.u2fID(u)
+				}
+				if _, err := e.core.RemoveFactor(e.ctx, "", ref); err != nil {
 					t.Fatal(err)
 				}
 				return u
@@ -164,6 +174,8 @@ func reqName(kind string) string {
 		return "RemoveHumanAuthFactorOTPRequest"
 	case "otp_sms":
 		return "RemoveHumanAuthFactorOTPSMSRequest"
+	case "u2f":
+		return "RemoveHumanAuthFactorU2FRequest"
 	default:
 		return "RemoveHumanAuthFactorOTPEmailRequest"
 	}

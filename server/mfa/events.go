@@ -24,6 +24,8 @@ const (
 	EventMachineAdded      = "user.machine.added"
 	EventPATAdded          = "user.personal.access.token.added"
 	EventPATRemoved        = "user.personal.access.token.removed"
+	EventTokenAdded        = "user.token.added"
+	EventMachineSecretSet  = "user.machine.secret.set"
 	EventTOTPAdded         = "user.human.mfa.otp.added"
 	EventTOTPVerified      = "user.human.mfa.otp.verified"
 	EventTOTPRemoved       = "user.human.mfa.otp.removed"
@@ -124,4 +126,17 @@ type factorIDPayload struct {
 
 type webAuthNRemovedPayload struct {
 	ID string `json:"webAuthNTokenId"`
+}
+
+type tokenAddedPayload struct {
+	TokenID    string    `json:"tokenId"`
+	TokenHash  string    `json:"tokenHash"` // SHA-256 of the token
+	Expiration time.Time `json:"expiration"`
+	Scopes     []string  `json:"scopes,omitempty"`
+	AMR        []string  `json:"amr,omitempty"`
+	AuthTime   time.Time `json:"authTime"`
+}
+
+type machineSecretPayload struct {
+	SecretHash string `json:"secretHash"` // SHA-256 of the client secret
 }

@@ -345,6 +345,7 @@ type Machine struct {
 	Name            string `json:"name"`
 	Description     string `json:"description,omitempty"`
 	AccessTokenType int    `json:"accessTokenType,omitempty"`
+	SecretHash      string `json:"secretHash,omitempty"`
 }
 
 type tokenRef struct {
@@ -416,6 +417,17 @@ func (s *userState) apply(e eventstore.Event) error {
 			return err
 		}
 		s.Tokens = slices.DeleteFunc(s.Tokens, func(t tokenRef) bool { return t.ID == p.TokenID })
+	case EventTokenAdded:
+		// Access tokens live in their own documents; the user model only
+		// counts the event.
+	case EventMachineSecretSet:
+		var p machineSecretPayload
+		if err := decode(e, &p); err != nil {
+			return err
+		}
+		if s.Machine != nil {
+			s.Machine.SecretHash = p.SecretHash
+		}
 	case EventTOTPAdded:
 		var p totpAddedPayload
 		if err := decode(e, &p); err != nil {

@@ -1,0 +1,157 @@
+package mfa
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/factorgate/factorgate/server/eventstore"
+)
+
+// AccessTokenLifetime is how long a token issued by a grant is valid.
+const AccessTokenLifetime = 12 * time.Hour
+
+// Errors of the token grants.
+var (
+	ErrInvalidCredentials = newErr(KindUnauthenticated, "COMMAND-3M0fs", "Errors.User.Password.Invalid", "Username or password is invalid")
+	ErrInvalidClient      = newErr(KindUnauthenticated, "OIDC-AhX2u", "Errors.Client.Invalid", "client authentication failed")
+)
+
+// TokenGrant is an access token issued to a user; Token is shown once.
+type TokenGrant struct {
+	Token     string
+	TokenID   string
+	UserID    string
+	ExpiresIn time.Duration
+}
+
+// dummyHash is compared against when a username is unknown, so that a
+// missing user takes as long to reject as a wrong password.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("factorgate-timing-equaliser"), bcrypt.DefaultCost)
+
+// PasswordGrant issues an access token to a person who proves their
+// password. The token remembers that it came from a password ("pwd") and
+// when.
+func (s *Service) PasswordGrant(ctx context.Context, username, password string, scopes []string) (TokenGrant, error) {
+	u, err := s.userByName(ctx, username)
+	if err != nil {
+		return TokenGrant{}, err
+	}
+	if u == nil || u.Human == nil || u.Human.PasswordHash == "" {
+		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return TokenGrant{}, ErrInvalidCredentials
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.Human.PasswordHash), []byte(password)) != nil {
+		return TokenGrant{}, ErrInvalidCredentials
+	}
+	return s.issueToken(ctx, u.ID, scopes, []string{"pwd"})
+}
+
+// ClientCredentialsGrant issues an access token to a machine user that
+// proves its client secret (client id = username).
+func (s *Service) ClientCredentialsGrant(ctx context.Context, clientID, secret string, scopes []string) (TokenGrant, error) {
+	u, err := s.userByName(ctx, clientID)
+	if err != nil {
+		return TokenGrant{}, err
+	}
+	got := sha256.Sum256([]byte(secret))
+	if u == nil || u.Machine == nil || u.Machine.SecretHash == "" {
+		return TokenGrant{}, ErrInvalidClient
+	}
+	want, err := hex.DecodeString(u.Machine.SecretHash)
+	if err != nil || subtle.ConstantTimeCompare(got[:], want) != 1 {
+		return TokenGrant{}, ErrInvalidClient
+	}
+	return s.issueToken(ctx, u.ID, scopes, []string{"client_secret"})
+}
+
+func (s *Service) userByName(ctx context.Context, username string) (*userState, error) {
+	if username == "" {
+		return nil, nil
+	}
+	id, err := s.store.ClaimOwner(ctx, claimUsername(username))
+	if errors.Is(err, eventstore.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, internal("QUERY-usr01", err)
+	}
+	return s.loadUser(ctx, id)
+}
+
+func (s *Service) issueToken(ctx context.Context, userID string, scopes, amr []string) (TokenGrant, error) {
+	var g TokenGrant
+	err := s.retry(ctx, func() error {
+		u, err := s.loadUser(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if u == nil {
+			return ErrInvalidCredentials
+		}
+		c := s.newChange(ctx)
+		c.creator = userID
+		token, err := newTokenString()
+		if err != nil {
+			return internal("COMMAND-tok11", err)
+		}
+		id, hash, expiry := s.NewID(), HashToken(token), c.now.Add(AccessTokenLifetime)
+		if err := c.push(u, EventTokenAdded, tokenAddedPayload{TokenID: id, TokenHash: hash, Expiration: expiry,
+			Scopes: scopes, AMR: amr, AuthTime: c.now}); err != nil {
+			return internal("COMMAND-tok12", err)
+		}
+		data, err := jsonMarshal(tokenDoc{TokenID: id, UserID: u.ID, OrgID: u.Owner, Machine: u.Machine != nil,
+			Expiration: expiry, Scopes: scopes, AMR: amr, AuthTime: c.now})
+		if err != nil {
+			return internal("COMMAND-tok13", err)
+		}
+		c.batch.Put = append(c.batch.Put, eventstore.Doc{Kind: tokenDocKind, ID: hash, Owner: u.ID, Data: data})
+		if err := s.commit(ctx, c); err != nil {
+			return err
+		}
+		g = TokenGrant{Token: token, TokenID: id, UserID: u.ID, ExpiresIn: AccessTokenLifetime}
+		return nil
+	})
+	return g, err
+}
+
+// GenerateMachineSecret gives a machine user a new client secret for the
+// client credentials grant, replacing the old one. The secret is returned
+// once; only its SHA-256 is kept (it is 256 random bits, so a slow hash
+// adds nothing).
+func (s *Service) GenerateMachineSecret(ctx context.Context, orgID, userID string) (clientID, secret string, d Details, err error) {
+	err = s.retry(ctx, func() error {
+		u, err := s.loadUser(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if u == nil || (orgID != "" && u.Owner != orgID) {
+			return ErrUserNotFound
+		}
+		if u.Machine == nil {
+			return ErrUserNotMachine
+		}
+		if err := s.checkPermission(ctx, u.Owner, PermUserWrite, ""); err != nil {
+			return err
+		}
+		if secret, err = newTokenString(); err != nil {
+			return internal("COMMAND-sec01", err)
+		}
+		sum := sha256.Sum256([]byte(secret))
+		c := s.newChange(ctx)
+		if err := c.push(u, EventMachineSecretSet, machineSecretPayload{SecretHash: hex.EncodeToString(sum[:])}); err != nil {
+			return internal("COMMAND-sec02", err)
+		}
+		if err := s.commit(ctx, c); err != nil {
+			return err
+		}
+		clientID, d = u.Username, u.changeDetails()
+		return nil
+	})
+	return clientID, secret, d, err
+}

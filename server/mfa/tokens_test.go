@@ -1,0 +1,109 @@
+package mfa_test
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/factorgate/factorgate/server/mfa"
+)
+
+func TestPasswordGrant(t *testing.T) {
+	e := newTestEnv(t)
+	org := e.org()
+	name := uniqueName("pw")
+	d, err := e.svc.AddHumanUser(e.admin, org, mfa.HumanInput{Username: name, GivenName: "A", FamilyName: "B",
+		Email: name + "@example.com", EmailVerified: true, Password: "correct horse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := e.svc.PasswordGrant(e.admin, name, "correct horse", nil)
+	if err != nil {
+		t.Fatalf("PasswordGrant: %v", err)
+	}
+	p, err := e.svc.Authenticate(e.admin, g.Token)
+	if err != nil {
+		t.Fatalf("the granted token does not authenticate: %v", err)
+	}
+	if p.UserID != d.ID || p.OrgID != org || !slices.Equal(p.AMR, []string{"pwd"}) || !p.AuthTime.Equal(e.clock.Now()) {
+		t.Errorf("principal = %+v, want user %s of org %s, amr [pwd], auth time %v", p, d.ID, org, e.clock.Now())
+	}
+	// The token is stored only as a hash.
+	events, _ := e.store.Load(e.admin, "user", d.ID, 0)
+	for _, ev := range events {
+		if bytes.Contains(ev.Payload, []byte(g.Token)) {
+			t.Fatalf("event %s stores the token in clear", ev.Type)
+		}
+	}
+	// It expires.
+	e.clock.Advance(mfa.AccessTokenLifetime)
+	if _, err := e.svc.Authenticate(e.admin, g.Token); !errors.Is(err, mfa.ErrTokenInvalid) {
+		t.Errorf("expired token: %v, want ErrTokenInvalid", err)
+	}
+
+	for _, c := range []struct{ name, user, pw string }{
+		{"wrong password", name, "wrong"},
+		{"unknown user", "nobody-" + name, "correct horse"},
+		{"empty password", name, ""},
+	} {
+		if _, err := e.svc.PasswordGrant(e.admin, c.user, c.pw, nil); !errors.Is(err, mfa.ErrInvalidCredentials) {
+			t.Errorf("%s: %v, want ErrInvalidCredentials", c.name, err)
+		}
+	}
+	// A person without a password cannot use the grant.
+	nopw := e.human(org)
+	if _, err := e.svc.PasswordGrant(e.admin, nopw, "", nil); !errors.Is(err, mfa.ErrInvalidCredentials) {
+		t.Errorf("user without password: %v, want ErrInvalidCredentials", err)
+	}
+}
+
+func TestClientCredentialsGrant(t *testing.T) {
+	e := newTestEnv(t)
+	org := e.org()
+	name := uniqueName("bot")
+	d, err := e.svc.AddMachineUser(e.admin, org, mfa.MachineInput{Username: name, Name: "bot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ClientCredentialsGrant(e.admin, name, "anything", nil); !errors.Is(err, mfa.ErrInvalidClient) {
+		t.Fatalf("before a secret exists: %v, want ErrInvalidClient", err)
+	}
+	clientID, secret, _, err := e.svc.GenerateMachineSecret(e.admin, org, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if clientID != name {
+		t.Errorf("client id = %q, want the username %q", clientID, name)
+	}
+	g, err := e.svc.ClientCredentialsGrant(e.admin, clientID, secret, nil)
+	if err != nil {
+		t.Fatalf("ClientCredentialsGrant: %v", err)
+	}
+	p, err := e.svc.Authenticate(e.admin, g.Token)
+	if err != nil || p.UserID != d.ID || !p.Machine || !slices.Equal(p.AMR, []string{"client_secret"}) {
+		t.Fatalf("principal %+v, %v", p, err)
+	}
+	if _, err := e.svc.ClientCredentialsGrant(e.admin, clientID, secret+"x", nil); !errors.Is(err, mfa.ErrInvalidClient) {
+		t.Errorf("wrong secret: %v, want ErrInvalidClient", err)
+	}
+	// A new secret replaces the old one.
+	_, secret2, _, err := e.svc.GenerateMachineSecret(e.admin, org, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ClientCredentialsGrant(e.admin, clientID, secret, nil); !errors.Is(err, mfa.ErrInvalidClient) {
+		t.Errorf("replaced secret still works: %v", err)
+	}
+	if _, err := e.svc.ClientCredentialsGrant(e.admin, clientID, secret2, nil); err != nil {
+		t.Errorf("new secret: %v", err)
+	}
+	// Humans have no client secret; other orgs cannot set one.
+	if _, _, _, err := e.svc.GenerateMachineSecret(e.admin, org, e.human(org)); !errors.Is(err, mfa.ErrUserNotMachine) {
+		t.Errorf("secret for a human: %v, want ErrUserNotMachine", err)
+	}
+	if _, _, _, err := e.svc.GenerateMachineSecret(e.admin, e.org(), d.ID); !errors.Is(err, mfa.ErrUserNotFound) {
+		t.Errorf("secret through another org: %v, want ErrUserNotFound", err)
+	}
+}
+

@@ -106,4 +106,3 @@ func TestClientCredentialsGrant(t *testing.T) {
 		t.Errorf("secret through another org: %v, want ErrUserNotFound", err)
 	}
 }
-

@@ -138,6 +138,7 @@ func (s *Service) Routes(ctx context.Context, conn *grpc.ClientConn) ([]api.Rout
 		{Prefix: "/management/v1", StripPrefix: true, Handler: mgmtMux},
 		{Prefix: "/admin/v1", StripPrefix: true, Handler: adminMux},
 		{Prefix: "/v2", Handler: v2Mux},
+		{Prefix: "/oauth/v2", Handler: &tokenEndpoint{core: s.core}},
 	}, nil
 }
 

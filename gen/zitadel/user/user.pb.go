@@ -7,6 +7,7 @@
 package user
 
 import (
+	_ "github.com/envoyproxy/protoc-gen-validate/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -408,11 +409,111 @@ func (*AuthFactorOTPEmail) Descriptor() ([]byte, []int) {
 	return file_zitadel_user_proto_rawDescGZIP(), []int{4}
 }
 
+// WebAuthNKey carries the credential creation options for a new security
+// key, as JSON bytes for the WebAuthn client.
+type WebAuthNKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PublicKey     []byte                 `protobuf:"bytes,1,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebAuthNKey) Reset() {
+	*x = WebAuthNKey{}
+	mi := &file_zitadel_user_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebAuthNKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebAuthNKey) ProtoMessage() {}
+
+func (x *WebAuthNKey) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebAuthNKey.ProtoReflect.Descriptor instead.
+func (*WebAuthNKey) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WebAuthNKey) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+// WebAuthNVerification is the attestation of a new security key.
+type WebAuthNVerification struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// JSON of the PublicKeyCredential created by the WebAuthn client.
+	PublicKeyCredential []byte `protobuf:"bytes,1,opt,name=public_key_credential,json=publicKeyCredential,proto3" json:"public_key_credential,omitempty"`
+	TokenName           string `protobuf:"bytes,2,opt,name=token_name,json=tokenName,proto3" json:"token_name,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *WebAuthNVerification) Reset() {
+	*x = WebAuthNVerification{}
+	mi := &file_zitadel_user_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebAuthNVerification) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebAuthNVerification) ProtoMessage() {}
+
+func (x *WebAuthNVerification) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebAuthNVerification.ProtoReflect.Descriptor instead.
+func (*WebAuthNVerification) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *WebAuthNVerification) GetPublicKeyCredential() []byte {
+	if x != nil {
+		return x.PublicKeyCredential
+	}
+	return nil
+}
+
+func (x *WebAuthNVerification) GetTokenName() string {
+	if x != nil {
+		return x.TokenName
+	}
+	return ""
+}
+
 var File_zitadel_user_proto protoreflect.FileDescriptor
 
 const file_zitadel_user_proto_rawDesc = "" +
 	"\n" +
-	"\x12zitadel/user.proto\x12\x0fzitadel.user.v1\"\xb6\x02\n" +
+	"\x12zitadel/user.proto\x12\x0fzitadel.user.v1\x1a\x17validate/validate.proto\"\xb6\x02\n" +
 	"\n" +
 	"AuthFactor\x126\n" +
 	"\x05state\x18\x01 \x01(\x0e2 .zitadel.user.v1.AuthFactorStateR\x05state\x122\n" +
@@ -426,7 +527,15 @@ const file_zitadel_user_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"\x12\n" +
 	"\x10AuthFactorOTPSMS\"\x14\n" +
-	"\x12AuthFactorOTPEmail*\x91\x01\n" +
+	"\x12AuthFactorOTPEmail\",\n" +
+	"\vWebAuthNKey\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x01 \x01(\fR\tpublicKey\"~\n" +
+	"\x14WebAuthNVerification\x12;\n" +
+	"\x15public_key_credential\x18\x01 \x01(\fB\a\xfaB\x04z\x02\x107R\x13publicKeyCredential\x12)\n" +
+	"\n" +
+	"token_name\x18\x02 \x01(\tB\n" +
+	"\xfaB\ar\x05\x10\x01\x18\xc8\x01R\ttokenName*\x91\x01\n" +
 	"\x0fAuthFactorState\x12!\n" +
 	"\x1dAUTH_FACTOR_STATE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bAUTH_FACTOR_STATE_NOT_READY\x10\x01\x12\x1b\n" +
@@ -449,15 +558,17 @@ func file_zitadel_user_proto_rawDescGZIP() []byte {
 }
 
 var file_zitadel_user_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_zitadel_user_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_zitadel_user_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_zitadel_user_proto_goTypes = []any{
-	(AuthFactorState)(0),       // 0: zitadel.user.v1.AuthFactorState
-	(AccessTokenType)(0),       // 1: zitadel.user.v1.AccessTokenType
-	(*AuthFactor)(nil),         // 2: zitadel.user.v1.AuthFactor
-	(*AuthFactorOTP)(nil),      // 3: zitadel.user.v1.AuthFactorOTP
-	(*AuthFactorU2F)(nil),      // 4: zitadel.user.v1.AuthFactorU2F
-	(*AuthFactorOTPSMS)(nil),   // 5: zitadel.user.v1.AuthFactorOTPSMS
-	(*AuthFactorOTPEmail)(nil), // 6: zitadel.user.v1.AuthFactorOTPEmail
+	(AuthFactorState)(0),         // 0: zitadel.user.v1.AuthFactorState
+	(AccessTokenType)(0),         // 1: zitadel.user.v1.AccessTokenType
+	(*AuthFactor)(nil),           // 2: zitadel.user.v1.AuthFactor
+	(*AuthFactorOTP)(nil),        // 3: zitadel.user.v1.AuthFactorOTP
+	(*AuthFactorU2F)(nil),        // 4: zitadel.user.v1.AuthFactorU2F
+	(*AuthFactorOTPSMS)(nil),     // 5: zitadel.user.v1.AuthFactorOTPSMS
+	(*AuthFactorOTPEmail)(nil),   // 6: zitadel.user.v1.AuthFactorOTPEmail
+	(*WebAuthNKey)(nil),          // 7: zitadel.user.v1.WebAuthNKey
+	(*WebAuthNVerification)(nil), // 8: zitadel.user.v1.WebAuthNVerification
 }
 var file_zitadel_user_proto_depIdxs = []int32{
 	0, // 0: zitadel.user.v1.AuthFactor.state:type_name -> zitadel.user.v1.AuthFactorState
@@ -489,7 +600,7 @@ func file_zitadel_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_zitadel_user_proto_rawDesc), len(file_zitadel_user_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

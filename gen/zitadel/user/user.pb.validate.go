@@ -710,3 +710,228 @@ var _ interface {
 	Cause() error
 	ErrorName() string
 } = AuthFactorOTPEmailValidationError{}
+
+// Validate checks the field values on WebAuthNKey with the rules defined in
+// the proto definition for this message. If any rules are violated, the first
+// error encountered is returned, or nil if there are no violations.
+func (m *WebAuthNKey) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on WebAuthNKey with the rules defined in
+// the proto definition for this message. If any rules are violated, the
+// result is a list of violation errors wrapped in WebAuthNKeyMultiError, or
+// nil if none found.
+func (m *WebAuthNKey) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *WebAuthNKey) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	// no validation rules for PublicKey
+
+	if len(errors) > 0 {
+		return WebAuthNKeyMultiError(errors)
+	}
+
+	return nil
+}
+
+// WebAuthNKeyMultiError is an error wrapping multiple validation errors
+// returned by WebAuthNKey.ValidateAll() if the designated constraints aren't met.
+type WebAuthNKeyMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m WebAuthNKeyMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m WebAuthNKeyMultiError) AllErrors() []error { return m }
+
+// WebAuthNKeyValidationError is the validation error returned by
+// WebAuthNKey.Validate if the designated constraints aren't met.
+type WebAuthNKeyValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e WebAuthNKeyValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e WebAuthNKeyValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e WebAuthNKeyValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e WebAuthNKeyValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e WebAuthNKeyValidationError) ErrorName() string { return "WebAuthNKeyValidationError" }
+
+// Error satisfies the builtin error interface
+func (e WebAuthNKeyValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sWebAuthNKey.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = WebAuthNKeyValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = WebAuthNKeyValidationError{}
+
+// Validate checks the field values on WebAuthNVerification with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *WebAuthNVerification) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on WebAuthNVerification with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// WebAuthNVerificationMultiError, or nil if none found.
+func (m *WebAuthNVerification) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *WebAuthNVerification) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if len(m.GetPublicKeyCredential()) < 55 {
+		err := WebAuthNVerificationValidationError{
+			field:  "PublicKeyCredential",
+			reason: "value length must be at least 55 bytes",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if l := utf8.RuneCountInString(m.GetTokenName()); l < 1 || l > 200 {
+		err := WebAuthNVerificationValidationError{
+			field:  "TokenName",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if len(errors) > 0 {
+		return WebAuthNVerificationMultiError(errors)
+	}
+
+	return nil
+}
+
+// WebAuthNVerificationMultiError is an error wrapping multiple validation
+// errors returned by WebAuthNVerification.ValidateAll() if the designated
+// constraints aren't met.
+type WebAuthNVerificationMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m WebAuthNVerificationMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m WebAuthNVerificationMultiError) AllErrors() []error { return m }
+
+// WebAuthNVerificationValidationError is the validation error returned by
+// WebAuthNVerification.Validate if the designated constraints aren't met.
+type WebAuthNVerificationValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e WebAuthNVerificationValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e WebAuthNVerificationValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e WebAuthNVerificationValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e WebAuthNVerificationValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e WebAuthNVerificationValidationError) ErrorName() string {
+	return "WebAuthNVerificationValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e WebAuthNVerificationValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sWebAuthNVerification.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = WebAuthNVerificationValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = WebAuthNVerificationValidationError{}

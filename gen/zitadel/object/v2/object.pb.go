@@ -176,6 +176,68 @@ func (x *Details) GetCreationDate() *timestamppb.Timestamp {
 	return nil
 }
 
+// ListDetails describes a v2 list result.
+type ListDetails struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	TotalResult       uint64                 `protobuf:"varint,1,opt,name=total_result,json=totalResult,proto3" json:"total_result,omitempty"`
+	ProcessedSequence uint64                 `protobuf:"varint,2,opt,name=processed_sequence,json=processedSequence,proto3" json:"processed_sequence,omitempty"`
+	// When the underlying projection was last updated.
+	Timestamp     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDetails) Reset() {
+	*x = ListDetails{}
+	mi := &file_zitadel_object_v2_object_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDetails) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDetails) ProtoMessage() {}
+
+func (x *ListDetails) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_object_v2_object_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDetails.ProtoReflect.Descriptor instead.
+func (*ListDetails) Descriptor() ([]byte, []int) {
+	return file_zitadel_object_v2_object_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListDetails) GetTotalResult() uint64 {
+	if x != nil {
+		return x.TotalResult
+	}
+	return 0
+}
+
+func (x *ListDetails) GetProcessedSequence() uint64 {
+	if x != nil {
+		return x.ProcessedSequence
+	}
+	return 0
+}
+
+func (x *ListDetails) GetTimestamp() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Timestamp
+	}
+	return nil
+}
+
 var File_zitadel_object_v2_object_proto protoreflect.FileDescriptor
 
 const file_zitadel_object_v2_object_proto_rawDesc = "" +
@@ -191,7 +253,11 @@ const file_zitadel_object_v2_object_proto_rawDesc = "" +
 	"\vchange_date\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"changeDate\x12%\n" +
 	"\x0eresource_owner\x18\x03 \x01(\tR\rresourceOwner\x12?\n" +
-	"\rcreation_date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\fcreationDateB?Z=github.com/factorgate/factorgate/gen/zitadel/object/v2;objectb\x06proto3"
+	"\rcreation_date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\fcreationDate\"\x99\x01\n" +
+	"\vListDetails\x12!\n" +
+	"\ftotal_result\x18\x01 \x01(\x04R\vtotalResult\x12-\n" +
+	"\x12processed_sequence\x18\x02 \x01(\x04R\x11processedSequence\x128\n" +
+	"\ttimestamp\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestampB?Z=github.com/factorgate/factorgate/gen/zitadel/object/v2;objectb\x06proto3"
 
 var (
 	file_zitadel_object_v2_object_proto_rawDescOnce sync.Once
@@ -205,20 +271,22 @@ func file_zitadel_object_v2_object_proto_rawDescGZIP() []byte {
 	return file_zitadel_object_v2_object_proto_rawDescData
 }
 
-var file_zitadel_object_v2_object_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_zitadel_object_v2_object_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_zitadel_object_v2_object_proto_goTypes = []any{
 	(*Organization)(nil),          // 0: zitadel.object.v2.Organization
 	(*Details)(nil),               // 1: zitadel.object.v2.Details
-	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
+	(*ListDetails)(nil),           // 2: zitadel.object.v2.ListDetails
+	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
 }
 var file_zitadel_object_v2_object_proto_depIdxs = []int32{
-	2, // 0: zitadel.object.v2.Details.change_date:type_name -> google.protobuf.Timestamp
-	2, // 1: zitadel.object.v2.Details.creation_date:type_name -> google.protobuf.Timestamp
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	3, // 0: zitadel.object.v2.Details.change_date:type_name -> google.protobuf.Timestamp
+	3, // 1: zitadel.object.v2.Details.creation_date:type_name -> google.protobuf.Timestamp
+	3, // 2: zitadel.object.v2.ListDetails.timestamp:type_name -> google.protobuf.Timestamp
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_zitadel_object_v2_object_proto_init() }
@@ -236,7 +304,7 @@ func file_zitadel_object_v2_object_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_zitadel_object_v2_object_proto_rawDesc), len(file_zitadel_object_v2_object_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

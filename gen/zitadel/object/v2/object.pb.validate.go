@@ -322,3 +322,135 @@ var _ interface {
 	Cause() error
 	ErrorName() string
 } = DetailsValidationError{}
+
+// Validate checks the field values on ListDetails with the rules defined in
+// the proto definition for this message. If any rules are violated, the first
+// error encountered is returned, or nil if there are no violations.
+func (m *ListDetails) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on ListDetails with the rules defined in
+// the proto definition for this message. If any rules are violated, the
+// result is a list of violation errors wrapped in ListDetailsMultiError, or
+// nil if none found.
+func (m *ListDetails) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *ListDetails) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	// no validation rules for TotalResult
+
+	// no validation rules for ProcessedSequence
+
+	if all {
+		switch v := interface{}(m.GetTimestamp()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, ListDetailsValidationError{
+					field:  "Timestamp",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, ListDetailsValidationError{
+					field:  "Timestamp",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetTimestamp()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return ListDetailsValidationError{
+				field:  "Timestamp",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return ListDetailsMultiError(errors)
+	}
+
+	return nil
+}
+
+// ListDetailsMultiError is an error wrapping multiple validation errors
+// returned by ListDetails.ValidateAll() if the designated constraints aren't met.
+type ListDetailsMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m ListDetailsMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m ListDetailsMultiError) AllErrors() []error { return m }
+
+// ListDetailsValidationError is the validation error returned by
+// ListDetails.Validate if the designated constraints aren't met.
+type ListDetailsValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e ListDetailsValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e ListDetailsValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e ListDetailsValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e ListDetailsValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e ListDetailsValidationError) ErrorName() string { return "ListDetailsValidationError" }
+
+// Error satisfies the builtin error interface
+func (e ListDetailsValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sListDetails.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = ListDetailsValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = ListDetailsValidationError{}

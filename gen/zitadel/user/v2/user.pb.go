@@ -76,6 +76,59 @@ func (Gender) EnumDescriptor() ([]byte, []int) {
 	return file_zitadel_user_v2_user_proto_rawDescGZIP(), []int{0}
 }
 
+// AuthFactorState is the lifecycle state of a factor.
+type AuthFactorState int32
+
+const (
+	AuthFactorState_AUTH_FACTOR_STATE_UNSPECIFIED AuthFactorState = 0
+	AuthFactorState_AUTH_FACTOR_STATE_NOT_READY   AuthFactorState = 1
+	AuthFactorState_AUTH_FACTOR_STATE_READY       AuthFactorState = 2
+	AuthFactorState_AUTH_FACTOR_STATE_REMOVED     AuthFactorState = 3
+)
+
+// Enum value maps for AuthFactorState.
+var (
+	AuthFactorState_name = map[int32]string{
+		0: "AUTH_FACTOR_STATE_UNSPECIFIED",
+		1: "AUTH_FACTOR_STATE_NOT_READY",
+		2: "AUTH_FACTOR_STATE_READY",
+		3: "AUTH_FACTOR_STATE_REMOVED",
+	}
+	AuthFactorState_value = map[string]int32{
+		"AUTH_FACTOR_STATE_UNSPECIFIED": 0,
+		"AUTH_FACTOR_STATE_NOT_READY":   1,
+		"AUTH_FACTOR_STATE_READY":       2,
+		"AUTH_FACTOR_STATE_REMOVED":     3,
+	}
+)
+
+func (x AuthFactorState) Enum() *AuthFactorState {
+	p := new(AuthFactorState)
+	*p = x
+	return p
+}
+
+func (x AuthFactorState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuthFactorState) Descriptor() protoreflect.EnumDescriptor {
+	return file_zitadel_user_v2_user_proto_enumTypes[1].Descriptor()
+}
+
+func (AuthFactorState) Type() protoreflect.EnumType {
+	return &file_zitadel_user_v2_user_proto_enumTypes[1]
+}
+
+func (x AuthFactorState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuthFactorState.Descriptor instead.
+func (AuthFactorState) EnumDescriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_proto_rawDescGZIP(), []int{1}
+}
+
 // SetHumanProfile is the profile of a new human user.
 type SetHumanProfile struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -215,6 +268,293 @@ func (x *SetMetadataEntry) GetValue() []byte {
 	return nil
 }
 
+// AuthFactor is one second factor of a user.
+type AuthFactor struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	State AuthFactorState        `protobuf:"varint,1,opt,name=state,proto3,enum=zitadel.user.v2.AuthFactorState" json:"state,omitempty"`
+	// Types that are valid to be assigned to Type:
+	//
+	//	*AuthFactor_Otp
+	//	*AuthFactor_U2F
+	//	*AuthFactor_OtpSms
+	//	*AuthFactor_OtpEmail
+	Type          isAuthFactor_Type `protobuf_oneof:"type"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthFactor) Reset() {
+	*x = AuthFactor{}
+	mi := &file_zitadel_user_v2_user_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthFactor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthFactor) ProtoMessage() {}
+
+func (x *AuthFactor) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthFactor.ProtoReflect.Descriptor instead.
+func (*AuthFactor) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AuthFactor) GetState() AuthFactorState {
+	if x != nil {
+		return x.State
+	}
+	return AuthFactorState_AUTH_FACTOR_STATE_UNSPECIFIED
+}
+
+func (x *AuthFactor) GetType() isAuthFactor_Type {
+	if x != nil {
+		return x.Type
+	}
+	return nil
+}
+
+func (x *AuthFactor) GetOtp() *AuthFactorOTP {
+	if x != nil {
+		if x, ok := x.Type.(*AuthFactor_Otp); ok {
+			return x.Otp
+		}
+	}
+	return nil
+}
+
+func (x *AuthFactor) GetU2F() *AuthFactorU2F {
+	if x != nil {
+		if x, ok := x.Type.(*AuthFactor_U2F); ok {
+			return x.U2F
+		}
+	}
+	return nil
+}
+
+func (x *AuthFactor) GetOtpSms() *AuthFactorOTPSMS {
+	if x != nil {
+		if x, ok := x.Type.(*AuthFactor_OtpSms); ok {
+			return x.OtpSms
+		}
+	}
+	return nil
+}
+
+func (x *AuthFactor) GetOtpEmail() *AuthFactorOTPEmail {
+	if x != nil {
+		if x, ok := x.Type.(*AuthFactor_OtpEmail); ok {
+			return x.OtpEmail
+		}
+	}
+	return nil
+}
+
+type isAuthFactor_Type interface {
+	isAuthFactor_Type()
+}
+
+type AuthFactor_Otp struct {
+	Otp *AuthFactorOTP `protobuf:"bytes,2,opt,name=otp,proto3,oneof"`
+}
+
+type AuthFactor_U2F struct {
+	U2F *AuthFactorU2F `protobuf:"bytes,3,opt,name=u2f,proto3,oneof"`
+}
+
+type AuthFactor_OtpSms struct {
+	OtpSms *AuthFactorOTPSMS `protobuf:"bytes,4,opt,name=otp_sms,json=otpSms,proto3,oneof"`
+}
+
+type AuthFactor_OtpEmail struct {
+	OtpEmail *AuthFactorOTPEmail `protobuf:"bytes,5,opt,name=otp_email,json=otpEmail,proto3,oneof"`
+}
+
+func (*AuthFactor_Otp) isAuthFactor_Type() {}
+
+func (*AuthFactor_U2F) isAuthFactor_Type() {}
+
+func (*AuthFactor_OtpSms) isAuthFactor_Type() {}
+
+func (*AuthFactor_OtpEmail) isAuthFactor_Type() {}
+
+// AuthFactorOTP marks a TOTP factor.
+type AuthFactorOTP struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthFactorOTP) Reset() {
+	*x = AuthFactorOTP{}
+	mi := &file_zitadel_user_v2_user_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthFactorOTP) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthFactorOTP) ProtoMessage() {}
+
+func (x *AuthFactorOTP) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthFactorOTP.ProtoReflect.Descriptor instead.
+func (*AuthFactorOTP) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_proto_rawDescGZIP(), []int{3}
+}
+
+// AuthFactorU2F is a registered security key.
+type AuthFactorU2F struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthFactorU2F) Reset() {
+	*x = AuthFactorU2F{}
+	mi := &file_zitadel_user_v2_user_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthFactorU2F) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthFactorU2F) ProtoMessage() {}
+
+func (x *AuthFactorU2F) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthFactorU2F.ProtoReflect.Descriptor instead.
+func (*AuthFactorU2F) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AuthFactorU2F) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AuthFactorU2F) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// AuthFactorOTPSMS marks a one-time password sent by SMS.
+type AuthFactorOTPSMS struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthFactorOTPSMS) Reset() {
+	*x = AuthFactorOTPSMS{}
+	mi := &file_zitadel_user_v2_user_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthFactorOTPSMS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthFactorOTPSMS) ProtoMessage() {}
+
+func (x *AuthFactorOTPSMS) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthFactorOTPSMS.ProtoReflect.Descriptor instead.
+func (*AuthFactorOTPSMS) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_proto_rawDescGZIP(), []int{5}
+}
+
+// AuthFactorOTPEmail marks a one-time password sent by email.
+type AuthFactorOTPEmail struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthFactorOTPEmail) Reset() {
+	*x = AuthFactorOTPEmail{}
+	mi := &file_zitadel_user_v2_user_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthFactorOTPEmail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthFactorOTPEmail) ProtoMessage() {}
+
+func (x *AuthFactorOTPEmail) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthFactorOTPEmail.ProtoReflect.Descriptor instead.
+func (*AuthFactorOTPEmail) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_proto_rawDescGZIP(), []int{6}
+}
+
 var File_zitadel_user_v2_user_proto protoreflect.FileDescriptor
 
 const file_zitadel_user_v2_user_proto_rawDesc = "" +
@@ -237,12 +577,31 @@ const file_zitadel_user_v2_user_proto_rawDesc = "" +
 	"\a_gender\"Y\n" +
 	"\x10SetMetadataEntry\x12\x1f\n" +
 	"\x03key\x18\x01 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x03key\x12$\n" +
-	"\x05value\x18\x02 \x01(\fB\x0e\xe0A\x02\xfaB\bz\x06\x10\x01\x18\xa0\xc2\x1eR\x05value*X\n" +
+	"\x05value\x18\x02 \x01(\fB\x0e\xe0A\x02\xfaB\bz\x06\x10\x01\x18\xa0\xc2\x1eR\x05value\"\xb6\x02\n" +
+	"\n" +
+	"AuthFactor\x126\n" +
+	"\x05state\x18\x01 \x01(\x0e2 .zitadel.user.v2.AuthFactorStateR\x05state\x122\n" +
+	"\x03otp\x18\x02 \x01(\v2\x1e.zitadel.user.v2.AuthFactorOTPH\x00R\x03otp\x122\n" +
+	"\x03u2f\x18\x03 \x01(\v2\x1e.zitadel.user.v2.AuthFactorU2FH\x00R\x03u2f\x12<\n" +
+	"\aotp_sms\x18\x04 \x01(\v2!.zitadel.user.v2.AuthFactorOTPSMSH\x00R\x06otpSms\x12B\n" +
+	"\totp_email\x18\x05 \x01(\v2#.zitadel.user.v2.AuthFactorOTPEmailH\x00R\botpEmailB\x06\n" +
+	"\x04type\"\x0f\n" +
+	"\rAuthFactorOTP\"3\n" +
+	"\rAuthFactorU2F\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\x12\n" +
+	"\x10AuthFactorOTPSMS\"\x14\n" +
+	"\x12AuthFactorOTPEmail*X\n" +
 	"\x06Gender\x12\x16\n" +
 	"\x12GENDER_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rGENDER_FEMALE\x10\x01\x12\x0f\n" +
 	"\vGENDER_MALE\x10\x02\x12\x12\n" +
-	"\x0eGENDER_DIVERSE\x10\x03B;Z9github.com/factorgate/factorgate/gen/zitadel/user/v2;userb\x06proto3"
+	"\x0eGENDER_DIVERSE\x10\x03*\x91\x01\n" +
+	"\x0fAuthFactorState\x12!\n" +
+	"\x1dAUTH_FACTOR_STATE_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bAUTH_FACTOR_STATE_NOT_READY\x10\x01\x12\x1b\n" +
+	"\x17AUTH_FACTOR_STATE_READY\x10\x02\x12\x1d\n" +
+	"\x19AUTH_FACTOR_STATE_REMOVED\x10\x03B;Z9github.com/factorgate/factorgate/gen/zitadel/user/v2;userb\x06proto3"
 
 var (
 	file_zitadel_user_v2_user_proto_rawDescOnce sync.Once
@@ -256,20 +615,31 @@ func file_zitadel_user_v2_user_proto_rawDescGZIP() []byte {
 	return file_zitadel_user_v2_user_proto_rawDescData
 }
 
-var file_zitadel_user_v2_user_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_zitadel_user_v2_user_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_zitadel_user_v2_user_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_zitadel_user_v2_user_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_zitadel_user_v2_user_proto_goTypes = []any{
-	(Gender)(0),              // 0: zitadel.user.v2.Gender
-	(*SetHumanProfile)(nil),  // 1: zitadel.user.v2.SetHumanProfile
-	(*SetMetadataEntry)(nil), // 2: zitadel.user.v2.SetMetadataEntry
+	(Gender)(0),                // 0: zitadel.user.v2.Gender
+	(AuthFactorState)(0),       // 1: zitadel.user.v2.AuthFactorState
+	(*SetHumanProfile)(nil),    // 2: zitadel.user.v2.SetHumanProfile
+	(*SetMetadataEntry)(nil),   // 3: zitadel.user.v2.SetMetadataEntry
+	(*AuthFactor)(nil),         // 4: zitadel.user.v2.AuthFactor
+	(*AuthFactorOTP)(nil),      // 5: zitadel.user.v2.AuthFactorOTP
+	(*AuthFactorU2F)(nil),      // 6: zitadel.user.v2.AuthFactorU2F
+	(*AuthFactorOTPSMS)(nil),   // 7: zitadel.user.v2.AuthFactorOTPSMS
+	(*AuthFactorOTPEmail)(nil), // 8: zitadel.user.v2.AuthFactorOTPEmail
 }
 var file_zitadel_user_v2_user_proto_depIdxs = []int32{
 	0, // 0: zitadel.user.v2.SetHumanProfile.gender:type_name -> zitadel.user.v2.Gender
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	1, // 1: zitadel.user.v2.AuthFactor.state:type_name -> zitadel.user.v2.AuthFactorState
+	5, // 2: zitadel.user.v2.AuthFactor.otp:type_name -> zitadel.user.v2.AuthFactorOTP
+	6, // 3: zitadel.user.v2.AuthFactor.u2f:type_name -> zitadel.user.v2.AuthFactorU2F
+	7, // 4: zitadel.user.v2.AuthFactor.otp_sms:type_name -> zitadel.user.v2.AuthFactorOTPSMS
+	8, // 5: zitadel.user.v2.AuthFactor.otp_email:type_name -> zitadel.user.v2.AuthFactorOTPEmail
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_zitadel_user_v2_user_proto_init() }
@@ -278,13 +648,19 @@ func file_zitadel_user_v2_user_proto_init() {
 		return
 	}
 	file_zitadel_user_v2_user_proto_msgTypes[0].OneofWrappers = []any{}
+	file_zitadel_user_v2_user_proto_msgTypes[2].OneofWrappers = []any{
+		(*AuthFactor_Otp)(nil),
+		(*AuthFactor_U2F)(nil),
+		(*AuthFactor_OtpSms)(nil),
+		(*AuthFactor_OtpEmail)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_zitadel_user_v2_user_proto_rawDesc), len(file_zitadel_user_v2_user_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   2,
+			NumEnums:      2,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -327,3 +327,679 @@ var _ interface {
 	Cause() error
 	ErrorName() string
 } = SetMetadataEntryValidationError{}
+
+// Validate checks the field values on AuthFactor with the rules defined in the
+// proto definition for this message. If any rules are violated, the first
+// error encountered is returned, or nil if there are no violations.
+func (m *AuthFactor) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on AuthFactor with the rules defined in
+// the proto definition for this message. If any rules are violated, the
+// result is a list of violation errors wrapped in AuthFactorMultiError, or
+// nil if none found.
+func (m *AuthFactor) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *AuthFactor) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	// no validation rules for State
+
+	switch v := m.Type.(type) {
+	case *AuthFactor_Otp:
+		if v == nil {
+			err := AuthFactorValidationError{
+				field:  "Type",
+				reason: "oneof value cannot be a typed-nil",
+			}
+			if !all {
+				return err
+			}
+			errors = append(errors, err)
+		}
+
+		if all {
+			switch v := interface{}(m.GetOtp()).(type) {
+			case interface{ ValidateAll() error }:
+				if err := v.ValidateAll(); err != nil {
+					errors = append(errors, AuthFactorValidationError{
+						field:  "Otp",
+						reason: "embedded message failed validation",
+						cause:  err,
+					})
+				}
+			case interface{ Validate() error }:
+				if err := v.Validate(); err != nil {
+					errors = append(errors, AuthFactorValidationError{
+						field:  "Otp",
+						reason: "embedded message failed validation",
+						cause:  err,
+					})
+				}
+			}
+		} else if v, ok := interface{}(m.GetOtp()).(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return AuthFactorValidationError{
+					field:  "Otp",
+					reason: "embedded message failed validation",
+					cause:  err,
+				}
+			}
+		}
+
+	case *AuthFactor_U2F:
+		if v == nil {
+			err := AuthFactorValidationError{
+				field:  "Type",
+				reason: "oneof value cannot be a typed-nil",
+			}
+			if !all {
+				return err
+			}
+			errors = append(errors, err)
+		}
+
+		if all {
+			switch v := interface{}(m.GetU2F()).(type) {
+			case interface{ ValidateAll() error }:
+				if err := v.ValidateAll(); err != nil {
+					errors = append(errors, AuthFactorValidationError{
+						field:  "U2F",
+						reason: "embedded message failed validation",
+						cause:  err,
+					})
+				}
+			case interface{ Validate() error }:
+				if err := v.Validate(); err != nil {
+					errors = append(errors, AuthFactorValidationError{
+						field:  "U2F",
+						reason: "embedded message failed validation",
+						cause:  err,
+					})
+				}
+			}
+		} else if v, ok := interface{}(m.GetU2F()).(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return AuthFactorValidationError{
+					field:  "U2F",
+					reason: "embedded message failed validation",
+					cause:  err,
+				}
+			}
+		}
+
+	case *AuthFactor_OtpSms:
+		if v == nil {
+			err := AuthFactorValidationError{
+				field:  "Type",
+				reason: "oneof value cannot be a typed-nil",
+			}
+			if !all {
+				return err
+			}
+			errors = append(errors, err)
+		}
+
+		if all {
+			switch v := interface{}(m.GetOtpSms()).(type) {
+			case interface{ ValidateAll() error }:
+				if err := v.ValidateAll(); err != nil {
+					errors = append(errors, AuthFactorValidationError{
+						field:  "OtpSms",
+						reason: "embedded message failed validation",
+						cause:  err,
+					})
+				}
+			case interface{ Validate() error }:
+				if err := v.Validate(); err != nil {
+					errors = append(errors, AuthFactorValidationError{
+						field:  "OtpSms",
+						reason: "embedded message failed validation",
+						cause:  err,
+					})
+				}
+			}
+		} else if v, ok := interface{}(m.GetOtpSms()).(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return AuthFactorValidationError{
+					field:  "OtpSms",
+					reason: "embedded message failed validation",
+					cause:  err,
+				}
+			}
+		}
+
+	case *AuthFactor_OtpEmail:
+		if v == nil {
+			err := AuthFactorValidationError{
+				field:  "Type",
+				reason: "oneof value cannot be a typed-nil",
+			}
+			if !all {
+				return err
+			}
+			errors = append(errors, err)
+		}
+
+		if all {
+			switch v := interface{}(m.GetOtpEmail()).(type) {
+			case interface{ ValidateAll() error }:
+				if err := v.ValidateAll(); err != nil {
+					errors = append(errors, AuthFactorValidationError{
+						field:  "OtpEmail",
+						reason: "embedded message failed validation",
+						cause:  err,
+					})
+				}
+			case interface{ Validate() error }:
+				if err := v.Validate(); err != nil {
+					errors = append(errors, AuthFactorValidationError{
+						field:  "OtpEmail",
+						reason: "embedded message failed validation",
+						cause:  err,
+					})
+				}
+			}
+		} else if v, ok := interface{}(m.GetOtpEmail()).(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return AuthFactorValidationError{
+					field:  "OtpEmail",
+					reason: "embedded message failed validation",
+					cause:  err,
+				}
+			}
+		}
+
+	default:
+		_ = v // ensures v is used
+	}
+
+	if len(errors) > 0 {
+		return AuthFactorMultiError(errors)
+	}
+
+	return nil
+}
+
+// AuthFactorMultiError is an error wrapping multiple validation errors
+// returned by AuthFactor.ValidateAll() if the designated constraints aren't met.
+type AuthFactorMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m AuthFactorMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m AuthFactorMultiError) AllErrors() []error { return m }
+
+// AuthFactorValidationError is the validation error returned by
+// AuthFactor.Validate if the designated constraints aren't met.
+type AuthFactorValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e AuthFactorValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e AuthFactorValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e AuthFactorValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e AuthFactorValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e AuthFactorValidationError) ErrorName() string { return "AuthFactorValidationError" }
+
+// Error satisfies the builtin error interface
+func (e AuthFactorValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sAuthFactor.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = AuthFactorValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = AuthFactorValidationError{}
+
+// Validate checks the field values on AuthFactorOTP with the rules defined in
+// the proto definition for this message. If any rules are violated, the first
+// error encountered is returned, or nil if there are no violations.
+func (m *AuthFactorOTP) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on AuthFactorOTP with the rules defined
+// in the proto definition for this message. If any rules are violated, the
+// result is a list of violation errors wrapped in AuthFactorOTPMultiError, or
+// nil if none found.
+func (m *AuthFactorOTP) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *AuthFactorOTP) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if len(errors) > 0 {
+		return AuthFactorOTPMultiError(errors)
+	}
+
+	return nil
+}
+
+// AuthFactorOTPMultiError is an error wrapping multiple validation errors
+// returned by AuthFactorOTP.ValidateAll() if the designated constraints
+// aren't met.
+type AuthFactorOTPMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m AuthFactorOTPMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m AuthFactorOTPMultiError) AllErrors() []error { return m }
+
+// AuthFactorOTPValidationError is the validation error returned by
+// AuthFactorOTP.Validate if the designated constraints aren't met.
+type AuthFactorOTPValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e AuthFactorOTPValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e AuthFactorOTPValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e AuthFactorOTPValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e AuthFactorOTPValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e AuthFactorOTPValidationError) ErrorName() string { return "AuthFactorOTPValidationError" }
+
+// Error satisfies the builtin error interface
+func (e AuthFactorOTPValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sAuthFactorOTP.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = AuthFactorOTPValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = AuthFactorOTPValidationError{}
+
+// Validate checks the field values on AuthFactorU2F with the rules defined in
+// the proto definition for this message. If any rules are violated, the first
+// error encountered is returned, or nil if there are no violations.
+func (m *AuthFactorU2F) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on AuthFactorU2F with the rules defined
+// in the proto definition for this message. If any rules are violated, the
+// result is a list of violation errors wrapped in AuthFactorU2FMultiError, or
+// nil if none found.
+func (m *AuthFactorU2F) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *AuthFactorU2F) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	// no validation rules for Id
+
+	// no validation rules for Name
+
+	if len(errors) > 0 {
+		return AuthFactorU2FMultiError(errors)
+	}
+
+	return nil
+}
+
+// AuthFactorU2FMultiError is an error wrapping multiple validation errors
+// returned by AuthFactorU2F.ValidateAll() if the designated constraints
+// aren't met.
+type AuthFactorU2FMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m AuthFactorU2FMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m AuthFactorU2FMultiError) AllErrors() []error { return m }
+
+// AuthFactorU2FValidationError is the validation error returned by
+// AuthFactorU2F.Validate if the designated constraints aren't met.
+type AuthFactorU2FValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e AuthFactorU2FValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e AuthFactorU2FValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e AuthFactorU2FValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e AuthFactorU2FValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e AuthFactorU2FValidationError) ErrorName() string { return "AuthFactorU2FValidationError" }
+
+// Error satisfies the builtin error interface
+func (e AuthFactorU2FValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sAuthFactorU2F.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = AuthFactorU2FValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = AuthFactorU2FValidationError{}
+
+// Validate checks the field values on AuthFactorOTPSMS with the rules defined
+// in the proto definition for this message. If any rules are violated, the
+// first error encountered is returned, or nil if there are no violations.
+func (m *AuthFactorOTPSMS) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on AuthFactorOTPSMS with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// AuthFactorOTPSMSMultiError, or nil if none found.
+func (m *AuthFactorOTPSMS) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *AuthFactorOTPSMS) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if len(errors) > 0 {
+		return AuthFactorOTPSMSMultiError(errors)
+	}
+
+	return nil
+}
+
+// AuthFactorOTPSMSMultiError is an error wrapping multiple validation errors
+// returned by AuthFactorOTPSMS.ValidateAll() if the designated constraints
+// aren't met.
+type AuthFactorOTPSMSMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m AuthFactorOTPSMSMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m AuthFactorOTPSMSMultiError) AllErrors() []error { return m }
+
+// AuthFactorOTPSMSValidationError is the validation error returned by
+// AuthFactorOTPSMS.Validate if the designated constraints aren't met.
+type AuthFactorOTPSMSValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e AuthFactorOTPSMSValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e AuthFactorOTPSMSValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e AuthFactorOTPSMSValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e AuthFactorOTPSMSValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e AuthFactorOTPSMSValidationError) ErrorName() string { return "AuthFactorOTPSMSValidationError" }
+
+// Error satisfies the builtin error interface
+func (e AuthFactorOTPSMSValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sAuthFactorOTPSMS.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = AuthFactorOTPSMSValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = AuthFactorOTPSMSValidationError{}
+
+// Validate checks the field values on AuthFactorOTPEmail with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *AuthFactorOTPEmail) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on AuthFactorOTPEmail with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// AuthFactorOTPEmailMultiError, or nil if none found.
+func (m *AuthFactorOTPEmail) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *AuthFactorOTPEmail) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if len(errors) > 0 {
+		return AuthFactorOTPEmailMultiError(errors)
+	}
+
+	return nil
+}
+
+// AuthFactorOTPEmailMultiError is an error wrapping multiple validation errors
+// returned by AuthFactorOTPEmail.ValidateAll() if the designated constraints
+// aren't met.
+type AuthFactorOTPEmailMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m AuthFactorOTPEmailMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m AuthFactorOTPEmailMultiError) AllErrors() []error { return m }
+
+// AuthFactorOTPEmailValidationError is the validation error returned by
+// AuthFactorOTPEmail.Validate if the designated constraints aren't met.
+type AuthFactorOTPEmailValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e AuthFactorOTPEmailValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e AuthFactorOTPEmailValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e AuthFactorOTPEmailValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e AuthFactorOTPEmailValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e AuthFactorOTPEmailValidationError) ErrorName() string {
+	return "AuthFactorOTPEmailValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e AuthFactorOTPEmailValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sAuthFactorOTPEmail.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = AuthFactorOTPEmailValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = AuthFactorOTPEmailValidationError{}

@@ -14,6 +14,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -25,6 +26,128 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// AuthenticationMethodType is a kind of authentication method.
+type AuthenticationMethodType int32
+
+const (
+	AuthenticationMethodType_AUTHENTICATION_METHOD_TYPE_UNSPECIFIED   AuthenticationMethodType = 0
+	AuthenticationMethodType_AUTHENTICATION_METHOD_TYPE_PASSWORD      AuthenticationMethodType = 1
+	AuthenticationMethodType_AUTHENTICATION_METHOD_TYPE_PASSKEY       AuthenticationMethodType = 2
+	AuthenticationMethodType_AUTHENTICATION_METHOD_TYPE_IDP           AuthenticationMethodType = 3
+	AuthenticationMethodType_AUTHENTICATION_METHOD_TYPE_TOTP          AuthenticationMethodType = 4
+	AuthenticationMethodType_AUTHENTICATION_METHOD_TYPE_U2F           AuthenticationMethodType = 5
+	AuthenticationMethodType_AUTHENTICATION_METHOD_TYPE_OTP_SMS       AuthenticationMethodType = 6
+	AuthenticationMethodType_AUTHENTICATION_METHOD_TYPE_OTP_EMAIL     AuthenticationMethodType = 7
+	AuthenticationMethodType_AUTHENTICATION_METHOD_TYPE_RECOVERY_CODE AuthenticationMethodType = 8
+)
+
+// Enum value maps for AuthenticationMethodType.
+var (
+	AuthenticationMethodType_name = map[int32]string{
+		0: "AUTHENTICATION_METHOD_TYPE_UNSPECIFIED",
+		1: "AUTHENTICATION_METHOD_TYPE_PASSWORD",
+		2: "AUTHENTICATION_METHOD_TYPE_PASSKEY",
+		3: "AUTHENTICATION_METHOD_TYPE_IDP",
+		4: "AUTHENTICATION_METHOD_TYPE_TOTP",
+		5: "AUTHENTICATION_METHOD_TYPE_U2F",
+		6: "AUTHENTICATION_METHOD_TYPE_OTP_SMS",
+		7: "AUTHENTICATION_METHOD_TYPE_OTP_EMAIL",
+		8: "AUTHENTICATION_METHOD_TYPE_RECOVERY_CODE",
+	}
+	AuthenticationMethodType_value = map[string]int32{
+		"AUTHENTICATION_METHOD_TYPE_UNSPECIFIED":   0,
+		"AUTHENTICATION_METHOD_TYPE_PASSWORD":      1,
+		"AUTHENTICATION_METHOD_TYPE_PASSKEY":       2,
+		"AUTHENTICATION_METHOD_TYPE_IDP":           3,
+		"AUTHENTICATION_METHOD_TYPE_TOTP":          4,
+		"AUTHENTICATION_METHOD_TYPE_U2F":           5,
+		"AUTHENTICATION_METHOD_TYPE_OTP_SMS":       6,
+		"AUTHENTICATION_METHOD_TYPE_OTP_EMAIL":     7,
+		"AUTHENTICATION_METHOD_TYPE_RECOVERY_CODE": 8,
+	}
+)
+
+func (x AuthenticationMethodType) Enum() *AuthenticationMethodType {
+	p := new(AuthenticationMethodType)
+	*p = x
+	return p
+}
+
+func (x AuthenticationMethodType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuthenticationMethodType) Descriptor() protoreflect.EnumDescriptor {
+	return file_zitadel_user_v2_user_service_proto_enumTypes[0].Descriptor()
+}
+
+func (AuthenticationMethodType) Type() protoreflect.EnumType {
+	return &file_zitadel_user_v2_user_service_proto_enumTypes[0]
+}
+
+func (x AuthenticationMethodType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuthenticationMethodType.Descriptor instead.
+func (AuthenticationMethodType) EnumDescriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{0}
+}
+
+// AuthFactors selects factor kinds. The names are unprefixed and OTP (TOTP)
+// is the zero value, as in ZITADEL.
+type AuthFactors int32
+
+const (
+	AuthFactors_OTP       AuthFactors = 0
+	AuthFactors_OTP_SMS   AuthFactors = 1
+	AuthFactors_OTP_EMAIL AuthFactors = 2
+	AuthFactors_U2F       AuthFactors = 3
+)
+
+// Enum value maps for AuthFactors.
+var (
+	AuthFactors_name = map[int32]string{
+		0: "OTP",
+		1: "OTP_SMS",
+		2: "OTP_EMAIL",
+		3: "U2F",
+	}
+	AuthFactors_value = map[string]int32{
+		"OTP":       0,
+		"OTP_SMS":   1,
+		"OTP_EMAIL": 2,
+		"U2F":       3,
+	}
+)
+
+func (x AuthFactors) Enum() *AuthFactors {
+	p := new(AuthFactors)
+	*p = x
+	return p
+}
+
+func (x AuthFactors) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuthFactors) Descriptor() protoreflect.EnumDescriptor {
+	return file_zitadel_user_v2_user_service_proto_enumTypes[1].Descriptor()
+}
+
+func (AuthFactors) Type() protoreflect.EnumType {
+	return &file_zitadel_user_v2_user_service_proto_enumTypes[1]
+}
+
+func (x AuthFactors) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuthFactors.Descriptor instead.
+func (AuthFactors) EnumDescriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{1}
+}
 
 type AddHumanUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -253,11 +376,1242 @@ func (x *AddHumanUserResponse) GetPhoneCode() string {
 	return ""
 }
 
+type RegisterTOTPRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterTOTPRequest) Reset() {
+	*x = RegisterTOTPRequest{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterTOTPRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterTOTPRequest) ProtoMessage() {}
+
+func (x *RegisterTOTPRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterTOTPRequest.ProtoReflect.Descriptor instead.
+func (*RegisterTOTPRequest) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RegisterTOTPRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type RegisterTOTPResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Details *v2.Details            `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`
+	// otpauth:// URI for a QR code.
+	Uri string `protobuf:"bytes,2,opt,name=uri,proto3" json:"uri,omitempty"`
+	// Base32 secret for manual entry.
+	Secret        string `protobuf:"bytes,3,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterTOTPResponse) Reset() {
+	*x = RegisterTOTPResponse{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterTOTPResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterTOTPResponse) ProtoMessage() {}
+
+func (x *RegisterTOTPResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterTOTPResponse.ProtoReflect.Descriptor instead.
+func (*RegisterTOTPResponse) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RegisterTOTPResponse) GetDetails() *v2.Details {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+func (x *RegisterTOTPResponse) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *RegisterTOTPResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type VerifyTOTPRegistrationRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Code shown by the authenticator app.
+	Code          string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyTOTPRegistrationRequest) Reset() {
+	*x = VerifyTOTPRegistrationRequest{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyTOTPRegistrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyTOTPRegistrationRequest) ProtoMessage() {}
+
+func (x *VerifyTOTPRegistrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyTOTPRegistrationRequest.ProtoReflect.Descriptor instead.
+func (*VerifyTOTPRegistrationRequest) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *VerifyTOTPRegistrationRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *VerifyTOTPRegistrationRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+type VerifyTOTPRegistrationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Details       *v2.Details            `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyTOTPRegistrationResponse) Reset() {
+	*x = VerifyTOTPRegistrationResponse{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyTOTPRegistrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyTOTPRegistrationResponse) ProtoMessage() {}
+
+func (x *VerifyTOTPRegistrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyTOTPRegistrationResponse.ProtoReflect.Descriptor instead.
+func (*VerifyTOTPRegistrationResponse) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *VerifyTOTPRegistrationResponse) GetDetails() *v2.Details {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+type RemoveTOTPRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveTOTPRequest) Reset() {
+	*x = RemoveTOTPRequest{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveTOTPRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveTOTPRequest) ProtoMessage() {}
+
+func (x *RemoveTOTPRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveTOTPRequest.ProtoReflect.Descriptor instead.
+func (*RemoveTOTPRequest) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RemoveTOTPRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type RemoveTOTPResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Details       *v2.Details            `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveTOTPResponse) Reset() {
+	*x = RemoveTOTPResponse{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveTOTPResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveTOTPResponse) ProtoMessage() {}
+
+func (x *RemoveTOTPResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveTOTPResponse.ProtoReflect.Descriptor instead.
+func (*RemoveTOTPResponse) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RemoveTOTPResponse) GetDetails() *v2.Details {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+type RegisterU2FRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Relying party domain the key is bound to; the instance domain when empty.
+	Domain        string `protobuf:"bytes,2,opt,name=domain,proto3" json:"domain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterU2FRequest) Reset() {
+	*x = RegisterU2FRequest{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterU2FRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterU2FRequest) ProtoMessage() {}
+
+func (x *RegisterU2FRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterU2FRequest.ProtoReflect.Descriptor instead.
+func (*RegisterU2FRequest) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RegisterU2FRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *RegisterU2FRequest) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+type RegisterU2FResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Details *v2.Details            `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`
+	U2FId   string                 `protobuf:"bytes,2,opt,name=u2f_id,json=u2fId,proto3" json:"u2f_id,omitempty"`
+	// PublicKeyCredentialCreationOptions for the WebAuthn client.
+	PublicKeyCredentialCreationOptions *structpb.Struct `protobuf:"bytes,3,opt,name=public_key_credential_creation_options,json=publicKeyCredentialCreationOptions,proto3" json:"public_key_credential_creation_options,omitempty"`
+	unknownFields                      protoimpl.UnknownFields
+	sizeCache                          protoimpl.SizeCache
+}
+
+func (x *RegisterU2FResponse) Reset() {
+	*x = RegisterU2FResponse{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterU2FResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterU2FResponse) ProtoMessage() {}
+
+func (x *RegisterU2FResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterU2FResponse.ProtoReflect.Descriptor instead.
+func (*RegisterU2FResponse) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RegisterU2FResponse) GetDetails() *v2.Details {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+func (x *RegisterU2FResponse) GetU2FId() string {
+	if x != nil {
+		return x.U2FId
+	}
+	return ""
+}
+
+func (x *RegisterU2FResponse) GetPublicKeyCredentialCreationOptions() *structpb.Struct {
+	if x != nil {
+		return x.PublicKeyCredentialCreationOptions
+	}
+	return nil
+}
+
+type VerifyU2FRegistrationRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	U2FId  string                 `protobuf:"bytes,2,opt,name=u2f_id,json=u2fId,proto3" json:"u2f_id,omitempty"`
+	// PublicKeyCredential created by the WebAuthn client.
+	PublicKeyCredential *structpb.Struct `protobuf:"bytes,3,opt,name=public_key_credential,json=publicKeyCredential,proto3" json:"public_key_credential,omitempty"`
+	TokenName           string           `protobuf:"bytes,4,opt,name=token_name,json=tokenName,proto3" json:"token_name,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *VerifyU2FRegistrationRequest) Reset() {
+	*x = VerifyU2FRegistrationRequest{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyU2FRegistrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyU2FRegistrationRequest) ProtoMessage() {}
+
+func (x *VerifyU2FRegistrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyU2FRegistrationRequest.ProtoReflect.Descriptor instead.
+func (*VerifyU2FRegistrationRequest) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *VerifyU2FRegistrationRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *VerifyU2FRegistrationRequest) GetU2FId() string {
+	if x != nil {
+		return x.U2FId
+	}
+	return ""
+}
+
+func (x *VerifyU2FRegistrationRequest) GetPublicKeyCredential() *structpb.Struct {
+	if x != nil {
+		return x.PublicKeyCredential
+	}
+	return nil
+}
+
+func (x *VerifyU2FRegistrationRequest) GetTokenName() string {
+	if x != nil {
+		return x.TokenName
+	}
+	return ""
+}
+
+type VerifyU2FRegistrationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Details       *v2.Details            `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyU2FRegistrationResponse) Reset() {
+	*x = VerifyU2FRegistrationResponse{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyU2FRegistrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyU2FRegistrationResponse) ProtoMessage() {}
+
+func (x *VerifyU2FRegistrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyU2FRegistrationResponse.ProtoReflect.Descriptor instead.
+func (*VerifyU2FRegistrationResponse) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *VerifyU2FRegistrationResponse) GetDetails() *v2.Details {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+type RemoveU2FRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	U2FId         string                 `protobuf:"bytes,2,opt,name=u2f_id,json=u2fId,proto3" json:"u2f_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveU2FRequest) Reset() {
+	*x = RemoveU2FRequest{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveU2FRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveU2FRequest) ProtoMessage() {}
+
+func (x *RemoveU2FRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveU2FRequest.ProtoReflect.Descriptor instead.
+func (*RemoveU2FRequest) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RemoveU2FRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *RemoveU2FRequest) GetU2FId() string {
+	if x != nil {
+		return x.U2FId
+	}
+	return ""
+}
+
+type RemoveU2FResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Details       *v2.Details            `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveU2FResponse) Reset() {
+	*x = RemoveU2FResponse{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveU2FResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveU2FResponse) ProtoMessage() {}
+
+func (x *RemoveU2FResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveU2FResponse.ProtoReflect.Descriptor instead.
+func (*RemoveU2FResponse) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RemoveU2FResponse) GetDetails() *v2.Details {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+type AddOTPSMSRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddOTPSMSRequest) Reset() {
+	*x = AddOTPSMSRequest{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddOTPSMSRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddOTPSMSRequest) ProtoMessage() {}
+
+func (x *AddOTPSMSRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddOTPSMSRequest.ProtoReflect.Descriptor instead.
+func (*AddOTPSMSRequest) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AddOTPSMSRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type AddOTPSMSResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Details       *v2.Details            `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddOTPSMSResponse) Reset() {
+	*x = AddOTPSMSResponse{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddOTPSMSResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddOTPSMSResponse) ProtoMessage() {}
+
+func (x *AddOTPSMSResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddOTPSMSResponse.ProtoReflect.Descriptor instead.
+func (*AddOTPSMSResponse) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *AddOTPSMSResponse) GetDetails() *v2.Details {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+type RemoveOTPSMSRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveOTPSMSRequest) Reset() {
+	*x = RemoveOTPSMSRequest{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveOTPSMSRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveOTPSMSRequest) ProtoMessage() {}
+
+func (x *RemoveOTPSMSRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveOTPSMSRequest.ProtoReflect.Descriptor instead.
+func (*RemoveOTPSMSRequest) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RemoveOTPSMSRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type RemoveOTPSMSResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Details       *v2.Details            `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveOTPSMSResponse) Reset() {
+	*x = RemoveOTPSMSResponse{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveOTPSMSResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveOTPSMSResponse) ProtoMessage() {}
+
+func (x *RemoveOTPSMSResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveOTPSMSResponse.ProtoReflect.Descriptor instead.
+func (*RemoveOTPSMSResponse) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RemoveOTPSMSResponse) GetDetails() *v2.Details {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+type AddOTPEmailRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddOTPEmailRequest) Reset() {
+	*x = AddOTPEmailRequest{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddOTPEmailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddOTPEmailRequest) ProtoMessage() {}
+
+func (x *AddOTPEmailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddOTPEmailRequest.ProtoReflect.Descriptor instead.
+func (*AddOTPEmailRequest) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *AddOTPEmailRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type AddOTPEmailResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Details       *v2.Details            `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddOTPEmailResponse) Reset() {
+	*x = AddOTPEmailResponse{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddOTPEmailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddOTPEmailResponse) ProtoMessage() {}
+
+func (x *AddOTPEmailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddOTPEmailResponse.ProtoReflect.Descriptor instead.
+func (*AddOTPEmailResponse) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AddOTPEmailResponse) GetDetails() *v2.Details {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+type RemoveOTPEmailRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveOTPEmailRequest) Reset() {
+	*x = RemoveOTPEmailRequest{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveOTPEmailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveOTPEmailRequest) ProtoMessage() {}
+
+func (x *RemoveOTPEmailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveOTPEmailRequest.ProtoReflect.Descriptor instead.
+func (*RemoveOTPEmailRequest) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RemoveOTPEmailRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type RemoveOTPEmailResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Details       *v2.Details            `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveOTPEmailResponse) Reset() {
+	*x = RemoveOTPEmailResponse{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveOTPEmailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveOTPEmailResponse) ProtoMessage() {}
+
+func (x *RemoveOTPEmailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveOTPEmailResponse.ProtoReflect.Descriptor instead.
+func (*RemoveOTPEmailResponse) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RemoveOTPEmailResponse) GetDetails() *v2.Details {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+type ListAuthenticationMethodTypesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	DomainQuery   *DomainQuery           `protobuf:"bytes,2,opt,name=domain_query,json=domainQuery,proto3,oneof" json:"domain_query,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuthenticationMethodTypesRequest) Reset() {
+	*x = ListAuthenticationMethodTypesRequest{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuthenticationMethodTypesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuthenticationMethodTypesRequest) ProtoMessage() {}
+
+func (x *ListAuthenticationMethodTypesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuthenticationMethodTypesRequest.ProtoReflect.Descriptor instead.
+func (*ListAuthenticationMethodTypesRequest) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListAuthenticationMethodTypesRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ListAuthenticationMethodTypesRequest) GetDomainQuery() *DomainQuery {
+	if x != nil {
+		return x.DomainQuery
+	}
+	return nil
+}
+
+// DomainQuery narrows the listed methods to those usable on a domain.
+type DomainQuery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Also list methods not bound to any domain (e.g. TOTP).
+	IncludeWithoutDomain bool   `protobuf:"varint,1,opt,name=include_without_domain,json=includeWithoutDomain,proto3" json:"include_without_domain,omitempty"`
+	Domain               string `protobuf:"bytes,2,opt,name=domain,proto3" json:"domain,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *DomainQuery) Reset() {
+	*x = DomainQuery{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DomainQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DomainQuery) ProtoMessage() {}
+
+func (x *DomainQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DomainQuery.ProtoReflect.Descriptor instead.
+func (*DomainQuery) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DomainQuery) GetIncludeWithoutDomain() bool {
+	if x != nil {
+		return x.IncludeWithoutDomain
+	}
+	return false
+}
+
+func (x *DomainQuery) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+type ListAuthenticationMethodTypesResponse struct {
+	state           protoimpl.MessageState     `protogen:"open.v1"`
+	Details         *v2.ListDetails            `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`
+	AuthMethodTypes []AuthenticationMethodType `protobuf:"varint,2,rep,packed,name=auth_method_types,json=authMethodTypes,proto3,enum=zitadel.user.v2.AuthenticationMethodType" json:"auth_method_types,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ListAuthenticationMethodTypesResponse) Reset() {
+	*x = ListAuthenticationMethodTypesResponse{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuthenticationMethodTypesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuthenticationMethodTypesResponse) ProtoMessage() {}
+
+func (x *ListAuthenticationMethodTypesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuthenticationMethodTypesResponse.ProtoReflect.Descriptor instead.
+func (*ListAuthenticationMethodTypesResponse) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListAuthenticationMethodTypesResponse) GetDetails() *v2.ListDetails {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+func (x *ListAuthenticationMethodTypesResponse) GetAuthMethodTypes() []AuthenticationMethodType {
+	if x != nil {
+		return x.AuthMethodTypes
+	}
+	return nil
+}
+
+type ListAuthenticationFactorsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Factor kinds to list; all when empty.
+	AuthFactors []AuthFactors `protobuf:"varint,2,rep,packed,name=auth_factors,json=authFactors,proto3,enum=zitadel.user.v2.AuthFactors" json:"auth_factors,omitempty"`
+	// Factor states to list; ready factors when empty.
+	States        []AuthFactorState `protobuf:"varint,3,rep,packed,name=states,proto3,enum=zitadel.user.v2.AuthFactorState" json:"states,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuthenticationFactorsRequest) Reset() {
+	*x = ListAuthenticationFactorsRequest{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuthenticationFactorsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuthenticationFactorsRequest) ProtoMessage() {}
+
+func (x *ListAuthenticationFactorsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuthenticationFactorsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuthenticationFactorsRequest) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListAuthenticationFactorsRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ListAuthenticationFactorsRequest) GetAuthFactors() []AuthFactors {
+	if x != nil {
+		return x.AuthFactors
+	}
+	return nil
+}
+
+func (x *ListAuthenticationFactorsRequest) GetStates() []AuthFactorState {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+// ListAuthenticationFactorsResponse has no list details.
+type ListAuthenticationFactorsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        []*AuthFactor          `protobuf:"bytes,1,rep,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuthenticationFactorsResponse) Reset() {
+	*x = ListAuthenticationFactorsResponse{}
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuthenticationFactorsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuthenticationFactorsResponse) ProtoMessage() {}
+
+func (x *ListAuthenticationFactorsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_user_v2_user_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuthenticationFactorsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuthenticationFactorsResponse) Descriptor() ([]byte, []int) {
+	return file_zitadel_user_v2_user_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListAuthenticationFactorsResponse) GetResult() []*AuthFactor {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
 var File_zitadel_user_v2_user_service_proto protoreflect.FileDescriptor
 
 const file_zitadel_user_v2_user_service_proto_rawDesc = "" +
 	"\n" +
-	"\"zitadel/user/v2/user_service.proto\x12\x0fzitadel.user.v2\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x17validate/validate.proto\x1a\x1ezitadel/object/v2/object.proto\x1a+zitadel/protoc_gen_zitadel/v2/options.proto\x1a\x1bzitadel/user/v2/email.proto\x1a\x19zitadel/user/v2/idp.proto\x1a\x1ezitadel/user/v2/password.proto\x1a\x1bzitadel/user/v2/phone.proto\x1a\x1azitadel/user/v2/user.proto\"\xee\x05\n" +
+	"\"zitadel/user/v2/user_service.proto\x12\x0fzitadel.user.v2\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x17validate/validate.proto\x1a\x1ezitadel/object/v2/object.proto\x1a+zitadel/protoc_gen_zitadel/v2/options.proto\x1a\x1bzitadel/user/v2/email.proto\x1a\x19zitadel/user/v2/idp.proto\x1a\x1ezitadel/user/v2/password.proto\x1a\x1bzitadel/user/v2/phone.proto\x1a\x1azitadel/user/v2/user.proto\"\xee\x05\n" +
 	"\x13AddHumanUserRequest\x12(\n" +
 	"\auser_id\x18\x01 \x01(\tB\n" +
 	"\xfaB\ar\x05\x10\x01\x18\xc8\x01H\x01R\x06userId\x88\x01\x01\x12+\n" +
@@ -288,12 +1642,132 @@ const file_zitadel_user_v2_user_service_proto_rawDesc = "" +
 	"\n" +
 	"phone_code\x18\x04 \x01(\tH\x01R\tphoneCode\x88\x01\x01B\r\n" +
 	"\v_email_codeB\r\n" +
-	"\v_phone_code2\xb1\x01\n" +
+	"\v_phone_code\"=\n" +
+	"\x13RegisterTOTPRequest\x12&\n" +
+	"\auser_id\x18\x01 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\"v\n" +
+	"\x14RegisterTOTPResponse\x124\n" +
+	"\adetails\x18\x01 \x01(\v2\x1a.zitadel.object.v2.DetailsR\adetails\x12\x10\n" +
+	"\x03uri\x18\x02 \x01(\tR\x03uri\x12\x16\n" +
+	"\x06secret\x18\x03 \x01(\tR\x06secret\"j\n" +
+	"\x1dVerifyTOTPRegistrationRequest\x12&\n" +
+	"\auser_id\x18\x01 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\x12!\n" +
+	"\x04code\x18\x02 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x04code\"V\n" +
+	"\x1eVerifyTOTPRegistrationResponse\x124\n" +
+	"\adetails\x18\x01 \x01(\v2\x1a.zitadel.object.v2.DetailsR\adetails\";\n" +
+	"\x11RemoveTOTPRequest\x12&\n" +
+	"\auser_id\x18\x01 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\"J\n" +
+	"\x12RemoveTOTPResponse\x124\n" +
+	"\adetails\x18\x01 \x01(\v2\x1a.zitadel.object.v2.DetailsR\adetails\"T\n" +
+	"\x12RegisterU2FRequest\x12&\n" +
+	"\auser_id\x18\x01 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\x12\x16\n" +
+	"\x06domain\x18\x02 \x01(\tR\x06domain\"\xcf\x01\n" +
+	"\x13RegisterU2FResponse\x124\n" +
+	"\adetails\x18\x01 \x01(\v2\x1a.zitadel.object.v2.DetailsR\adetails\x12\x15\n" +
+	"\x06u2f_id\x18\x02 \x01(\tR\x05u2fId\x12k\n" +
+	"&public_key_credential_creation_options\x18\x03 \x01(\v2\x17.google.protobuf.StructR\"publicKeyCredentialCreationOptions\"\xf4\x01\n" +
+	"\x1cVerifyU2FRegistrationRequest\x12&\n" +
+	"\auser_id\x18\x01 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\x12$\n" +
+	"\x06u2f_id\x18\x02 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x05u2fId\x12X\n" +
+	"\x15public_key_credential\x18\x03 \x01(\v2\x17.google.protobuf.StructB\v\xe0A\x02\xfaB\x05\x8a\x01\x02\x10\x01R\x13publicKeyCredential\x12,\n" +
+	"\n" +
+	"token_name\x18\x04 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\ttokenName\"U\n" +
+	"\x1dVerifyU2FRegistrationResponse\x124\n" +
+	"\adetails\x18\x01 \x01(\v2\x1a.zitadel.object.v2.DetailsR\adetails\"`\n" +
+	"\x10RemoveU2FRequest\x12&\n" +
+	"\auser_id\x18\x01 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\x12$\n" +
+	"\x06u2f_id\x18\x02 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x05u2fId\"I\n" +
+	"\x11RemoveU2FResponse\x124\n" +
+	"\adetails\x18\x01 \x01(\v2\x1a.zitadel.object.v2.DetailsR\adetails\":\n" +
+	"\x10AddOTPSMSRequest\x12&\n" +
+	"\auser_id\x18\x01 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\"I\n" +
+	"\x11AddOTPSMSResponse\x124\n" +
+	"\adetails\x18\x01 \x01(\v2\x1a.zitadel.object.v2.DetailsR\adetails\"=\n" +
+	"\x13RemoveOTPSMSRequest\x12&\n" +
+	"\auser_id\x18\x01 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\"L\n" +
+	"\x14RemoveOTPSMSResponse\x124\n" +
+	"\adetails\x18\x01 \x01(\v2\x1a.zitadel.object.v2.DetailsR\adetails\"<\n" +
+	"\x12AddOTPEmailRequest\x12&\n" +
+	"\auser_id\x18\x01 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\"K\n" +
+	"\x13AddOTPEmailResponse\x124\n" +
+	"\adetails\x18\x01 \x01(\v2\x1a.zitadel.object.v2.DetailsR\adetails\"?\n" +
+	"\x15RemoveOTPEmailRequest\x12&\n" +
+	"\auser_id\x18\x01 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\"N\n" +
+	"\x16RemoveOTPEmailResponse\x124\n" +
+	"\adetails\x18\x01 \x01(\v2\x1a.zitadel.object.v2.DetailsR\adetails\"\xa5\x01\n" +
+	"$ListAuthenticationMethodTypesRequest\x12&\n" +
+	"\auser_id\x18\x01 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\x12D\n" +
+	"\fdomain_query\x18\x02 \x01(\v2\x1c.zitadel.user.v2.DomainQueryH\x00R\vdomainQuery\x88\x01\x01B\x0f\n" +
+	"\r_domain_query\"g\n" +
+	"\vDomainQuery\x124\n" +
+	"\x16include_without_domain\x18\x01 \x01(\bR\x14includeWithoutDomain\x12\"\n" +
+	"\x06domain\x18\x02 \x01(\tB\n" +
+	"\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06domain\"\xb8\x01\n" +
+	"%ListAuthenticationMethodTypesResponse\x128\n" +
+	"\adetails\x18\x01 \x01(\v2\x1e.zitadel.object.v2.ListDetailsR\adetails\x12U\n" +
+	"\x11auth_method_types\x18\x02 \x03(\x0e2).zitadel.user.v2.AuthenticationMethodTypeR\x0fauthMethodTypes\"\xc5\x01\n" +
+	" ListAuthenticationFactorsRequest\x12&\n" +
+	"\auser_id\x18\x01 \x01(\tB\r\xe0A\x02\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\x12?\n" +
+	"\fauth_factors\x18\x02 \x03(\x0e2\x1c.zitadel.user.v2.AuthFactorsR\vauthFactors\x128\n" +
+	"\x06states\x18\x03 \x03(\x0e2 .zitadel.user.v2.AuthFactorStateR\x06states\"X\n" +
+	"!ListAuthenticationFactorsResponse\x123\n" +
+	"\x06result\x18\x01 \x03(\v2\x1b.zitadel.user.v2.AuthFactorR\x06result*\x84\x03\n" +
+	"\x18AuthenticationMethodType\x12*\n" +
+	"&AUTHENTICATION_METHOD_TYPE_UNSPECIFIED\x10\x00\x12'\n" +
+	"#AUTHENTICATION_METHOD_TYPE_PASSWORD\x10\x01\x12&\n" +
+	"\"AUTHENTICATION_METHOD_TYPE_PASSKEY\x10\x02\x12\"\n" +
+	"\x1eAUTHENTICATION_METHOD_TYPE_IDP\x10\x03\x12#\n" +
+	"\x1fAUTHENTICATION_METHOD_TYPE_TOTP\x10\x04\x12\"\n" +
+	"\x1eAUTHENTICATION_METHOD_TYPE_U2F\x10\x05\x12&\n" +
+	"\"AUTHENTICATION_METHOD_TYPE_OTP_SMS\x10\x06\x12(\n" +
+	"$AUTHENTICATION_METHOD_TYPE_OTP_EMAIL\x10\a\x12,\n" +
+	"(AUTHENTICATION_METHOD_TYPE_RECOVERY_CODE\x10\b*;\n" +
+	"\vAuthFactors\x12\a\n" +
+	"\x03OTP\x10\x00\x12\v\n" +
+	"\aOTP_SMS\x10\x01\x12\r\n" +
+	"\tOTP_EMAIL\x10\x02\x12\a\n" +
+	"\x03U2F\x10\x032\x8c\x11\n" +
 	"\vUserService\x12\xa1\x01\n" +
 	"\fAddHumanUser\x12$.zitadel.user.v2.AddHumanUserRequest\x1a%.zitadel.user.v2.AddHumanUserResponse\"D\x92A\x02X\x01\x8a\xb5\x18!\n" +
 	"\x1a\n" +
 	"\n" +
-	"user.write\x1a\forganization\x12\x03\b\xc8\x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v2/users/humanBj\x92A,\x12*\n" +
+	"user.write\x1a\forganization\x12\x03\b\xc8\x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v2/users/human\x12\x95\x01\n" +
+	"\fRegisterTOTP\x12$.zitadel.user.v2.RegisterTOTPRequest\x1a%.zitadel.user.v2.RegisterTOTPResponse\"8\x8a\xb5\x18\x11\n" +
+	"\x0f\n" +
+	"\rauthenticated\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v2/users/{user_id}/totp\x12\xba\x01\n" +
+	"\x16VerifyTOTPRegistration\x12..zitadel.user.v2.VerifyTOTPRegistrationRequest\x1a/.zitadel.user.v2.VerifyTOTPRegistrationResponse\"?\x8a\xb5\x18\x11\n" +
+	"\x0f\n" +
+	"\rauthenticated\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v2/users/{user_id}/totp/verify\x12\x8c\x01\n" +
+	"\n" +
+	"RemoveTOTP\x12\".zitadel.user.v2.RemoveTOTPRequest\x1a#.zitadel.user.v2.RemoveTOTPResponse\"5\x8a\xb5\x18\x11\n" +
+	"\x0f\n" +
+	"\rauthenticated\x82\xd3\xe4\x93\x02\x1a*\x18/v2/users/{user_id}/totp\x12\x91\x01\n" +
+	"\vRegisterU2F\x12#.zitadel.user.v2.RegisterU2FRequest\x1a$.zitadel.user.v2.RegisterU2FResponse\"7\x8a\xb5\x18\x11\n" +
+	"\x0f\n" +
+	"\rauthenticated\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v2/users/{user_id}/u2f\x12\xb8\x01\n" +
+	"\x15VerifyU2FRegistration\x12-.zitadel.user.v2.VerifyU2FRegistrationRequest\x1a..zitadel.user.v2.VerifyU2FRegistrationResponse\"@\x8a\xb5\x18\x11\n" +
+	"\x0f\n" +
+	"\rauthenticated\x82\xd3\xe4\x93\x02%:\x01*\" /v2/users/{user_id}/u2f/{u2f_id}\x12\x91\x01\n" +
+	"\tRemoveU2F\x12!.zitadel.user.v2.RemoveU2FRequest\x1a\".zitadel.user.v2.RemoveU2FResponse\"=\x8a\xb5\x18\x11\n" +
+	"\x0f\n" +
+	"\rauthenticated\x82\xd3\xe4\x93\x02\"* /v2/users/{user_id}/u2f/{u2f_id}\x12\x8f\x01\n" +
+	"\tAddOTPSMS\x12!.zitadel.user.v2.AddOTPSMSRequest\x1a\".zitadel.user.v2.AddOTPSMSResponse\";\x8a\xb5\x18\x11\n" +
+	"\x0f\n" +
+	"\rauthenticated\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v2/users/{user_id}/otp_sms\x12\x95\x01\n" +
+	"\fRemoveOTPSMS\x12$.zitadel.user.v2.RemoveOTPSMSRequest\x1a%.zitadel.user.v2.RemoveOTPSMSResponse\"8\x8a\xb5\x18\x11\n" +
+	"\x0f\n" +
+	"\rauthenticated\x82\xd3\xe4\x93\x02\x1d*\x1b/v2/users/{user_id}/otp_sms\x12\x97\x01\n" +
+	"\vAddOTPEmail\x12#.zitadel.user.v2.AddOTPEmailRequest\x1a$.zitadel.user.v2.AddOTPEmailResponse\"=\x8a\xb5\x18\x11\n" +
+	"\x0f\n" +
+	"\rauthenticated\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v2/users/{user_id}/otp_email\x12\x9d\x01\n" +
+	"\x0eRemoveOTPEmail\x12&.zitadel.user.v2.RemoveOTPEmailRequest\x1a'.zitadel.user.v2.RemoveOTPEmailResponse\":\x8a\xb5\x18\x11\n" +
+	"\x0f\n" +
+	"\rauthenticated\x82\xd3\xe4\x93\x02\x1f*\x1d/v2/users/{user_id}/otp_email\x12\xd7\x01\n" +
+	"\x1dListAuthenticationMethodTypes\x125.zitadel.user.v2.ListAuthenticationMethodTypesRequest\x1a6.zitadel.user.v2.ListAuthenticationMethodTypesResponse\"G\x8a\xb5\x18\x11\n" +
+	"\x0f\n" +
+	"\rauthenticated\x82\xd3\xe4\x93\x02,\x12*/v2/users/{user_id}/authentication_methods\x12\xd3\x01\n" +
+	"\x19ListAuthenticationFactors\x121.zitadel.user.v2.ListAuthenticationFactorsRequest\x1a2.zitadel.user.v2.ListAuthenticationFactorsResponse\"O\x8a\xb5\x18\x11\n" +
+	"\x0f\n" +
+	"\rauthenticated\x82\xd3\xe4\x93\x024\"2/v2/users/{user_id}/authentication_factors/_searchBj\x92A,\x12*\n" +
 	"#User Service v2 (factorgate subset)2\x032.0Z9github.com/factorgate/factorgate/gen/zitadel/user/v2;userb\x06proto3"
 
 var (
@@ -308,37 +1782,111 @@ func file_zitadel_user_v2_user_service_proto_rawDescGZIP() []byte {
 	return file_zitadel_user_v2_user_service_proto_rawDescData
 }
 
-var file_zitadel_user_v2_user_service_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_zitadel_user_v2_user_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_zitadel_user_v2_user_service_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_zitadel_user_v2_user_service_proto_goTypes = []any{
-	(*AddHumanUserRequest)(nil),  // 0: zitadel.user.v2.AddHumanUserRequest
-	(*AddHumanUserResponse)(nil), // 1: zitadel.user.v2.AddHumanUserResponse
-	(*v2.Organization)(nil),      // 2: zitadel.object.v2.Organization
-	(*SetHumanProfile)(nil),      // 3: zitadel.user.v2.SetHumanProfile
-	(*SetHumanEmail)(nil),        // 4: zitadel.user.v2.SetHumanEmail
-	(*SetHumanPhone)(nil),        // 5: zitadel.user.v2.SetHumanPhone
-	(*SetMetadataEntry)(nil),     // 6: zitadel.user.v2.SetMetadataEntry
-	(*Password)(nil),             // 7: zitadel.user.v2.Password
-	(*HashedPassword)(nil),       // 8: zitadel.user.v2.HashedPassword
-	(*IDPLink)(nil),              // 9: zitadel.user.v2.IDPLink
-	(*v2.Details)(nil),           // 10: zitadel.object.v2.Details
+	(AuthenticationMethodType)(0),                 // 0: zitadel.user.v2.AuthenticationMethodType
+	(AuthFactors)(0),                              // 1: zitadel.user.v2.AuthFactors
+	(*AddHumanUserRequest)(nil),                   // 2: zitadel.user.v2.AddHumanUserRequest
+	(*AddHumanUserResponse)(nil),                  // 3: zitadel.user.v2.AddHumanUserResponse
+	(*RegisterTOTPRequest)(nil),                   // 4: zitadel.user.v2.RegisterTOTPRequest
+	(*RegisterTOTPResponse)(nil),                  // 5: zitadel.user.v2.RegisterTOTPResponse
+	(*VerifyTOTPRegistrationRequest)(nil),         // 6: zitadel.user.v2.VerifyTOTPRegistrationRequest
+	(*VerifyTOTPRegistrationResponse)(nil),        // 7: zitadel.user.v2.VerifyTOTPRegistrationResponse
+	(*RemoveTOTPRequest)(nil),                     // 8: zitadel.user.v2.RemoveTOTPRequest
+	(*RemoveTOTPResponse)(nil),                    // 9: zitadel.user.v2.RemoveTOTPResponse
+	(*RegisterU2FRequest)(nil),                    // 10: zitadel.user.v2.RegisterU2FRequest
+	(*RegisterU2FResponse)(nil),                   // 11: zitadel.user.v2.RegisterU2FResponse
+	(*VerifyU2FRegistrationRequest)(nil),          // 12: zitadel.user.v2.VerifyU2FRegistrationRequest
+	(*VerifyU2FRegistrationResponse)(nil),         // 13: zitadel.user.v2.VerifyU2FRegistrationResponse
+	(*RemoveU2FRequest)(nil),                      // 14: zitadel.user.v2.RemoveU2FRequest
+	(*RemoveU2FResponse)(nil),                     // 15: zitadel.user.v2.RemoveU2FResponse
+	(*AddOTPSMSRequest)(nil),                      // 16: zitadel.user.v2.AddOTPSMSRequest
+	(*AddOTPSMSResponse)(nil),                     // 17: zitadel.user.v2.AddOTPSMSResponse
+	(*RemoveOTPSMSRequest)(nil),                   // 18: zitadel.user.v2.RemoveOTPSMSRequest
+	(*RemoveOTPSMSResponse)(nil),                  // 19: zitadel.user.v2.RemoveOTPSMSResponse
+	(*AddOTPEmailRequest)(nil),                    // 20: zitadel.user.v2.AddOTPEmailRequest
+	(*AddOTPEmailResponse)(nil),                   // 21: zitadel.user.v2.AddOTPEmailResponse
+	(*RemoveOTPEmailRequest)(nil),                 // 22: zitadel.user.v2.RemoveOTPEmailRequest
+	(*RemoveOTPEmailResponse)(nil),                // 23: zitadel.user.v2.RemoveOTPEmailResponse
+	(*ListAuthenticationMethodTypesRequest)(nil),  // 24: zitadel.user.v2.ListAuthenticationMethodTypesRequest
+	(*DomainQuery)(nil),                           // 25: zitadel.user.v2.DomainQuery
+	(*ListAuthenticationMethodTypesResponse)(nil), // 26: zitadel.user.v2.ListAuthenticationMethodTypesResponse
+	(*ListAuthenticationFactorsRequest)(nil),      // 27: zitadel.user.v2.ListAuthenticationFactorsRequest
+	(*ListAuthenticationFactorsResponse)(nil),     // 28: zitadel.user.v2.ListAuthenticationFactorsResponse
+	(*v2.Organization)(nil),                       // 29: zitadel.object.v2.Organization
+	(*SetHumanProfile)(nil),                       // 30: zitadel.user.v2.SetHumanProfile
+	(*SetHumanEmail)(nil),                         // 31: zitadel.user.v2.SetHumanEmail
+	(*SetHumanPhone)(nil),                         // 32: zitadel.user.v2.SetHumanPhone
+	(*SetMetadataEntry)(nil),                      // 33: zitadel.user.v2.SetMetadataEntry
+	(*Password)(nil),                              // 34: zitadel.user.v2.Password
+	(*HashedPassword)(nil),                        // 35: zitadel.user.v2.HashedPassword
+	(*IDPLink)(nil),                               // 36: zitadel.user.v2.IDPLink
+	(*v2.Details)(nil),                            // 37: zitadel.object.v2.Details
+	(*structpb.Struct)(nil),                       // 38: google.protobuf.Struct
+	(*v2.ListDetails)(nil),                        // 39: zitadel.object.v2.ListDetails
+	(AuthFactorState)(0),                          // 40: zitadel.user.v2.AuthFactorState
+	(*AuthFactor)(nil),                            // 41: zitadel.user.v2.AuthFactor
 }
 var file_zitadel_user_v2_user_service_proto_depIdxs = []int32{
-	2,  // 0: zitadel.user.v2.AddHumanUserRequest.organization:type_name -> zitadel.object.v2.Organization
-	3,  // 1: zitadel.user.v2.AddHumanUserRequest.profile:type_name -> zitadel.user.v2.SetHumanProfile
-	4,  // 2: zitadel.user.v2.AddHumanUserRequest.email:type_name -> zitadel.user.v2.SetHumanEmail
-	5,  // 3: zitadel.user.v2.AddHumanUserRequest.phone:type_name -> zitadel.user.v2.SetHumanPhone
-	6,  // 4: zitadel.user.v2.AddHumanUserRequest.metadata:type_name -> zitadel.user.v2.SetMetadataEntry
-	7,  // 5: zitadel.user.v2.AddHumanUserRequest.password:type_name -> zitadel.user.v2.Password
-	8,  // 6: zitadel.user.v2.AddHumanUserRequest.hashed_password:type_name -> zitadel.user.v2.HashedPassword
-	9,  // 7: zitadel.user.v2.AddHumanUserRequest.idp_links:type_name -> zitadel.user.v2.IDPLink
-	10, // 8: zitadel.user.v2.AddHumanUserResponse.details:type_name -> zitadel.object.v2.Details
-	0,  // 9: zitadel.user.v2.UserService.AddHumanUser:input_type -> zitadel.user.v2.AddHumanUserRequest
-	1,  // 10: zitadel.user.v2.UserService.AddHumanUser:output_type -> zitadel.user.v2.AddHumanUserResponse
-	10, // [10:11] is the sub-list for method output_type
-	9,  // [9:10] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	29, // 0: zitadel.user.v2.AddHumanUserRequest.organization:type_name -> zitadel.object.v2.Organization
+	30, // 1: zitadel.user.v2.AddHumanUserRequest.profile:type_name -> zitadel.user.v2.SetHumanProfile
+	31, // 2: zitadel.user.v2.AddHumanUserRequest.email:type_name -> zitadel.user.v2.SetHumanEmail
+	32, // 3: zitadel.user.v2.AddHumanUserRequest.phone:type_name -> zitadel.user.v2.SetHumanPhone
+	33, // 4: zitadel.user.v2.AddHumanUserRequest.metadata:type_name -> zitadel.user.v2.SetMetadataEntry
+	34, // 5: zitadel.user.v2.AddHumanUserRequest.password:type_name -> zitadel.user.v2.Password
+	35, // 6: zitadel.user.v2.AddHumanUserRequest.hashed_password:type_name -> zitadel.user.v2.HashedPassword
+	36, // 7: zitadel.user.v2.AddHumanUserRequest.idp_links:type_name -> zitadel.user.v2.IDPLink
+	37, // 8: zitadel.user.v2.AddHumanUserResponse.details:type_name -> zitadel.object.v2.Details
+	37, // 9: zitadel.user.v2.RegisterTOTPResponse.details:type_name -> zitadel.object.v2.Details
+	37, // 10: zitadel.user.v2.VerifyTOTPRegistrationResponse.details:type_name -> zitadel.object.v2.Details
+	37, // 11: zitadel.user.v2.RemoveTOTPResponse.details:type_name -> zitadel.object.v2.Details
+	37, // 12: zitadel.user.v2.RegisterU2FResponse.details:type_name -> zitadel.object.v2.Details
+	38, // 13: zitadel.user.v2.RegisterU2FResponse.public_key_credential_creation_options:type_name -> google.protobuf.Struct
+	38, // 14: zitadel.user.v2.VerifyU2FRegistrationRequest.public_key_credential:type_name -> google.protobuf.Struct
+	37, // 15: zitadel.user.v2.VerifyU2FRegistrationResponse.details:type_name -> zitadel.object.v2.Details
+	37, // 16: zitadel.user.v2.RemoveU2FResponse.details:type_name -> zitadel.object.v2.Details
+	37, // 17: zitadel.user.v2.AddOTPSMSResponse.details:type_name -> zitadel.object.v2.Details
+	37, // 18: zitadel.user.v2.RemoveOTPSMSResponse.details:type_name -> zitadel.object.v2.Details
+	37, // 19: zitadel.user.v2.AddOTPEmailResponse.details:type_name -> zitadel.object.v2.Details
+	37, // 20: zitadel.user.v2.RemoveOTPEmailResponse.details:type_name -> zitadel.object.v2.Details
+	25, // 21: zitadel.user.v2.ListAuthenticationMethodTypesRequest.domain_query:type_name -> zitadel.user.v2.DomainQuery
+	39, // 22: zitadel.user.v2.ListAuthenticationMethodTypesResponse.details:type_name -> zitadel.object.v2.ListDetails
+	0,  // 23: zitadel.user.v2.ListAuthenticationMethodTypesResponse.auth_method_types:type_name -> zitadel.user.v2.AuthenticationMethodType
+	1,  // 24: zitadel.user.v2.ListAuthenticationFactorsRequest.auth_factors:type_name -> zitadel.user.v2.AuthFactors
+	40, // 25: zitadel.user.v2.ListAuthenticationFactorsRequest.states:type_name -> zitadel.user.v2.AuthFactorState
+	41, // 26: zitadel.user.v2.ListAuthenticationFactorsResponse.result:type_name -> zitadel.user.v2.AuthFactor
+	2,  // 27: zitadel.user.v2.UserService.AddHumanUser:input_type -> zitadel.user.v2.AddHumanUserRequest
+	4,  // 28: zitadel.user.v2.UserService.RegisterTOTP:input_type -> zitadel.user.v2.RegisterTOTPRequest
+	6,  // 29: zitadel.user.v2.UserService.VerifyTOTPRegistration:input_type -> zitadel.user.v2.VerifyTOTPRegistrationRequest
+	8,  // 30: zitadel.user.v2.UserService.RemoveTOTP:input_type -> zitadel.user.v2.RemoveTOTPRequest
+	10, // 31: zitadel.user.v2.UserService.RegisterU2F:input_type -> zitadel.user.v2.RegisterU2FRequest
+	12, // 32: zitadel.user.v2.UserService.VerifyU2FRegistration:input_type -> zitadel.user.v2.VerifyU2FRegistrationRequest
+	14, // 33: zitadel.user.v2.UserService.RemoveU2F:input_type -> zitadel.user.v2.RemoveU2FRequest
+	16, // 34: zitadel.user.v2.UserService.AddOTPSMS:input_type -> zitadel.user.v2.AddOTPSMSRequest
+	18, // 35: zitadel.user.v2.UserService.RemoveOTPSMS:input_type -> zitadel.user.v2.RemoveOTPSMSRequest
+	20, // 36: zitadel.user.v2.UserService.AddOTPEmail:input_type -> zitadel.user.v2.AddOTPEmailRequest
+	22, // 37: zitadel.user.v2.UserService.RemoveOTPEmail:input_type -> zitadel.user.v2.RemoveOTPEmailRequest
+	24, // 38: zitadel.user.v2.UserService.ListAuthenticationMethodTypes:input_type -> zitadel.user.v2.ListAuthenticationMethodTypesRequest
+	27, // 39: zitadel.user.v2.UserService.ListAuthenticationFactors:input_type -> zitadel.user.v2.ListAuthenticationFactorsRequest
+	3,  // 40: zitadel.user.v2.UserService.AddHumanUser:output_type -> zitadel.user.v2.AddHumanUserResponse
+	5,  // 41: zitadel.user.v2.UserService.RegisterTOTP:output_type -> zitadel.user.v2.RegisterTOTPResponse
+	7,  // 42: zitadel.user.v2.UserService.VerifyTOTPRegistration:output_type -> zitadel.user.v2.VerifyTOTPRegistrationResponse
+	9,  // 43: zitadel.user.v2.UserService.RemoveTOTP:output_type -> zitadel.user.v2.RemoveTOTPResponse
+	11, // 44: zitadel.user.v2.UserService.RegisterU2F:output_type -> zitadel.user.v2.RegisterU2FResponse
+	13, // 45: zitadel.user.v2.UserService.VerifyU2FRegistration:output_type -> zitadel.user.v2.VerifyU2FRegistrationResponse
+	15, // 46: zitadel.user.v2.UserService.RemoveU2F:output_type -> zitadel.user.v2.RemoveU2FResponse
+	17, // 47: zitadel.user.v2.UserService.AddOTPSMS:output_type -> zitadel.user.v2.AddOTPSMSResponse
+	19, // 48: zitadel.user.v2.UserService.RemoveOTPSMS:output_type -> zitadel.user.v2.RemoveOTPSMSResponse
+	21, // 49: zitadel.user.v2.UserService.AddOTPEmail:output_type -> zitadel.user.v2.AddOTPEmailResponse
+	23, // 50: zitadel.user.v2.UserService.RemoveOTPEmail:output_type -> zitadel.user.v2.RemoveOTPEmailResponse
+	26, // 51: zitadel.user.v2.UserService.ListAuthenticationMethodTypes:output_type -> zitadel.user.v2.ListAuthenticationMethodTypesResponse
+	28, // 52: zitadel.user.v2.UserService.ListAuthenticationFactors:output_type -> zitadel.user.v2.ListAuthenticationFactorsResponse
+	40, // [40:53] is the sub-list for method output_type
+	27, // [27:40] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_zitadel_user_v2_user_service_proto_init() }
@@ -356,18 +1904,20 @@ func file_zitadel_user_v2_user_service_proto_init() {
 		(*AddHumanUserRequest_HashedPassword)(nil),
 	}
 	file_zitadel_user_v2_user_service_proto_msgTypes[1].OneofWrappers = []any{}
+	file_zitadel_user_v2_user_service_proto_msgTypes[22].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_zitadel_user_v2_user_service_proto_rawDesc), len(file_zitadel_user_v2_user_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   2,
+			NumEnums:      2,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_zitadel_user_v2_user_service_proto_goTypes,
 		DependencyIndexes: file_zitadel_user_v2_user_service_proto_depIdxs,
+		EnumInfos:         file_zitadel_user_v2_user_service_proto_enumTypes,
 		MessageInfos:      file_zitadel_user_v2_user_service_proto_msgTypes,
 	}.Build()
 	File_zitadel_user_v2_user_service_proto = out.File

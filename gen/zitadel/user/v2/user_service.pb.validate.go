@@ -615,3 +615,3214 @@ var _ interface {
 	Cause() error
 	ErrorName() string
 } = AddHumanUserResponseValidationError{}
+
+// Validate checks the field values on RegisterTOTPRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *RegisterTOTPRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on RegisterTOTPRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// RegisterTOTPRequestMultiError, or nil if none found.
+func (m *RegisterTOTPRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *RegisterTOTPRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if l := utf8.RuneCountInString(m.GetUserId()); l < 1 || l > 200 {
+		err := RegisterTOTPRequestValidationError{
+			field:  "UserId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if len(errors) > 0 {
+		return RegisterTOTPRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// RegisterTOTPRequestMultiError is an error wrapping multiple validation
+// errors returned by RegisterTOTPRequest.ValidateAll() if the designated
+// constraints aren't met.
+type RegisterTOTPRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m RegisterTOTPRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m RegisterTOTPRequestMultiError) AllErrors() []error { return m }
+
+// RegisterTOTPRequestValidationError is the validation error returned by
+// RegisterTOTPRequest.Validate if the designated constraints aren't met.
+type RegisterTOTPRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e RegisterTOTPRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e RegisterTOTPRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e RegisterTOTPRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e RegisterTOTPRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e RegisterTOTPRequestValidationError) ErrorName() string {
+	return "RegisterTOTPRequestValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e RegisterTOTPRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sRegisterTOTPRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = RegisterTOTPRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = RegisterTOTPRequestValidationError{}
+
+// Validate checks the field values on RegisterTOTPResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *RegisterTOTPResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on RegisterTOTPResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// RegisterTOTPResponseMultiError, or nil if none found.
+func (m *RegisterTOTPResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *RegisterTOTPResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetDetails()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, RegisterTOTPResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, RegisterTOTPResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetDetails()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return RegisterTOTPResponseValidationError{
+				field:  "Details",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	// no validation rules for Uri
+
+	// no validation rules for Secret
+
+	if len(errors) > 0 {
+		return RegisterTOTPResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// RegisterTOTPResponseMultiError is an error wrapping multiple validation
+// errors returned by RegisterTOTPResponse.ValidateAll() if the designated
+// constraints aren't met.
+type RegisterTOTPResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m RegisterTOTPResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m RegisterTOTPResponseMultiError) AllErrors() []error { return m }
+
+// RegisterTOTPResponseValidationError is the validation error returned by
+// RegisterTOTPResponse.Validate if the designated constraints aren't met.
+type RegisterTOTPResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e RegisterTOTPResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e RegisterTOTPResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e RegisterTOTPResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e RegisterTOTPResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e RegisterTOTPResponseValidationError) ErrorName() string {
+	return "RegisterTOTPResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e RegisterTOTPResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sRegisterTOTPResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = RegisterTOTPResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = RegisterTOTPResponseValidationError{}
+
+// Validate checks the field values on VerifyTOTPRegistrationRequest with the
+// rules defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *VerifyTOTPRegistrationRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on VerifyTOTPRegistrationRequest with
+// the rules defined in the proto definition for this message. If any rules
+// are violated, the result is a list of violation errors wrapped in
+// VerifyTOTPRegistrationRequestMultiError, or nil if none found.
+func (m *VerifyTOTPRegistrationRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *VerifyTOTPRegistrationRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if l := utf8.RuneCountInString(m.GetUserId()); l < 1 || l > 200 {
+		err := VerifyTOTPRegistrationRequestValidationError{
+			field:  "UserId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if l := utf8.RuneCountInString(m.GetCode()); l < 1 || l > 200 {
+		err := VerifyTOTPRegistrationRequestValidationError{
+			field:  "Code",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if len(errors) > 0 {
+		return VerifyTOTPRegistrationRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// VerifyTOTPRegistrationRequestMultiError is an error wrapping multiple
+// validation errors returned by VerifyTOTPRegistrationRequest.ValidateAll()
+// if the designated constraints aren't met.
+type VerifyTOTPRegistrationRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m VerifyTOTPRegistrationRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m VerifyTOTPRegistrationRequestMultiError) AllErrors() []error { return m }
+
+// VerifyTOTPRegistrationRequestValidationError is the validation error
+// returned by VerifyTOTPRegistrationRequest.Validate if the designated
+// constraints aren't met.
+type VerifyTOTPRegistrationRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e VerifyTOTPRegistrationRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e VerifyTOTPRegistrationRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e VerifyTOTPRegistrationRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e VerifyTOTPRegistrationRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e VerifyTOTPRegistrationRequestValidationError) ErrorName() string {
+	return "VerifyTOTPRegistrationRequestValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e VerifyTOTPRegistrationRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sVerifyTOTPRegistrationRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = VerifyTOTPRegistrationRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = VerifyTOTPRegistrationRequestValidationError{}
+
+// Validate checks the field values on VerifyTOTPRegistrationResponse with the
+// rules defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *VerifyTOTPRegistrationResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on VerifyTOTPRegistrationResponse with
+// the rules defined in the proto definition for this message. If any rules
+// are violated, the result is a list of violation errors wrapped in
+// VerifyTOTPRegistrationResponseMultiError, or nil if none found.
+func (m *VerifyTOTPRegistrationResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *VerifyTOTPRegistrationResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetDetails()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, VerifyTOTPRegistrationResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, VerifyTOTPRegistrationResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetDetails()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return VerifyTOTPRegistrationResponseValidationError{
+				field:  "Details",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return VerifyTOTPRegistrationResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// VerifyTOTPRegistrationResponseMultiError is an error wrapping multiple
+// validation errors returned by VerifyTOTPRegistrationResponse.ValidateAll()
+// if the designated constraints aren't met.
+type VerifyTOTPRegistrationResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m VerifyTOTPRegistrationResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m VerifyTOTPRegistrationResponseMultiError) AllErrors() []error { return m }
+
+// VerifyTOTPRegistrationResponseValidationError is the validation error
+// returned by VerifyTOTPRegistrationResponse.Validate if the designated
+// constraints aren't met.
+type VerifyTOTPRegistrationResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e VerifyTOTPRegistrationResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e VerifyTOTPRegistrationResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e VerifyTOTPRegistrationResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e VerifyTOTPRegistrationResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e VerifyTOTPRegistrationResponseValidationError) ErrorName() string {
+	return "VerifyTOTPRegistrationResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e VerifyTOTPRegistrationResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sVerifyTOTPRegistrationResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = VerifyTOTPRegistrationResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = VerifyTOTPRegistrationResponseValidationError{}
+
+// Validate checks the field values on RemoveTOTPRequest with the rules defined
+// in the proto definition for this message. If any rules are violated, the
+// first error encountered is returned, or nil if there are no violations.
+func (m *RemoveTOTPRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on RemoveTOTPRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// RemoveTOTPRequestMultiError, or nil if none found.
+func (m *RemoveTOTPRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *RemoveTOTPRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if l := utf8.RuneCountInString(m.GetUserId()); l < 1 || l > 200 {
+		err := RemoveTOTPRequestValidationError{
+			field:  "UserId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if len(errors) > 0 {
+		return RemoveTOTPRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// RemoveTOTPRequestMultiError is an error wrapping multiple validation errors
+// returned by RemoveTOTPRequest.ValidateAll() if the designated constraints
+// aren't met.
+type RemoveTOTPRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m RemoveTOTPRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m RemoveTOTPRequestMultiError) AllErrors() []error { return m }
+
+// RemoveTOTPRequestValidationError is the validation error returned by
+// RemoveTOTPRequest.Validate if the designated constraints aren't met.
+type RemoveTOTPRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e RemoveTOTPRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e RemoveTOTPRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e RemoveTOTPRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e RemoveTOTPRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e RemoveTOTPRequestValidationError) ErrorName() string {
+	return "RemoveTOTPRequestValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e RemoveTOTPRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sRemoveTOTPRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = RemoveTOTPRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = RemoveTOTPRequestValidationError{}
+
+// Validate checks the field values on RemoveTOTPResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *RemoveTOTPResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on RemoveTOTPResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// RemoveTOTPResponseMultiError, or nil if none found.
+func (m *RemoveTOTPResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *RemoveTOTPResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetDetails()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, RemoveTOTPResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, RemoveTOTPResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetDetails()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return RemoveTOTPResponseValidationError{
+				field:  "Details",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return RemoveTOTPResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// RemoveTOTPResponseMultiError is an error wrapping multiple validation errors
+// returned by RemoveTOTPResponse.ValidateAll() if the designated constraints
+// aren't met.
+type RemoveTOTPResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m RemoveTOTPResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m RemoveTOTPResponseMultiError) AllErrors() []error { return m }
+
+// RemoveTOTPResponseValidationError is the validation error returned by
+// RemoveTOTPResponse.Validate if the designated constraints aren't met.
+type RemoveTOTPResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e RemoveTOTPResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e RemoveTOTPResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e RemoveTOTPResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e RemoveTOTPResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e RemoveTOTPResponseValidationError) ErrorName() string {
+	return "RemoveTOTPResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e RemoveTOTPResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sRemoveTOTPResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = RemoveTOTPResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = RemoveTOTPResponseValidationError{}
+
+// Validate checks the field values on RegisterU2FRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *RegisterU2FRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on RegisterU2FRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// RegisterU2FRequestMultiError, or nil if none found.
+func (m *RegisterU2FRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *RegisterU2FRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if l := utf8.RuneCountInString(m.GetUserId()); l < 1 || l > 200 {
+		err := RegisterU2FRequestValidationError{
+			field:  "UserId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	// no validation rules for Domain
+
+	if len(errors) > 0 {
+		return RegisterU2FRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// RegisterU2FRequestMultiError is an error wrapping multiple validation errors
+// returned by RegisterU2FRequest.ValidateAll() if the designated constraints
+// aren't met.
+type RegisterU2FRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m RegisterU2FRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m RegisterU2FRequestMultiError) AllErrors() []error { return m }
+
+// RegisterU2FRequestValidationError is the validation error returned by
+// RegisterU2FRequest.Validate if the designated constraints aren't met.
+type RegisterU2FRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e RegisterU2FRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e RegisterU2FRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e RegisterU2FRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e RegisterU2FRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e RegisterU2FRequestValidationError) ErrorName() string {
+	return "RegisterU2FRequestValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e RegisterU2FRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sRegisterU2FRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = RegisterU2FRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = RegisterU2FRequestValidationError{}
+
+// Validate checks the field values on RegisterU2FResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *RegisterU2FResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on RegisterU2FResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// RegisterU2FResponseMultiError, or nil if none found.
+func (m *RegisterU2FResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *RegisterU2FResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetDetails()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, RegisterU2FResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, RegisterU2FResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetDetails()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return RegisterU2FResponseValidationError{
+				field:  "Details",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	// no validation rules for U2FId
+
+	if all {
+		switch v := interface{}(m.GetPublicKeyCredentialCreationOptions()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, RegisterU2FResponseValidationError{
+					field:  "PublicKeyCredentialCreationOptions",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, RegisterU2FResponseValidationError{
+					field:  "PublicKeyCredentialCreationOptions",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetPublicKeyCredentialCreationOptions()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return RegisterU2FResponseValidationError{
+				field:  "PublicKeyCredentialCreationOptions",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return RegisterU2FResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// RegisterU2FResponseMultiError is an error wrapping multiple validation
+// errors returned by RegisterU2FResponse.ValidateAll() if the designated
+// constraints aren't met.
+type RegisterU2FResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m RegisterU2FResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m RegisterU2FResponseMultiError) AllErrors() []error { return m }
+
+// RegisterU2FResponseValidationError is the validation error returned by
+// RegisterU2FResponse.Validate if the designated constraints aren't met.
+type RegisterU2FResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e RegisterU2FResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e RegisterU2FResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e RegisterU2FResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e RegisterU2FResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e RegisterU2FResponseValidationError) ErrorName() string {
+	return "RegisterU2FResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e RegisterU2FResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sRegisterU2FResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = RegisterU2FResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = RegisterU2FResponseValidationError{}
+
+// Validate checks the field values on VerifyU2FRegistrationRequest with the
+// rules defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *VerifyU2FRegistrationRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on VerifyU2FRegistrationRequest with the
+// rules defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// VerifyU2FRegistrationRequestMultiError, or nil if none found.
+func (m *VerifyU2FRegistrationRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *VerifyU2FRegistrationRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if l := utf8.RuneCountInString(m.GetUserId()); l < 1 || l > 200 {
+		err := VerifyU2FRegistrationRequestValidationError{
+			field:  "UserId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if l := utf8.RuneCountInString(m.GetU2FId()); l < 1 || l > 200 {
+		err := VerifyU2FRegistrationRequestValidationError{
+			field:  "U2FId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if m.GetPublicKeyCredential() == nil {
+		err := VerifyU2FRegistrationRequestValidationError{
+			field:  "PublicKeyCredential",
+			reason: "value is required",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if all {
+		switch v := interface{}(m.GetPublicKeyCredential()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, VerifyU2FRegistrationRequestValidationError{
+					field:  "PublicKeyCredential",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, VerifyU2FRegistrationRequestValidationError{
+					field:  "PublicKeyCredential",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetPublicKeyCredential()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return VerifyU2FRegistrationRequestValidationError{
+				field:  "PublicKeyCredential",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if l := utf8.RuneCountInString(m.GetTokenName()); l < 1 || l > 200 {
+		err := VerifyU2FRegistrationRequestValidationError{
+			field:  "TokenName",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if len(errors) > 0 {
+		return VerifyU2FRegistrationRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// VerifyU2FRegistrationRequestMultiError is an error wrapping multiple
+// validation errors returned by VerifyU2FRegistrationRequest.ValidateAll() if
+// the designated constraints aren't met.
+type VerifyU2FRegistrationRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m VerifyU2FRegistrationRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m VerifyU2FRegistrationRequestMultiError) AllErrors() []error { return m }
+
+// VerifyU2FRegistrationRequestValidationError is the validation error returned
+// by VerifyU2FRegistrationRequest.Validate if the designated constraints
+// aren't met.
+type VerifyU2FRegistrationRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e VerifyU2FRegistrationRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e VerifyU2FRegistrationRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e VerifyU2FRegistrationRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e VerifyU2FRegistrationRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e VerifyU2FRegistrationRequestValidationError) ErrorName() string {
+	return "VerifyU2FRegistrationRequestValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e VerifyU2FRegistrationRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sVerifyU2FRegistrationRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = VerifyU2FRegistrationRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = VerifyU2FRegistrationRequestValidationError{}
+
+// Validate checks the field values on VerifyU2FRegistrationResponse with the
+// rules defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *VerifyU2FRegistrationResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on VerifyU2FRegistrationResponse with
+// the rules defined in the proto definition for this message. If any rules
+// are violated, the result is a list of violation errors wrapped in
+// VerifyU2FRegistrationResponseMultiError, or nil if none found.
+func (m *VerifyU2FRegistrationResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *VerifyU2FRegistrationResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetDetails()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, VerifyU2FRegistrationResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, VerifyU2FRegistrationResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetDetails()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return VerifyU2FRegistrationResponseValidationError{
+				field:  "Details",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return VerifyU2FRegistrationResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// VerifyU2FRegistrationResponseMultiError is an error wrapping multiple
+// validation errors returned by VerifyU2FRegistrationResponse.ValidateAll()
+// if the designated constraints aren't met.
+type VerifyU2FRegistrationResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m VerifyU2FRegistrationResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m VerifyU2FRegistrationResponseMultiError) AllErrors() []error { return m }
+
+// VerifyU2FRegistrationResponseValidationError is the validation error
+// returned by VerifyU2FRegistrationResponse.Validate if the designated
+// constraints aren't met.
+type VerifyU2FRegistrationResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e VerifyU2FRegistrationResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e VerifyU2FRegistrationResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e VerifyU2FRegistrationResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e VerifyU2FRegistrationResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e VerifyU2FRegistrationResponseValidationError) ErrorName() string {
+	return "VerifyU2FRegistrationResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e VerifyU2FRegistrationResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sVerifyU2FRegistrationResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = VerifyU2FRegistrationResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = VerifyU2FRegistrationResponseValidationError{}
+
+// Validate checks the field values on RemoveU2FRequest with the rules defined
+// in the proto definition for this message. If any rules are violated, the
+// first error encountered is returned, or nil if there are no violations.
+func (m *RemoveU2FRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on RemoveU2FRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// RemoveU2FRequestMultiError, or nil if none found.
+func (m *RemoveU2FRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *RemoveU2FRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if l := utf8.RuneCountInString(m.GetUserId()); l < 1 || l > 200 {
+		err := RemoveU2FRequestValidationError{
+			field:  "UserId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if l := utf8.RuneCountInString(m.GetU2FId()); l < 1 || l > 200 {
+		err := RemoveU2FRequestValidationError{
+			field:  "U2FId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if len(errors) > 0 {
+		return RemoveU2FRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// RemoveU2FRequestMultiError is an error wrapping multiple validation errors
+// returned by RemoveU2FRequest.ValidateAll() if the designated constraints
+// aren't met.
+type RemoveU2FRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m RemoveU2FRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m RemoveU2FRequestMultiError) AllErrors() []error { return m }
+
+// RemoveU2FRequestValidationError is the validation error returned by
+// RemoveU2FRequest.Validate if the designated constraints aren't met.
+type RemoveU2FRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e RemoveU2FRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e RemoveU2FRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e RemoveU2FRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e RemoveU2FRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e RemoveU2FRequestValidationError) ErrorName() string { return "RemoveU2FRequestValidationError" }
+
+// Error satisfies the builtin error interface
+func (e RemoveU2FRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sRemoveU2FRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = RemoveU2FRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = RemoveU2FRequestValidationError{}
+
+// Validate checks the field values on RemoveU2FResponse with the rules defined
+// in the proto definition for this message. If any rules are violated, the
+// first error encountered is returned, or nil if there are no violations.
+func (m *RemoveU2FResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on RemoveU2FResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// RemoveU2FResponseMultiError, or nil if none found.
+func (m *RemoveU2FResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *RemoveU2FResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetDetails()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, RemoveU2FResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, RemoveU2FResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetDetails()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return RemoveU2FResponseValidationError{
+				field:  "Details",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return RemoveU2FResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// RemoveU2FResponseMultiError is an error wrapping multiple validation errors
+// returned by RemoveU2FResponse.ValidateAll() if the designated constraints
+// aren't met.
+type RemoveU2FResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m RemoveU2FResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m RemoveU2FResponseMultiError) AllErrors() []error { return m }
+
+// RemoveU2FResponseValidationError is the validation error returned by
+// RemoveU2FResponse.Validate if the designated constraints aren't met.
+type RemoveU2FResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e RemoveU2FResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e RemoveU2FResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e RemoveU2FResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e RemoveU2FResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e RemoveU2FResponseValidationError) ErrorName() string {
+	return "RemoveU2FResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e RemoveU2FResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sRemoveU2FResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = RemoveU2FResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = RemoveU2FResponseValidationError{}
+
+// Validate checks the field values on AddOTPSMSRequest with the rules defined
+// in the proto definition for this message. If any rules are violated, the
+// first error encountered is returned, or nil if there are no violations.
+func (m *AddOTPSMSRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on AddOTPSMSRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// AddOTPSMSRequestMultiError, or nil if none found.
+func (m *AddOTPSMSRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *AddOTPSMSRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if l := utf8.RuneCountInString(m.GetUserId()); l < 1 || l > 200 {
+		err := AddOTPSMSRequestValidationError{
+			field:  "UserId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if len(errors) > 0 {
+		return AddOTPSMSRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// AddOTPSMSRequestMultiError is an error wrapping multiple validation errors
+// returned by AddOTPSMSRequest.ValidateAll() if the designated constraints
+// aren't met.
+type AddOTPSMSRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m AddOTPSMSRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m AddOTPSMSRequestMultiError) AllErrors() []error { return m }
+
+// AddOTPSMSRequestValidationError is the validation error returned by
+// AddOTPSMSRequest.Validate if the designated constraints aren't met.
+type AddOTPSMSRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e AddOTPSMSRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e AddOTPSMSRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e AddOTPSMSRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e AddOTPSMSRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e AddOTPSMSRequestValidationError) ErrorName() string { return "AddOTPSMSRequestValidationError" }
+
+// Error satisfies the builtin error interface
+func (e AddOTPSMSRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sAddOTPSMSRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = AddOTPSMSRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = AddOTPSMSRequestValidationError{}
+
+// Validate checks the field values on AddOTPSMSResponse with the rules defined
+// in the proto definition for this message. If any rules are violated, the
+// first error encountered is returned, or nil if there are no violations.
+func (m *AddOTPSMSResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on AddOTPSMSResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// AddOTPSMSResponseMultiError, or nil if none found.
+func (m *AddOTPSMSResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *AddOTPSMSResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetDetails()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, AddOTPSMSResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, AddOTPSMSResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetDetails()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return AddOTPSMSResponseValidationError{
+				field:  "Details",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return AddOTPSMSResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// AddOTPSMSResponseMultiError is an error wrapping multiple validation errors
+// returned by AddOTPSMSResponse.ValidateAll() if the designated constraints
+// aren't met.
+type AddOTPSMSResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m AddOTPSMSResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m AddOTPSMSResponseMultiError) AllErrors() []error { return m }
+
+// AddOTPSMSResponseValidationError is the validation error returned by
+// AddOTPSMSResponse.Validate if the designated constraints aren't met.
+type AddOTPSMSResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e AddOTPSMSResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e AddOTPSMSResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e AddOTPSMSResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e AddOTPSMSResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e AddOTPSMSResponseValidationError) ErrorName() string {
+	return "AddOTPSMSResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e AddOTPSMSResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sAddOTPSMSResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = AddOTPSMSResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = AddOTPSMSResponseValidationError{}
+
+// Validate checks the field values on RemoveOTPSMSRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *RemoveOTPSMSRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on RemoveOTPSMSRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// RemoveOTPSMSRequestMultiError, or nil if none found.
+func (m *RemoveOTPSMSRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *RemoveOTPSMSRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if l := utf8.RuneCountInString(m.GetUserId()); l < 1 || l > 200 {
+		err := RemoveOTPSMSRequestValidationError{
+			field:  "UserId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if len(errors) > 0 {
+		return RemoveOTPSMSRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// RemoveOTPSMSRequestMultiError is an error wrapping multiple validation
+// errors returned by RemoveOTPSMSRequest.ValidateAll() if the designated
+// constraints aren't met.
+type RemoveOTPSMSRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m RemoveOTPSMSRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m RemoveOTPSMSRequestMultiError) AllErrors() []error { return m }
+
+// RemoveOTPSMSRequestValidationError is the validation error returned by
+// RemoveOTPSMSRequest.Validate if the designated constraints aren't met.
+type RemoveOTPSMSRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e RemoveOTPSMSRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e RemoveOTPSMSRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e RemoveOTPSMSRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e RemoveOTPSMSRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e RemoveOTPSMSRequestValidationError) ErrorName() string {
+	return "RemoveOTPSMSRequestValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e RemoveOTPSMSRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sRemoveOTPSMSRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = RemoveOTPSMSRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = RemoveOTPSMSRequestValidationError{}
+
+// Validate checks the field values on RemoveOTPSMSResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *RemoveOTPSMSResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on RemoveOTPSMSResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// RemoveOTPSMSResponseMultiError, or nil if none found.
+func (m *RemoveOTPSMSResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *RemoveOTPSMSResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetDetails()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, RemoveOTPSMSResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, RemoveOTPSMSResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetDetails()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return RemoveOTPSMSResponseValidationError{
+				field:  "Details",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return RemoveOTPSMSResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// RemoveOTPSMSResponseMultiError is an error wrapping multiple validation
+// errors returned by RemoveOTPSMSResponse.ValidateAll() if the designated
+// constraints aren't met.
+type RemoveOTPSMSResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m RemoveOTPSMSResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m RemoveOTPSMSResponseMultiError) AllErrors() []error { return m }
+
+// RemoveOTPSMSResponseValidationError is the validation error returned by
+// RemoveOTPSMSResponse.Validate if the designated constraints aren't met.
+type RemoveOTPSMSResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e RemoveOTPSMSResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e RemoveOTPSMSResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e RemoveOTPSMSResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e RemoveOTPSMSResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e RemoveOTPSMSResponseValidationError) ErrorName() string {
+	return "RemoveOTPSMSResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e RemoveOTPSMSResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sRemoveOTPSMSResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = RemoveOTPSMSResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = RemoveOTPSMSResponseValidationError{}
+
+// Validate checks the field values on AddOTPEmailRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *AddOTPEmailRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on AddOTPEmailRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// AddOTPEmailRequestMultiError, or nil if none found.
+func (m *AddOTPEmailRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *AddOTPEmailRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if l := utf8.RuneCountInString(m.GetUserId()); l < 1 || l > 200 {
+		err := AddOTPEmailRequestValidationError{
+			field:  "UserId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if len(errors) > 0 {
+		return AddOTPEmailRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// AddOTPEmailRequestMultiError is an error wrapping multiple validation errors
+// returned by AddOTPEmailRequest.ValidateAll() if the designated constraints
+// aren't met.
+type AddOTPEmailRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m AddOTPEmailRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m AddOTPEmailRequestMultiError) AllErrors() []error { return m }
+
+// AddOTPEmailRequestValidationError is the validation error returned by
+// AddOTPEmailRequest.Validate if the designated constraints aren't met.
+type AddOTPEmailRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e AddOTPEmailRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e AddOTPEmailRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e AddOTPEmailRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e AddOTPEmailRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e AddOTPEmailRequestValidationError) ErrorName() string {
+	return "AddOTPEmailRequestValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e AddOTPEmailRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sAddOTPEmailRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = AddOTPEmailRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = AddOTPEmailRequestValidationError{}
+
+// Validate checks the field values on AddOTPEmailResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *AddOTPEmailResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on AddOTPEmailResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// AddOTPEmailResponseMultiError, or nil if none found.
+func (m *AddOTPEmailResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *AddOTPEmailResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetDetails()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, AddOTPEmailResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, AddOTPEmailResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetDetails()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return AddOTPEmailResponseValidationError{
+				field:  "Details",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return AddOTPEmailResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// AddOTPEmailResponseMultiError is an error wrapping multiple validation
+// errors returned by AddOTPEmailResponse.ValidateAll() if the designated
+// constraints aren't met.
+type AddOTPEmailResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m AddOTPEmailResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m AddOTPEmailResponseMultiError) AllErrors() []error { return m }
+
+// AddOTPEmailResponseValidationError is the validation error returned by
+// AddOTPEmailResponse.Validate if the designated constraints aren't met.
+type AddOTPEmailResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e AddOTPEmailResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e AddOTPEmailResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e AddOTPEmailResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e AddOTPEmailResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e AddOTPEmailResponseValidationError) ErrorName() string {
+	return "AddOTPEmailResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e AddOTPEmailResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sAddOTPEmailResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = AddOTPEmailResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = AddOTPEmailResponseValidationError{}
+
+// Validate checks the field values on RemoveOTPEmailRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *RemoveOTPEmailRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on RemoveOTPEmailRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// RemoveOTPEmailRequestMultiError, or nil if none found.
+func (m *RemoveOTPEmailRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *RemoveOTPEmailRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if l := utf8.RuneCountInString(m.GetUserId()); l < 1 || l > 200 {
+		err := RemoveOTPEmailRequestValidationError{
+			field:  "UserId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if len(errors) > 0 {
+		return RemoveOTPEmailRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// RemoveOTPEmailRequestMultiError is an error wrapping multiple validation
+// errors returned by RemoveOTPEmailRequest.ValidateAll() if the designated
+// constraints aren't met.
+type RemoveOTPEmailRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m RemoveOTPEmailRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m RemoveOTPEmailRequestMultiError) AllErrors() []error { return m }
+
+// RemoveOTPEmailRequestValidationError is the validation error returned by
+// RemoveOTPEmailRequest.Validate if the designated constraints aren't met.
+type RemoveOTPEmailRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e RemoveOTPEmailRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e RemoveOTPEmailRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e RemoveOTPEmailRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e RemoveOTPEmailRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e RemoveOTPEmailRequestValidationError) ErrorName() string {
+	return "RemoveOTPEmailRequestValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e RemoveOTPEmailRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sRemoveOTPEmailRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = RemoveOTPEmailRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = RemoveOTPEmailRequestValidationError{}
+
+// Validate checks the field values on RemoveOTPEmailResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *RemoveOTPEmailResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on RemoveOTPEmailResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// RemoveOTPEmailResponseMultiError, or nil if none found.
+func (m *RemoveOTPEmailResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *RemoveOTPEmailResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetDetails()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, RemoveOTPEmailResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, RemoveOTPEmailResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetDetails()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return RemoveOTPEmailResponseValidationError{
+				field:  "Details",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return RemoveOTPEmailResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// RemoveOTPEmailResponseMultiError is an error wrapping multiple validation
+// errors returned by RemoveOTPEmailResponse.ValidateAll() if the designated
+// constraints aren't met.
+type RemoveOTPEmailResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m RemoveOTPEmailResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m RemoveOTPEmailResponseMultiError) AllErrors() []error { return m }
+
+// RemoveOTPEmailResponseValidationError is the validation error returned by
+// RemoveOTPEmailResponse.Validate if the designated constraints aren't met.
+type RemoveOTPEmailResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e RemoveOTPEmailResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e RemoveOTPEmailResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e RemoveOTPEmailResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e RemoveOTPEmailResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e RemoveOTPEmailResponseValidationError) ErrorName() string {
+	return "RemoveOTPEmailResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e RemoveOTPEmailResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sRemoveOTPEmailResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = RemoveOTPEmailResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = RemoveOTPEmailResponseValidationError{}
+
+// Validate checks the field values on ListAuthenticationMethodTypesRequest
+// with the rules defined in the proto definition for this message. If any
+// rules are violated, the first error encountered is returned, or nil if
+// there are no violations.
+func (m *ListAuthenticationMethodTypesRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on ListAuthenticationMethodTypesRequest
+// with the rules defined in the proto definition for this message. If any
+// rules are violated, the result is a list of violation errors wrapped in
+// ListAuthenticationMethodTypesRequestMultiError, or nil if none found.
+func (m *ListAuthenticationMethodTypesRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *ListAuthenticationMethodTypesRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if l := utf8.RuneCountInString(m.GetUserId()); l < 1 || l > 200 {
+		err := ListAuthenticationMethodTypesRequestValidationError{
+			field:  "UserId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if m.DomainQuery != nil {
+
+		if all {
+			switch v := interface{}(m.GetDomainQuery()).(type) {
+			case interface{ ValidateAll() error }:
+				if err := v.ValidateAll(); err != nil {
+					errors = append(errors, ListAuthenticationMethodTypesRequestValidationError{
+						field:  "DomainQuery",
+						reason: "embedded message failed validation",
+						cause:  err,
+					})
+				}
+			case interface{ Validate() error }:
+				if err := v.Validate(); err != nil {
+					errors = append(errors, ListAuthenticationMethodTypesRequestValidationError{
+						field:  "DomainQuery",
+						reason: "embedded message failed validation",
+						cause:  err,
+					})
+				}
+			}
+		} else if v, ok := interface{}(m.GetDomainQuery()).(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return ListAuthenticationMethodTypesRequestValidationError{
+					field:  "DomainQuery",
+					reason: "embedded message failed validation",
+					cause:  err,
+				}
+			}
+		}
+
+	}
+
+	if len(errors) > 0 {
+		return ListAuthenticationMethodTypesRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// ListAuthenticationMethodTypesRequestMultiError is an error wrapping multiple
+// validation errors returned by
+// ListAuthenticationMethodTypesRequest.ValidateAll() if the designated
+// constraints aren't met.
+type ListAuthenticationMethodTypesRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m ListAuthenticationMethodTypesRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m ListAuthenticationMethodTypesRequestMultiError) AllErrors() []error { return m }
+
+// ListAuthenticationMethodTypesRequestValidationError is the validation error
+// returned by ListAuthenticationMethodTypesRequest.Validate if the designated
+// constraints aren't met.
+type ListAuthenticationMethodTypesRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e ListAuthenticationMethodTypesRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e ListAuthenticationMethodTypesRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e ListAuthenticationMethodTypesRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e ListAuthenticationMethodTypesRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e ListAuthenticationMethodTypesRequestValidationError) ErrorName() string {
+	return "ListAuthenticationMethodTypesRequestValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e ListAuthenticationMethodTypesRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sListAuthenticationMethodTypesRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = ListAuthenticationMethodTypesRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = ListAuthenticationMethodTypesRequestValidationError{}
+
+// Validate checks the field values on DomainQuery with the rules defined in
+// the proto definition for this message. If any rules are violated, the first
+// error encountered is returned, or nil if there are no violations.
+func (m *DomainQuery) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on DomainQuery with the rules defined in
+// the proto definition for this message. If any rules are violated, the
+// result is a list of violation errors wrapped in DomainQueryMultiError, or
+// nil if none found.
+func (m *DomainQuery) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *DomainQuery) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	// no validation rules for IncludeWithoutDomain
+
+	if l := utf8.RuneCountInString(m.GetDomain()); l < 1 || l > 200 {
+		err := DomainQueryValidationError{
+			field:  "Domain",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if len(errors) > 0 {
+		return DomainQueryMultiError(errors)
+	}
+
+	return nil
+}
+
+// DomainQueryMultiError is an error wrapping multiple validation errors
+// returned by DomainQuery.ValidateAll() if the designated constraints aren't met.
+type DomainQueryMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m DomainQueryMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m DomainQueryMultiError) AllErrors() []error { return m }
+
+// DomainQueryValidationError is the validation error returned by
+// DomainQuery.Validate if the designated constraints aren't met.
+type DomainQueryValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e DomainQueryValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e DomainQueryValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e DomainQueryValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e DomainQueryValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e DomainQueryValidationError) ErrorName() string { return "DomainQueryValidationError" }
+
+// Error satisfies the builtin error interface
+func (e DomainQueryValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sDomainQuery.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = DomainQueryValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = DomainQueryValidationError{}
+
+// Validate checks the field values on ListAuthenticationMethodTypesResponse
+// with the rules defined in the proto definition for this message. If any
+// rules are violated, the first error encountered is returned, or nil if
+// there are no violations.
+func (m *ListAuthenticationMethodTypesResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on ListAuthenticationMethodTypesResponse
+// with the rules defined in the proto definition for this message. If any
+// rules are violated, the result is a list of violation errors wrapped in
+// ListAuthenticationMethodTypesResponseMultiError, or nil if none found.
+func (m *ListAuthenticationMethodTypesResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *ListAuthenticationMethodTypesResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetDetails()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, ListAuthenticationMethodTypesResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, ListAuthenticationMethodTypesResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetDetails()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return ListAuthenticationMethodTypesResponseValidationError{
+				field:  "Details",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return ListAuthenticationMethodTypesResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// ListAuthenticationMethodTypesResponseMultiError is an error wrapping
+// multiple validation errors returned by
+// ListAuthenticationMethodTypesResponse.ValidateAll() if the designated
+// constraints aren't met.
+type ListAuthenticationMethodTypesResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m ListAuthenticationMethodTypesResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m ListAuthenticationMethodTypesResponseMultiError) AllErrors() []error { return m }
+
+// ListAuthenticationMethodTypesResponseValidationError is the validation error
+// returned by ListAuthenticationMethodTypesResponse.Validate if the
+// designated constraints aren't met.
+type ListAuthenticationMethodTypesResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e ListAuthenticationMethodTypesResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e ListAuthenticationMethodTypesResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e ListAuthenticationMethodTypesResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e ListAuthenticationMethodTypesResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e ListAuthenticationMethodTypesResponseValidationError) ErrorName() string {
+	return "ListAuthenticationMethodTypesResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e ListAuthenticationMethodTypesResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sListAuthenticationMethodTypesResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = ListAuthenticationMethodTypesResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = ListAuthenticationMethodTypesResponseValidationError{}
+
+// Validate checks the field values on ListAuthenticationFactorsRequest with
+// the rules defined in the proto definition for this message. If any rules
+// are violated, the first error encountered is returned, or nil if there are
+// no violations.
+func (m *ListAuthenticationFactorsRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on ListAuthenticationFactorsRequest with
+// the rules defined in the proto definition for this message. If any rules
+// are violated, the result is a list of violation errors wrapped in
+// ListAuthenticationFactorsRequestMultiError, or nil if none found.
+func (m *ListAuthenticationFactorsRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *ListAuthenticationFactorsRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if l := utf8.RuneCountInString(m.GetUserId()); l < 1 || l > 200 {
+		err := ListAuthenticationFactorsRequestValidationError{
+			field:  "UserId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if len(errors) > 0 {
+		return ListAuthenticationFactorsRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// ListAuthenticationFactorsRequestMultiError is an error wrapping multiple
+// validation errors returned by
+// ListAuthenticationFactorsRequest.ValidateAll() if the designated
+// constraints aren't met.
+type ListAuthenticationFactorsRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m ListAuthenticationFactorsRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m ListAuthenticationFactorsRequestMultiError) AllErrors() []error { return m }
+
+// ListAuthenticationFactorsRequestValidationError is the validation error
+// returned by ListAuthenticationFactorsRequest.Validate if the designated
+// constraints aren't met.
+type ListAuthenticationFactorsRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e ListAuthenticationFactorsRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e ListAuthenticationFactorsRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e ListAuthenticationFactorsRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e ListAuthenticationFactorsRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e ListAuthenticationFactorsRequestValidationError) ErrorName() string {
+	return "ListAuthenticationFactorsRequestValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e ListAuthenticationFactorsRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sListAuthenticationFactorsRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = ListAuthenticationFactorsRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = ListAuthenticationFactorsRequestValidationError{}
+
+// Validate checks the field values on ListAuthenticationFactorsResponse with
+// the rules defined in the proto definition for this message. If any rules
+// are violated, the first error encountered is returned, or nil if there are
+// no violations.
+func (m *ListAuthenticationFactorsResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on ListAuthenticationFactorsResponse
+// with the rules defined in the proto definition for this message. If any
+// rules are violated, the result is a list of violation errors wrapped in
+// ListAuthenticationFactorsResponseMultiError, or nil if none found.
+func (m *ListAuthenticationFactorsResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *ListAuthenticationFactorsResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	for idx, item := range m.GetResult() {
+		_, _ = idx, item
+
+		if all {
+			switch v := interface{}(item).(type) {
+			case interface{ ValidateAll() error }:
+				if err := v.ValidateAll(); err != nil {
+					errors = append(errors, ListAuthenticationFactorsResponseValidationError{
+						field:  fmt.Sprintf("Result[%v]", idx),
+						reason: "embedded message failed validation",
+						cause:  err,
+					})
+				}
+			case interface{ Validate() error }:
+				if err := v.Validate(); err != nil {
+					errors = append(errors, ListAuthenticationFactorsResponseValidationError{
+						field:  fmt.Sprintf("Result[%v]", idx),
+						reason: "embedded message failed validation",
+						cause:  err,
+					})
+				}
+			}
+		} else if v, ok := interface{}(item).(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return ListAuthenticationFactorsResponseValidationError{
+					field:  fmt.Sprintf("Result[%v]", idx),
+					reason: "embedded message failed validation",
+					cause:  err,
+				}
+			}
+		}
+
+	}
+
+	if len(errors) > 0 {
+		return ListAuthenticationFactorsResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// ListAuthenticationFactorsResponseMultiError is an error wrapping multiple
+// validation errors returned by
+// ListAuthenticationFactorsResponse.ValidateAll() if the designated
+// constraints aren't met.
+type ListAuthenticationFactorsResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m ListAuthenticationFactorsResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m ListAuthenticationFactorsResponseMultiError) AllErrors() []error { return m }
+
+// ListAuthenticationFactorsResponseValidationError is the validation error
+// returned by ListAuthenticationFactorsResponse.Validate if the designated
+// constraints aren't met.
+type ListAuthenticationFactorsResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e ListAuthenticationFactorsResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e ListAuthenticationFactorsResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e ListAuthenticationFactorsResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e ListAuthenticationFactorsResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e ListAuthenticationFactorsResponseValidationError) ErrorName() string {
+	return "ListAuthenticationFactorsResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e ListAuthenticationFactorsResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sListAuthenticationFactorsResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = ListAuthenticationFactorsResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = ListAuthenticationFactorsResponseValidationError{}

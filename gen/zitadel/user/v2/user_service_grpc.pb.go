@@ -19,7 +19,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	UserService_AddHumanUser_FullMethodName = "/zitadel.user.v2.UserService/AddHumanUser"
+	UserService_AddHumanUser_FullMethodName                  = "/zitadel.user.v2.UserService/AddHumanUser"
+	UserService_RegisterTOTP_FullMethodName                  = "/zitadel.user.v2.UserService/RegisterTOTP"
+	UserService_VerifyTOTPRegistration_FullMethodName        = "/zitadel.user.v2.UserService/VerifyTOTPRegistration"
+	UserService_RemoveTOTP_FullMethodName                    = "/zitadel.user.v2.UserService/RemoveTOTP"
+	UserService_RegisterU2F_FullMethodName                   = "/zitadel.user.v2.UserService/RegisterU2F"
+	UserService_VerifyU2FRegistration_FullMethodName         = "/zitadel.user.v2.UserService/VerifyU2FRegistration"
+	UserService_RemoveU2F_FullMethodName                     = "/zitadel.user.v2.UserService/RemoveU2F"
+	UserService_AddOTPSMS_FullMethodName                     = "/zitadel.user.v2.UserService/AddOTPSMS"
+	UserService_RemoveOTPSMS_FullMethodName                  = "/zitadel.user.v2.UserService/RemoveOTPSMS"
+	UserService_AddOTPEmail_FullMethodName                   = "/zitadel.user.v2.UserService/AddOTPEmail"
+	UserService_RemoveOTPEmail_FullMethodName                = "/zitadel.user.v2.UserService/RemoveOTPEmail"
+	UserService_ListAuthenticationMethodTypes_FullMethodName = "/zitadel.user.v2.UserService/ListAuthenticationMethodTypes"
+	UserService_ListAuthenticationFactors_FullMethodName     = "/zitadel.user.v2.UserService/ListAuthenticationFactors"
 )
 
 // UserServiceClient is the client API for UserService service.
@@ -32,6 +44,31 @@ type UserServiceClient interface {
 	// Creates a human user, in the organization given in the request or in
 	// the caller's organization.
 	AddHumanUser(ctx context.Context, in *AddHumanUserRequest, opts ...grpc.CallOption) (*AddHumanUserResponse, error)
+	// Starts the TOTP enrolment of a user; returns the secret.
+	RegisterTOTP(ctx context.Context, in *RegisterTOTPRequest, opts ...grpc.CallOption) (*RegisterTOTPResponse, error)
+	// Completes the TOTP enrolment with a code from the authenticator app.
+	VerifyTOTPRegistration(ctx context.Context, in *VerifyTOTPRegistrationRequest, opts ...grpc.CallOption) (*VerifyTOTPRegistrationResponse, error)
+	// Removes the TOTP factor of a user.
+	RemoveTOTP(ctx context.Context, in *RemoveTOTPRequest, opts ...grpc.CallOption) (*RemoveTOTPResponse, error)
+	// Starts the enrolment of a security key (U2F); returns the WebAuthn
+	// credential creation options.
+	RegisterU2F(ctx context.Context, in *RegisterU2FRequest, opts ...grpc.CallOption) (*RegisterU2FResponse, error)
+	// Completes the security key enrolment with the WebAuthn attestation.
+	VerifyU2FRegistration(ctx context.Context, in *VerifyU2FRegistrationRequest, opts ...grpc.CallOption) (*VerifyU2FRegistrationResponse, error)
+	// Removes one security key (U2F) of a user.
+	RemoveU2F(ctx context.Context, in *RemoveU2FRequest, opts ...grpc.CallOption) (*RemoveU2FResponse, error)
+	// Adds the SMS one-time-password factor; needs a verified phone.
+	AddOTPSMS(ctx context.Context, in *AddOTPSMSRequest, opts ...grpc.CallOption) (*AddOTPSMSResponse, error)
+	// Removes the SMS one-time-password factor of a user.
+	RemoveOTPSMS(ctx context.Context, in *RemoveOTPSMSRequest, opts ...grpc.CallOption) (*RemoveOTPSMSResponse, error)
+	// Adds the email one-time-password factor; needs a verified email.
+	AddOTPEmail(ctx context.Context, in *AddOTPEmailRequest, opts ...grpc.CallOption) (*AddOTPEmailResponse, error)
+	// Removes the email one-time-password factor of a user.
+	RemoveOTPEmail(ctx context.Context, in *RemoveOTPEmailRequest, opts ...grpc.CallOption) (*RemoveOTPEmailResponse, error)
+	// Lists the kinds of authentication methods a user has set up.
+	ListAuthenticationMethodTypes(ctx context.Context, in *ListAuthenticationMethodTypesRequest, opts ...grpc.CallOption) (*ListAuthenticationMethodTypesResponse, error)
+	// Lists the second factors of a user. POST without a body mapping.
+	ListAuthenticationFactors(ctx context.Context, in *ListAuthenticationFactorsRequest, opts ...grpc.CallOption) (*ListAuthenticationFactorsResponse, error)
 }
 
 type userServiceClient struct {
@@ -52,6 +89,126 @@ func (c *userServiceClient) AddHumanUser(ctx context.Context, in *AddHumanUserRe
 	return out, nil
 }
 
+func (c *userServiceClient) RegisterTOTP(ctx context.Context, in *RegisterTOTPRequest, opts ...grpc.CallOption) (*RegisterTOTPResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RegisterTOTPResponse)
+	err := c.cc.Invoke(ctx, UserService_RegisterTOTP_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) VerifyTOTPRegistration(ctx context.Context, in *VerifyTOTPRegistrationRequest, opts ...grpc.CallOption) (*VerifyTOTPRegistrationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyTOTPRegistrationResponse)
+	err := c.cc.Invoke(ctx, UserService_VerifyTOTPRegistration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) RemoveTOTP(ctx context.Context, in *RemoveTOTPRequest, opts ...grpc.CallOption) (*RemoveTOTPResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveTOTPResponse)
+	err := c.cc.Invoke(ctx, UserService_RemoveTOTP_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) RegisterU2F(ctx context.Context, in *RegisterU2FRequest, opts ...grpc.CallOption) (*RegisterU2FResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RegisterU2FResponse)
+	err := c.cc.Invoke(ctx, UserService_RegisterU2F_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) VerifyU2FRegistration(ctx context.Context, in *VerifyU2FRegistrationRequest, opts ...grpc.CallOption) (*VerifyU2FRegistrationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyU2FRegistrationResponse)
+	err := c.cc.Invoke(ctx, UserService_VerifyU2FRegistration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) RemoveU2F(ctx context.Context, in *RemoveU2FRequest, opts ...grpc.CallOption) (*RemoveU2FResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveU2FResponse)
+	err := c.cc.Invoke(ctx, UserService_RemoveU2F_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) AddOTPSMS(ctx context.Context, in *AddOTPSMSRequest, opts ...grpc.CallOption) (*AddOTPSMSResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddOTPSMSResponse)
+	err := c.cc.Invoke(ctx, UserService_AddOTPSMS_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) RemoveOTPSMS(ctx context.Context, in *RemoveOTPSMSRequest, opts ...grpc.CallOption) (*RemoveOTPSMSResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveOTPSMSResponse)
+	err := c.cc.Invoke(ctx, UserService_RemoveOTPSMS_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) AddOTPEmail(ctx context.Context, in *AddOTPEmailRequest, opts ...grpc.CallOption) (*AddOTPEmailResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddOTPEmailResponse)
+	err := c.cc.Invoke(ctx, UserService_AddOTPEmail_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) RemoveOTPEmail(ctx context.Context, in *RemoveOTPEmailRequest, opts ...grpc.CallOption) (*RemoveOTPEmailResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveOTPEmailResponse)
+	err := c.cc.Invoke(ctx, UserService_RemoveOTPEmail_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) ListAuthenticationMethodTypes(ctx context.Context, in *ListAuthenticationMethodTypesRequest, opts ...grpc.CallOption) (*ListAuthenticationMethodTypesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuthenticationMethodTypesResponse)
+	err := c.cc.Invoke(ctx, UserService_ListAuthenticationMethodTypes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) ListAuthenticationFactors(ctx context.Context, in *ListAuthenticationFactorsRequest, opts ...grpc.CallOption) (*ListAuthenticationFactorsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuthenticationFactorsResponse)
+	err := c.cc.Invoke(ctx, UserService_ListAuthenticationFactors_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // UserServiceServer is the server API for UserService service.
 // All implementations must embed UnimplementedUserServiceServer
 // for forward compatibility.
@@ -62,6 +219,31 @@ type UserServiceServer interface {
 	// Creates a human user, in the organization given in the request or in
 	// the caller's organization.
 	AddHumanUser(context.Context, *AddHumanUserRequest) (*AddHumanUserResponse, error)
+	// Starts the TOTP enrolment of a user; returns the secret.
+	RegisterTOTP(context.Context, *RegisterTOTPRequest) (*RegisterTOTPResponse, error)
+	// Completes the TOTP enrolment with a code from the authenticator app.
+	VerifyTOTPRegistration(context.Context, *VerifyTOTPRegistrationRequest) (*VerifyTOTPRegistrationResponse, error)
+	// Removes the TOTP factor of a user.
+	RemoveTOTP(context.Context, *RemoveTOTPRequest) (*RemoveTOTPResponse, error)
+	// Starts the enrolment of a security key (U2F); returns the WebAuthn
+	// credential creation options.
+	RegisterU2F(context.Context, *RegisterU2FRequest) (*RegisterU2FResponse, error)
+	// Completes the security key enrolment with the WebAuthn attestation.
+	VerifyU2FRegistration(context.Context, *VerifyU2FRegistrationRequest) (*VerifyU2FRegistrationResponse, error)
+	// Removes one security key (U2F) of a user.
+	RemoveU2F(context.Context, *RemoveU2FRequest) (*RemoveU2FResponse, error)
+	// Adds the SMS one-time-password factor; needs a verified phone.
+	AddOTPSMS(context.Context, *AddOTPSMSRequest) (*AddOTPSMSResponse, error)
+	// Removes the SMS one-time-password factor of a user.
+	RemoveOTPSMS(context.Context, *RemoveOTPSMSRequest) (*RemoveOTPSMSResponse, error)
+	// Adds the email one-time-password factor; needs a verified email.
+	AddOTPEmail(context.Context, *AddOTPEmailRequest) (*AddOTPEmailResponse, error)
+	// Removes the email one-time-password factor of a user.
+	RemoveOTPEmail(context.Context, *RemoveOTPEmailRequest) (*RemoveOTPEmailResponse, error)
+	// Lists the kinds of authentication methods a user has set up.
+	ListAuthenticationMethodTypes(context.Context, *ListAuthenticationMethodTypesRequest) (*ListAuthenticationMethodTypesResponse, error)
+	// Lists the second factors of a user. POST without a body mapping.
+	ListAuthenticationFactors(context.Context, *ListAuthenticationFactorsRequest) (*ListAuthenticationFactorsResponse, error)
 	mustEmbedUnimplementedUserServiceServer()
 }
 
@@ -74,6 +256,42 @@ type UnimplementedUserServiceServer struct{}
 
 func (UnimplementedUserServiceServer) AddHumanUser(context.Context, *AddHumanUserRequest) (*AddHumanUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddHumanUser not implemented")
+}
+func (UnimplementedUserServiceServer) RegisterTOTP(context.Context, *RegisterTOTPRequest) (*RegisterTOTPResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegisterTOTP not implemented")
+}
+func (UnimplementedUserServiceServer) VerifyTOTPRegistration(context.Context, *VerifyTOTPRegistrationRequest) (*VerifyTOTPRegistrationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifyTOTPRegistration not implemented")
+}
+func (UnimplementedUserServiceServer) RemoveTOTP(context.Context, *RemoveTOTPRequest) (*RemoveTOTPResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveTOTP not implemented")
+}
+func (UnimplementedUserServiceServer) RegisterU2F(context.Context, *RegisterU2FRequest) (*RegisterU2FResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegisterU2F not implemented")
+}
+func (UnimplementedUserServiceServer) VerifyU2FRegistration(context.Context, *VerifyU2FRegistrationRequest) (*VerifyU2FRegistrationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifyU2FRegistration not implemented")
+}
+func (UnimplementedUserServiceServer) RemoveU2F(context.Context, *RemoveU2FRequest) (*RemoveU2FResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveU2F not implemented")
+}
+func (UnimplementedUserServiceServer) AddOTPSMS(context.Context, *AddOTPSMSRequest) (*AddOTPSMSResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddOTPSMS not implemented")
+}
+func (UnimplementedUserServiceServer) RemoveOTPSMS(context.Context, *RemoveOTPSMSRequest) (*RemoveOTPSMSResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveOTPSMS not implemented")
+}
+func (UnimplementedUserServiceServer) AddOTPEmail(context.Context, *AddOTPEmailRequest) (*AddOTPEmailResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddOTPEmail not implemented")
+}
+func (UnimplementedUserServiceServer) RemoveOTPEmail(context.Context, *RemoveOTPEmailRequest) (*RemoveOTPEmailResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveOTPEmail not implemented")
+}
+func (UnimplementedUserServiceServer) ListAuthenticationMethodTypes(context.Context, *ListAuthenticationMethodTypesRequest) (*ListAuthenticationMethodTypesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuthenticationMethodTypes not implemented")
+}
+func (UnimplementedUserServiceServer) ListAuthenticationFactors(context.Context, *ListAuthenticationFactorsRequest) (*ListAuthenticationFactorsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuthenticationFactors not implemented")
 }
 func (UnimplementedUserServiceServer) mustEmbedUnimplementedUserServiceServer() {}
 func (UnimplementedUserServiceServer) testEmbeddedByValue()                     {}
@@ -114,6 +332,222 @@ func _UserService_AddHumanUser_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _UserService_RegisterTOTP_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegisterTOTPRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).RegisterTOTP(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_RegisterTOTP_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).RegisterTOTP(ctx, req.(*RegisterTOTPRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_VerifyTOTPRegistration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyTOTPRegistrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).VerifyTOTPRegistration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_VerifyTOTPRegistration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).VerifyTOTPRegistration(ctx, req.(*VerifyTOTPRegistrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_RemoveTOTP_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveTOTPRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).RemoveTOTP(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_RemoveTOTP_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).RemoveTOTP(ctx, req.(*RemoveTOTPRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_RegisterU2F_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegisterU2FRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).RegisterU2F(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_RegisterU2F_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).RegisterU2F(ctx, req.(*RegisterU2FRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_VerifyU2FRegistration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyU2FRegistrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).VerifyU2FRegistration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_VerifyU2FRegistration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).VerifyU2FRegistration(ctx, req.(*VerifyU2FRegistrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_RemoveU2F_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveU2FRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).RemoveU2F(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_RemoveU2F_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).RemoveU2F(ctx, req.(*RemoveU2FRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_AddOTPSMS_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddOTPSMSRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).AddOTPSMS(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_AddOTPSMS_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).AddOTPSMS(ctx, req.(*AddOTPSMSRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_RemoveOTPSMS_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveOTPSMSRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).RemoveOTPSMS(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_RemoveOTPSMS_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).RemoveOTPSMS(ctx, req.(*RemoveOTPSMSRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_AddOTPEmail_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddOTPEmailRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).AddOTPEmail(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_AddOTPEmail_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).AddOTPEmail(ctx, req.(*AddOTPEmailRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_RemoveOTPEmail_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveOTPEmailRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).RemoveOTPEmail(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_RemoveOTPEmail_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).RemoveOTPEmail(ctx, req.(*RemoveOTPEmailRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_ListAuthenticationMethodTypes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuthenticationMethodTypesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).ListAuthenticationMethodTypes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_ListAuthenticationMethodTypes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).ListAuthenticationMethodTypes(ctx, req.(*ListAuthenticationMethodTypesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_ListAuthenticationFactors_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuthenticationFactorsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).ListAuthenticationFactors(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_ListAuthenticationFactors_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).ListAuthenticationFactors(ctx, req.(*ListAuthenticationFactorsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // UserService_ServiceDesc is the grpc.ServiceDesc for UserService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -124,6 +558,54 @@ var UserService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AddHumanUser",
 			Handler:    _UserService_AddHumanUser_Handler,
+		},
+		{
+			MethodName: "RegisterTOTP",
+			Handler:    _UserService_RegisterTOTP_Handler,
+		},
+		{
+			MethodName: "VerifyTOTPRegistration",
+			Handler:    _UserService_VerifyTOTPRegistration_Handler,
+		},
+		{
+			MethodName: "RemoveTOTP",
+			Handler:    _UserService_RemoveTOTP_Handler,
+		},
+		{
+			MethodName: "RegisterU2F",
+			Handler:    _UserService_RegisterU2F_Handler,
+		},
+		{
+			MethodName: "VerifyU2FRegistration",
+			Handler:    _UserService_VerifyU2FRegistration_Handler,
+		},
+		{
+			MethodName: "RemoveU2F",
+			Handler:    _UserService_RemoveU2F_Handler,
+		},
+		{
+			MethodName: "AddOTPSMS",
+			Handler:    _UserService_AddOTPSMS_Handler,
+		},
+		{
+			MethodName: "RemoveOTPSMS",
+			Handler:    _UserService_RemoveOTPSMS_Handler,
+		},
+		{
+			MethodName: "AddOTPEmail",
+			Handler:    _UserService_AddOTPEmail_Handler,
+		},
+		{
+			MethodName: "RemoveOTPEmail",
+			Handler:    _UserService_RemoveOTPEmail_Handler,
+		},
+		{
+			MethodName: "ListAuthenticationMethodTypes",
+			Handler:    _UserService_ListAuthenticationMethodTypes_Handler,
+		},
+		{
+			MethodName: "ListAuthenticationFactors",
+			Handler:    _UserService_ListAuthenticationFactors_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -20,18 +20,23 @@ import (
 	// The packages below register ZITADEL's descriptors (and, through their
 	// imports, the option extensions) in the global registry.
 	_ "github.com/zitadel/zitadel-go/v3/pkg/client/zitadel/admin"
+	_ "github.com/zitadel/zitadel-go/v3/pkg/client/zitadel/auth"
 	_ "github.com/zitadel/zitadel-go/v3/pkg/client/zitadel/management"
 	_ "github.com/zitadel/zitadel-go/v3/pkg/client/zitadel/message"
+	_ "github.com/zitadel/zitadel-go/v3/pkg/client/zitadel/object/v3lapha" // sic: zitadel.object.v3alpha
 	_ "github.com/zitadel/zitadel-go/v3/pkg/client/zitadel/org/v2"
 	_ "github.com/zitadel/zitadel-go/v3/pkg/client/zitadel/user/v2"
+	_ "github.com/zitadel/zitadel-go/v3/pkg/client/zitadel/user/v2beta"
 )
 
 // descriptorSetPath is gen/zitadel.binpb at the repository root, written by
 // `make generate`.
 const descriptorSetPath = "../../../../gen/zitadel.binpb"
 
-// wantMethods is the RPC set factorgate serves, per service. Every method of
-// these services in our protos must be listed here and must match ZITADEL.
+// wantMethods is the RPC set factorgate serves, per service that zitadel-go
+// ships. Every method of these services in our protos must be listed here
+// and must match ZITADEL. The v3alpha services, which zitadel-go does not
+// ship, are pinned by pinnedFiles below instead.
 var wantMethods = map[protoreflect.FullName][]protoreflect.Name{
 	"zitadel.management.v1.ManagementService": {
 		"RemoveHumanAuthFactorOTP",
@@ -61,9 +66,54 @@ var wantMethods = map[protoreflect.FullName][]protoreflect.Name{
 	"zitadel.org.v2.OrganizationService": {
 		"AddOrganization",
 	},
+	"zitadel.auth.v1.AuthService": {
+		"ListMyAuthFactors",
+		"AddMyAuthFactorOTP",
+		"VerifyMyAuthFactorOTP",
+		"RemoveMyAuthFactorOTP",
+		"AddMyAuthFactorU2F",
+		"VerifyMyAuthFactorU2F",
+		"RemoveMyAuthFactorU2F",
+		"AddMyAuthFactorOTPSMS",
+		"RemoveMyAuthFactorOTPSMS",
+		"AddMyAuthFactorOTPEmail",
+		"RemoveMyAuthFactorOTPEmail",
+	},
 	"zitadel.user.v2.UserService": {
 		"AddHumanUser",
+		"RegisterTOTP",
+		"VerifyTOTPRegistration",
+		"RemoveTOTP",
+		"RegisterU2F",
+		"VerifyU2FRegistration",
+		"RemoveU2F",
+		"AddOTPSMS",
+		"RemoveOTPSMS",
+		"AddOTPEmail",
+		"RemoveOTPEmail",
+		"ListAuthenticationMethodTypes",
+		"ListAuthenticationFactors",
 	},
+	// v2beta has no RemoveU2F.
+	"zitadel.user.v2beta.UserService": {
+		"RegisterU2F",
+		"VerifyU2FRegistration",
+		"RegisterTOTP",
+		"VerifyTOTPRegistration",
+		"RemoveTOTP",
+		"AddOTPSMS",
+		"RemoveOTPSMS",
+		"AddOTPEmail",
+		"RemoveOTPEmail",
+		"ListAuthenticationMethodTypes",
+	},
+}
+
+// notInZitadelGo reports whether a proto package is one zitadel-go does not
+// ship (the v3alpha resource API and the superseded v3alpha user API). Its
+// files are checked against pinnedFiles instead of zitadel-go.
+func notInZitadelGo(pkg protoreflect.FullName) bool {
+	return strings.HasPrefix(string(pkg), "zitadel.resources.") || pkg == "zitadel.user.v3alpha"
 }
 
 // reporter is the part of testing.TB the comparison needs; the self-test
@@ -98,7 +148,7 @@ func compareAll(r reporter, ours, theirs *protoregistry.Files) int {
 	// Everything else declared in our zitadel/ files: types not reachable
 	// from a method (e.g. zitadel.v1.ErrorDetail) and the option extensions.
 	ours.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
-		if !strings.HasPrefix(fd.Path(), "zitadel/") {
+		if !strings.HasPrefix(fd.Path(), "zitadel/") || notInZitadelGo(fd.Package()) {
 			return true
 		}
 		for i := range fd.Messages().Len() {
@@ -156,9 +206,10 @@ func lookup[D protoreflect.Descriptor](c *comparer, theirs *protoregistry.Files,
 }
 
 func (c *comparer) services(ours, theirs *protoregistry.Files) {
-	// Every service in our zitadel/ files must be in wantMethods.
+	// Every service in our zitadel/ files must be in wantMethods, except
+	// the ones zitadel-go does not ship (see pinnedFiles).
 	ours.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
-		if !strings.HasPrefix(fd.Path(), "zitadel/") {
+		if !strings.HasPrefix(fd.Path(), "zitadel/") || notInZitadelGo(fd.Package()) {
 			return true
 		}
 		for i := range fd.Services().Len() {
@@ -305,8 +356,14 @@ func (c *comparer) message(om, tm protoreflect.MessageDescriptor) {
 		}
 	}
 
-	// Real (non-synthetic) oneofs and their members.
+	// Real (non-synthetic) oneofs and their members, and validate.required.
 	differs(c, p, "oneofs", oneofs(om), oneofs(tm))
+	for i := range tm.Oneofs().Len() {
+		to := tm.Oneofs().Get(i)
+		if oo := om.Oneofs().ByName(to.Name()); oo != nil {
+			c.option(to.FullName(), oo.Options(), to.Options(), validate.E_Required)
+		}
+	}
 
 	differs(c, p, "reserved names", names(om.ReservedNames()), names(tm.ReservedNames()))
 	differs(c, p, "reserved ranges", ranges(om.ReservedRanges()), ranges(tm.ReservedRanges()))
@@ -460,4 +517,525 @@ func ranges(r protoreflect.FieldRanges) string {
 	}
 	slices.Sort(out)
 	return strings.Join(out, ",")
+}
+
+// The v3alpha services are not in zitadel-go (its generator deletes the
+// resources packages, and the superseded zitadel.user.v3alpha API predates
+// it), so their wire facts are pinned here, from ZITADEL's proto files
+// (proto/zitadel/resources/user/v3alpha/*.proto,
+// proto/zitadel/resources/object/v3alpha/object.proto and, for the
+// superseded API, proto/zitadel/user/v3alpha/*.proto). The shared
+// zitadel.object.v3alpha and zitadel.object.v2beta messages they use are in
+// zitadel-go and compared there.
+
+// pinnedFile is the complete content of one of our proto files in a package
+// zitadel-go does not ship: its messages (by field), enums (by value) and
+// at most one service.
+type pinnedFile struct {
+	path     string
+	messages map[protoreflect.Name][]string
+	enums    map[protoreflect.Name][]string
+	service  *pinnedService
+}
+
+// pinnedService lists a service's methods. Each method's request and
+// response are <Method>Request and <Method>Response in the service's
+// package, and every method has exactly the v2 auth option
+// {permission: "authenticated"}.
+type pinnedService struct {
+	name    protoreflect.Name
+	methods []pinnedMethod
+}
+
+// pinnedMethod is a method and its google.api.http rule, rendered as
+// "VERB path" plus " body=<field>" when it has a body mapping.
+type pinnedMethod struct {
+	name protoreflect.Name
+	http string
+}
+
+// Field specs are "<number> <name> [repeated|optional] <type> [rules]
+// [oneof=<name>]" as rendered by pinField: type is the scalar kind or the
+// full name of the message or enum; rules are the validate.rules, e.g.
+// "1..200" for string min_len/max_len. Enum specs are "<NAME>=<number>".
+var (
+	// Common prefix of every per-user zitadel.resources.user.v3alpha
+	// request: the user ID is field 3.
+	resUser = []string{
+		"1 instance optional zitadel.object.v3alpha.Instance",
+		"2 organization optional zitadel.object.v3alpha.Organization",
+		"3 id string 1..200",
+	}
+	resDetails = "1 details zitadel.resources.object.v3alpha.Details"
+	// The superseded zitadel.user.v3alpha requests start with the user ID.
+	oldUser    = []string{"1 user_id string 1..200"}
+	oldDetails = "1 details zitadel.object.v2beta.Details"
+)
+
+func fields(prefix []string, more ...string) []string {
+	return append(slices.Clone(prefix), more...)
+}
+
+// communication is the content of both v3alpha communication.proto files
+// (SetEmail, SetPhone and their verification choices), in package pkg.
+func communication(path, pkg string) pinnedFile {
+	return pinnedFile{
+		path: path,
+		messages: map[protoreflect.Name][]string{
+			"SetEmail": {
+				"1 address string 1..200 email",
+				"2 send_code " + pkg + ".SendEmailVerificationCode oneof=verification",
+				"3 return_code " + pkg + ".ReturnEmailVerificationCode oneof=verification",
+				"4 is_verified bool const=true oneof=verification",
+			},
+			"SendEmailVerificationCode":   {"1 url_template optional string 1..200"},
+			"ReturnEmailVerificationCode": {},
+			"SetPhone": {
+				"1 number string 1..20",
+				"2 send_code " + pkg + ".SendPhoneVerificationCode oneof=verification",
+				"3 return_code " + pkg + ".ReturnPhoneVerificationCode oneof=verification",
+				"4 is_verified bool const=true oneof=verification",
+			},
+			"SendPhoneVerificationCode":   {},
+			"ReturnPhoneVerificationCode": {},
+		},
+	}
+}
+
+var webAuthNAuthenticatorType = []string{
+	"WEB_AUTH_N_AUTHENTICATOR_UNSPECIFIED=0",
+	"WEB_AUTH_N_AUTHENTICATOR_PLATFORM=1",
+	"WEB_AUTH_N_AUTHENTICATOR_CROSS_PLATFORM=2",
+}
+
+var registrationCode = []string{"1 id string 1..200", "2 code string 1..200"}
+
+var pinnedFiles = []pinnedFile{
+	{
+		path: "zitadel/resources/object/v3alpha/object.proto",
+		messages: map[protoreflect.Name][]string{
+			"Details": {
+				"1 id string",
+				"3 created google.protobuf.Timestamp",
+				"4 changed google.protobuf.Timestamp",
+				"5 owner zitadel.object.v3alpha.Owner",
+			},
+		},
+	},
+	{
+		path: "zitadel/resources/user/v3alpha/user_service.proto",
+		service: &pinnedService{
+			name: "ZITADELUsers",
+			methods: []pinnedMethod{
+				{"StartWebAuthNRegistration", "POST /resources/v3alpha/users/{id}/webauthn body=registration"},
+				{"VerifyWebAuthNRegistration", "POST /resources/v3alpha/users/{id}/webauthn/{web_auth_n_id}/_verify body=verify"},
+				{"RemoveWebAuthNAuthenticator", "DELETE /resources/v3alpha/users/{id}/webauthn/{web_auth_n_id}"},
+				{"StartTOTPRegistration", "POST /resources/v3alpha/users/{id}/totp"},
+				{"VerifyTOTPRegistration", "POST /resources/v3alpha/users/{id}/totp/{totp_id}/_verify body=code"},
+				{"RemoveTOTPAuthenticator", "DELETE /resources/v3alpha/users/{id}/totp/{totp_id}"},
+				{"AddOTPSMSAuthenticator", "POST /resources/v3alpha/users/{id}/otp_sms body=phone"},
+				{"VerifyOTPSMSRegistration", "POST /resources/v3alpha/users/{id}/otp_sms/{otp_sms_id}/_verify body=code"},
+				{"RemoveOTPSMSAuthenticator", "DELETE /resources/v3alpha/users/{id}/otp_sms/{otp_sms_id}"},
+				{"AddOTPEmailAuthenticator", "POST /resources/v3alpha/users/{id}/otp_email body=email"},
+				{"VerifyOTPEmailRegistration", "POST /resources/v3alpha/users/{id}/otp_email/{otp_email_id}/_verify body=code"},
+				{"RemoveOTPEmailAuthenticator", "DELETE /resources/v3alpha/users/{id}/otp_email/{otp_email_id}"},
+			},
+		},
+		messages: map[protoreflect.Name][]string{
+			"StartWebAuthNRegistrationRequest":  fields(resUser, "4 registration zitadel.resources.user.v3alpha.StartWebAuthNRegistration"),
+			"StartWebAuthNRegistrationResponse": {resDetails, "2 web_auth_n_id string", "3 public_key_credential_creation_options google.protobuf.Struct"},
+			"VerifyWebAuthNRegistrationRequest": fields(resUser,
+				"4 web_auth_n_id string 1..200",
+				"5 verify zitadel.resources.user.v3alpha.VerifyWebAuthNRegistration"),
+			"VerifyWebAuthNRegistrationResponse":  {resDetails},
+			"RemoveWebAuthNAuthenticatorRequest":  fields(resUser, "4 web_auth_n_id string 1..200"),
+			"RemoveWebAuthNAuthenticatorResponse": {resDetails},
+			"StartTOTPRegistrationRequest":        fields(resUser),
+			"StartTOTPRegistrationResponse":       {resDetails, "2 totp_id string", "3 uri string", "4 secret string"},
+			"VerifyTOTPRegistrationRequest":       fields(resUser, "4 totp_id string 1..200", "5 code string 6..9"),
+			"VerifyTOTPRegistrationResponse":      {resDetails},
+			"RemoveTOTPAuthenticatorRequest":      fields(resUser, "4 totp_id string 1..200"),
+			"RemoveTOTPAuthenticatorResponse":     {resDetails},
+			"AddOTPSMSAuthenticatorRequest":       fields(resUser, "4 phone zitadel.resources.user.v3alpha.SetPhone"),
+			"AddOTPSMSAuthenticatorResponse":      {resDetails, "2 otp_sms_id string", "3 verification_code optional string"},
+			"VerifyOTPSMSRegistrationRequest":     fields(resUser, "4 otp_sms_id string 1..200", "5 code string 1..200"),
+			"VerifyOTPSMSRegistrationResponse":    {resDetails},
+			"RemoveOTPSMSAuthenticatorRequest":    fields(resUser, "4 otp_sms_id string 1..200"),
+			"RemoveOTPSMSAuthenticatorResponse":   {resDetails},
+			"AddOTPEmailAuthenticatorRequest":     fields(resUser, "4 email zitadel.resources.user.v3alpha.SetEmail"),
+			"AddOTPEmailAuthenticatorResponse":    {resDetails, "2 otp_email_id string", "3 verification_code optional string"},
+			"VerifyOTPEmailRegistrationRequest":   fields(resUser, "4 otp_email_id string 1..200", "5 code string 1..200"),
+			"VerifyOTPEmailRegistrationResponse":  {resDetails},
+			"RemoveOTPEmailAuthenticatorRequest":  fields(resUser, "4 otp_email_id string 1..200"),
+			"RemoveOTPEmailAuthenticatorResponse": {resDetails},
+		},
+	},
+	{
+		path: "zitadel/resources/user/v3alpha/authenticator.proto",
+		messages: map[protoreflect.Name][]string{
+			"StartWebAuthNRegistration": {
+				"1 domain string 1..200",
+				"2 authenticator_type zitadel.resources.user.v3alpha.WebAuthNAuthenticatorType",
+				"3 code optional zitadel.resources.user.v3alpha.AuthenticatorRegistrationCode",
+			},
+			"VerifyWebAuthNRegistration": {
+				"1 public_key_credential google.protobuf.Struct required",
+				"2 web_auth_n_name string 1..200",
+			},
+			"AuthenticatorRegistrationCode": registrationCode,
+		},
+		enums: map[protoreflect.Name][]string{"WebAuthNAuthenticatorType": webAuthNAuthenticatorType},
+	},
+	communication("zitadel/resources/user/v3alpha/communication.proto", "zitadel.resources.user.v3alpha"),
+	{
+		path: "zitadel/user/v3alpha/user_service.proto",
+		service: &pinnedService{
+			name: "UserService",
+			methods: []pinnedMethod{
+				{"StartWebAuthNRegistration", "POST /v3alpha/users/{user_id}/webauthn body=*"},
+				{"VerifyWebAuthNRegistration", "POST /v3alpha/users/{user_id}/webauthn/{web_auth_n_id} body=*"},
+				{"RemoveWebAuthNAuthenticator", "DELETE /v3alpha/users/{user_id}/webauthn/{web_auth_n_id}"},
+				{"StartTOTPRegistration", "POST /v3alpha/users/{user_id}/totp"},
+				{"VerifyTOTPRegistration", "POST /v3alpha/users/{user_id}/totp/{totp_id}/verify body=*"},
+				{"RemoveTOTPAuthenticator", "DELETE /v3alpha/users/{user_id}/totp/{totp_id}"},
+				{"AddOTPSMSAuthenticator", "POST /v3alpha/users/{user_id}/otp_sms body=*"},
+				{"VerifyOTPSMSRegistration", "POST /v3alpha/users/{user_id}/otp_sms/{otp_sms_id}/verify body=*"},
+				{"RemoveOTPSMSAuthenticator", "DELETE /v3alpha/users/{user_id}/otp_sms/{otp_sms_id}"},
+				{"AddOTPEmailAuthenticator", "POST /v3alpha/users/{user_id}/otp_email body=*"},
+				{"VerifyOTPEmailRegistration", "POST /v3alpha/users/{user_id}/otp_email/{otp_email_id}/verify body=*"},
+				{"RemoveOTPEmailAuthenticator", "DELETE /v3alpha/users/{user_id}/otp_email/{otp_email_id}"},
+			},
+		},
+		messages: map[protoreflect.Name][]string{
+			"StartWebAuthNRegistrationRequest": fields(oldUser,
+				"2 code optional zitadel.user.v3alpha.AuthenticatorRegistrationCode",
+				"3 authenticator_type zitadel.user.v3alpha.WebAuthNAuthenticatorType",
+				"4 domain string 1..200"),
+			"StartWebAuthNRegistrationResponse": {oldDetails, "2 web_auth_n_id string", "3 public_key_credential_creation_options google.protobuf.Struct"},
+			"VerifyWebAuthNRegistrationRequest": fields(oldUser,
+				"2 web_auth_n_id string 1..200",
+				"3 public_key_credential google.protobuf.Struct required",
+				"4 web_auth_n_name string 1..200"),
+			"VerifyWebAuthNRegistrationResponse":  {oldDetails},
+			"RemoveWebAuthNAuthenticatorRequest":  fields(oldUser, "2 web_auth_n_id string 1..200"),
+			"RemoveWebAuthNAuthenticatorResponse": {oldDetails},
+			"StartTOTPRegistrationRequest":        fields(oldUser),
+			"StartTOTPRegistrationResponse":       {oldDetails, "2 totp_id string", "3 uri string", "4 secret string"},
+			"VerifyTOTPRegistrationRequest":       fields(oldUser, "2 totp_id string 1..200", "3 code string 6..9"),
+			"VerifyTOTPRegistrationResponse":      {oldDetails},
+			"RemoveTOTPAuthenticatorRequest":      fields(oldUser, "2 totp_id string 1..200"),
+			"RemoveTOTPAuthenticatorResponse":     {oldDetails},
+			"AddOTPSMSAuthenticatorRequest":       fields(oldUser, "2 phone zitadel.user.v3alpha.SetPhone"),
+			"AddOTPSMSAuthenticatorResponse":      {oldDetails, "2 otp_sms_id string", "3 verification_code optional string"},
+			"VerifyOTPSMSRegistrationRequest":     fields(oldUser, "2 otp_sms_id string 1..200", "3 code string 1..200"),
+			"VerifyOTPSMSRegistrationResponse":    {oldDetails},
+			"RemoveOTPSMSAuthenticatorRequest":    fields(oldUser, "2 otp_sms_id string 1..200"),
+			"RemoveOTPSMSAuthenticatorResponse":   {oldDetails},
+			"AddOTPEmailAuthenticatorRequest":     fields(oldUser, "2 email zitadel.user.v3alpha.SetEmail"),
+			"AddOTPEmailAuthenticatorResponse":    {oldDetails, "2 otp_email_id string", "3 verification_code optional string"},
+			"VerifyOTPEmailRegistrationRequest":   fields(oldUser, "2 otp_email_id string 1..200", "3 code string 1..200"),
+			"VerifyOTPEmailRegistrationResponse":  {oldDetails},
+			"RemoveOTPEmailAuthenticatorRequest":  fields(oldUser, "2 otp_email_id string 1..200"),
+			"RemoveOTPEmailAuthenticatorResponse": {oldDetails},
+		},
+	},
+	{
+		path:     "zitadel/user/v3alpha/authenticator.proto",
+		messages: map[protoreflect.Name][]string{"AuthenticatorRegistrationCode": registrationCode},
+		enums:    map[protoreflect.Name][]string{"WebAuthNAuthenticatorType": webAuthNAuthenticatorType},
+	},
+	communication("zitadel/user/v3alpha/communication.proto", "zitadel.user.v3alpha"),
+}
+
+// checkPinned compares our files in the packages zitadel-go does not ship
+// with pinnedFiles: every such file must be pinned and match exactly (no
+// missing or extra service, method, message, field or enum value).
+func checkPinned(r reporter, ours *protoregistry.Files) {
+	pinned := map[string]pinnedFile{}
+	for _, pf := range pinnedFiles {
+		pinned[pf.path] = pf
+	}
+	errorf := func(path any, format string, args ...any) {
+		r.Errorf("%v: %s", path, fmt.Sprintf(format, args...))
+	}
+	ours.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
+		if strings.HasPrefix(fd.Path(), "zitadel/") && notInZitadelGo(fd.Package()) {
+			if _, ok := pinned[fd.Path()]; !ok {
+				errorf(fd.Path(), "file is not pinned (add it to pinnedFiles)")
+			}
+		}
+		return true
+	})
+	for _, pf := range pinnedFiles {
+		fd, err := ours.FindFileByPath(pf.path)
+		if err != nil {
+			errorf(pf.path, "pinned file missing in our protos: %v", err)
+			continue
+		}
+		pkg := fd.Package()
+
+		// Service and methods.
+		var wantSvc []protoreflect.Name
+		if pf.service != nil {
+			wantSvc = []protoreflect.Name{pf.service.name}
+		}
+		var gotSvc []protoreflect.Name
+		for i := range fd.Services().Len() {
+			gotSvc = append(gotSvc, fd.Services().Get(i).Name())
+		}
+		if !slices.Equal(gotSvc, wantSvc) {
+			errorf(pf.path, "services differ: ours %v, pinned %v", gotSvc, wantSvc)
+		}
+		if pf.service != nil {
+			if sd := fd.Services().ByName(pf.service.name); sd != nil {
+				checkPinnedService(errorf, sd, pf.service)
+			}
+		}
+
+		// Messages.
+		for i := range fd.Messages().Len() {
+			md := fd.Messages().Get(i)
+			if _, ok := pf.messages[md.Name()]; !ok {
+				errorf(md.FullName(), "message is not pinned")
+			}
+		}
+		for name, want := range pf.messages {
+			md := fd.Messages().ByName(name)
+			if md == nil {
+				errorf(pkg.Append(name), "pinned message missing in %s", pf.path)
+				continue
+			}
+			if md.Messages().Len() > 0 || md.Enums().Len() > 0 {
+				errorf(md.FullName(), "has nested declarations, which are not pinned")
+			}
+			var got []string
+			for j := range md.Fields().Len() {
+				got = append(got, pinField(md.Fields().Get(j)))
+			}
+			compareSpecs(errorf, md.FullName(), "field", got, want)
+			if md.ReservedNames().Len() > 0 || md.ReservedRanges().Len() > 0 {
+				errorf(md.FullName(), "has reserved names or numbers, which are not pinned")
+			}
+		}
+
+		// Enums.
+		for i := range fd.Enums().Len() {
+			ed := fd.Enums().Get(i)
+			if _, ok := pf.enums[ed.Name()]; !ok {
+				errorf(ed.FullName(), "enum is not pinned")
+			}
+		}
+		for name, want := range pf.enums {
+			ed := fd.Enums().ByName(name)
+			if ed == nil {
+				errorf(pkg.Append(name), "pinned enum missing in %s", pf.path)
+				continue
+			}
+			var got []string
+			for j := range ed.Values().Len() {
+				v := ed.Values().Get(j)
+				got = append(got, fmt.Sprintf("%s=%d", v.Name(), v.Number()))
+			}
+			compareSpecs(errorf, ed.FullName(), "value", got, want)
+		}
+	}
+}
+
+func checkPinnedService(errorf func(any, string, ...any), sd protoreflect.ServiceDescriptor, ps *pinnedService) {
+	want := map[protoreflect.Name]pinnedMethod{}
+	for _, m := range ps.methods {
+		want[m.name] = m
+	}
+	for i := range sd.Methods().Len() {
+		if _, ok := want[sd.Methods().Get(i).Name()]; !ok {
+			errorf(sd.Methods().Get(i).FullName(), "method is not pinned")
+		}
+	}
+	authenticated := &protocv2.Options{AuthOption: &protocv2.AuthOption{Permission: "authenticated"}}
+	for _, pm := range ps.methods {
+		md := sd.Methods().ByName(pm.name)
+		if md == nil {
+			errorf(sd.FullName().Append(pm.name), "pinned method missing in our protos")
+			continue
+		}
+		p := md.FullName()
+		pkg := sd.ParentFile().Package()
+		if got, want := md.Input().FullName(), pkg.Append(pm.name+"Request"); got != want {
+			errorf(p, "request type differs: ours %s, pinned %s", got, want)
+		}
+		if got, want := md.Output().FullName(), pkg.Append(pm.name+"Response"); got != want {
+			errorf(p, "response type differs: ours %s, pinned %s", got, want)
+		}
+		if md.IsStreamingClient() || md.IsStreamingServer() {
+			errorf(p, "is streaming")
+		}
+		opts := md.Options().(*descriptorpb.MethodOptions)
+		if got := pinHTTP(opts); got != pm.http {
+			errorf(p, "google.api.http differs: ours %q, pinned %q", got, pm.http)
+		}
+		v2, _ := proto.GetExtension(opts, protocv2.E_Options).(*protocv2.Options)
+		if !proto.Equal(v2, authenticated) {
+			errorf(p, "zitadel.protoc_gen_zitadel.v2.options differ: ours {%v}, pinned {%v}", text(v2), text(authenticated))
+		}
+		if proto.HasExtension(opts, authoption.E_AuthOption) {
+			errorf(p, "has a v1 auth_option")
+		}
+		if opts.GetDeprecated() {
+			errorf(p, "is deprecated")
+		}
+	}
+}
+
+// compareSpecs reports the specs missing on either side, in number order.
+func compareSpecs(errorf func(any, string, ...any), path protoreflect.FullName, what string, got, want []string) {
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			errorf(path, "pinned %s %q not in ours (ours: %q)", what, w, got)
+		}
+	}
+	for _, g := range got {
+		if !slices.Contains(want, g) {
+			errorf(path, "%s %q is not pinned", what, g)
+		}
+	}
+}
+
+// pinHTTP renders a method's google.api.http rule as "VERB path[ body=x]".
+func pinHTTP(opts *descriptorpb.MethodOptions) string {
+	rule, _ := proto.GetExtension(opts, annotations.E_Http).(*annotations.HttpRule)
+	if rule == nil {
+		return "(none)"
+	}
+	var out string
+	switch p := rule.GetPattern().(type) {
+	case *annotations.HttpRule_Get:
+		out = "GET " + p.Get
+	case *annotations.HttpRule_Post:
+		out = "POST " + p.Post
+	case *annotations.HttpRule_Put:
+		out = "PUT " + p.Put
+	case *annotations.HttpRule_Patch:
+		out = "PATCH " + p.Patch
+	case *annotations.HttpRule_Delete:
+		out = "DELETE " + p.Delete
+	default:
+		out = fmt.Sprintf("%T", p)
+	}
+	if rule.GetBody() != "" {
+		out += " body=" + rule.GetBody()
+	}
+	if rule.GetResponseBody() != "" {
+		out += " response_body=" + rule.GetResponseBody()
+	}
+	if n := len(rule.GetAdditionalBindings()); n > 0 {
+		out += fmt.Sprintf(" +%d bindings", n)
+	}
+	return out
+}
+
+// pinField renders a field as a pinnedFile field spec.
+func pinField(f protoreflect.FieldDescriptor) string {
+	parts := []string{fmt.Sprint(f.Number()), string(f.Name())}
+	switch {
+	case f.IsList():
+		parts = append(parts, "repeated")
+	case f.IsMap():
+		parts = append(parts, "map")
+	case f.HasOptionalKeyword():
+		parts = append(parts, "optional")
+	}
+	switch {
+	case f.Message() != nil:
+		parts = append(parts, string(f.Message().FullName()))
+	case f.Enum() != nil:
+		parts = append(parts, string(f.Enum().FullName()))
+	default:
+		parts = append(parts, f.Kind().String())
+	}
+	if r := pinRules(f.Options().(*descriptorpb.FieldOptions)); r != "" {
+		parts = append(parts, r)
+	}
+	if o := oneofName(f); o != "" {
+		parts = append(parts, "oneof="+string(o))
+	}
+	if f.JSONName() != jsonCamel(string(f.Name())) {
+		parts = append(parts, "json="+f.JSONName())
+	}
+	return strings.Join(parts, " ")
+}
+
+// pinRules renders the validate.rules of a field: "min..max" and "email"
+// for strings, "required" for messages, "min_len=n" for bytes, "const=v" for
+// bools. A rule it cannot render shows as "rules?" so that it fails.
+func pinRules(opts *descriptorpb.FieldOptions) string {
+	rules, _ := proto.GetExtension(opts, validate.E_Rules).(*validate.FieldRules)
+	if rules == nil {
+		return ""
+	}
+	rules = proto.Clone(rules).(*validate.FieldRules)
+	var out []string
+	switch {
+	case rules.GetString_() != nil:
+		s := rules.GetString_()
+		if s.MinLen != nil || s.MaxLen != nil {
+			out = append(out, fmt.Sprintf("%d..%d", s.GetMinLen(), s.GetMaxLen()))
+		}
+		if s.GetEmail() {
+			out = append(out, "email")
+			s.WellKnown = nil
+		}
+		s.MinLen, s.MaxLen = nil, nil
+		if proto.Size(s) > 0 {
+			out = append(out, "rules?")
+		}
+	case rules.GetMessage() != nil:
+		m := rules.GetMessage()
+		if m.GetRequired() {
+			out = append(out, "required")
+		}
+		m.Required = nil
+		if proto.Size(m) > 0 {
+			out = append(out, "rules?")
+		}
+	case rules.GetBytes() != nil:
+		b := rules.GetBytes()
+		if b.MinLen != nil {
+			out = append(out, fmt.Sprintf("min_len=%d", b.GetMinLen()))
+		}
+		b.MinLen = nil
+		if proto.Size(b) > 0 {
+			out = append(out, "rules?")
+		}
+	case rules.GetBool() != nil:
+		b := rules.GetBool()
+		if b.Const != nil {
+			out = append(out, fmt.Sprintf("const=%v", b.GetConst()))
+		}
+		b.Const = nil
+		if proto.Size(b) > 0 {
+			out = append(out, "rules?")
+		}
+	default:
+		out = append(out, "rules?")
+	}
+	return strings.Join(out, " ")
+}
+
+// jsonCamel is protoc's default JSON name of a field.
+func jsonCamel(name string) string {
+	var b strings.Builder
+	up := false
+	for _, r := range name {
+		switch {
+		case r == '_':
+			up = true
+		case up && 'a' <= r && r <= 'z':
+			b.WriteRune(r - 'a' + 'A')
+			up = false
+		default:
+			b.WriteRune(r)
+			up = false
+		}
+	}
+	return b.String()
 }

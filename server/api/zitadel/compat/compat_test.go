@@ -25,6 +25,14 @@ func TestWireCompatibleWithZitadelGo(t *testing.T) {
 	t.Logf("compared %d messages and enums", n)
 }
 
+// TestV3AlphaPinned checks the v3alpha services zitadel-go does not ship
+// (zitadel.resources.user.v3alpha.ZITADELUsers and the superseded
+// zitadel.user.v3alpha.UserService) against the wire facts pinned in
+// pinnedFiles.
+func TestV3AlphaPinned(t *testing.T) {
+	checkPinned(t, mustLoadFiles(t, mustReadSet(t)))
+}
+
 // TestComparerReportsDifferences proves the comparison fails: it alters a
 // copy of our descriptor set in several ways and expects each alteration to
 // be reported.
@@ -68,6 +76,33 @@ func TestComparerReportsDifferences(t *testing.T) {
 	opts.HttpResponse.SuccessCode = 200
 	proto.SetExtension(add.GetOptions(), protocv2.E_Options, opts)
 
+	auth := method(t, file(t, altered, "zitadel/auth.proto"), "AuthService", "RemoveMyAuthFactorU2F")
+	authHTTP := proto.Clone(proto.GetExtension(auth.GetOptions(), annotations.E_Http).(*annotations.HttpRule)).(*annotations.HttpRule)
+	authHTTP.Pattern = &annotations.HttpRule_Delete{Delete: "/users/me/auth_factors/u2f/{id}"}
+	proto.SetExtension(auth.GetOptions(), annotations.E_Http, authHTTP)
+
+	v2svc := file(t, altered, "zitadel/user/v2/user_service.proto")
+	listFactors := method(t, v2svc, "UserService", "ListAuthenticationFactors")
+	listHTTP := proto.Clone(proto.GetExtension(listFactors.GetOptions(), annotations.E_Http).(*annotations.HttpRule)).(*annotations.HttpRule)
+	listHTTP.Body = "*"
+	proto.SetExtension(listFactors.GetOptions(), annotations.E_Http, listHTTP)
+	for _, v := range enum(t, v2svc, "AuthFactors").GetValue() {
+		if v.GetName() == "U2F" {
+			v.Number = proto.Int32(4)
+		}
+	}
+
+	v2beta := method(t, file(t, altered, "zitadel/user/v2beta/user_service.proto"), "UserService", "RemoveTOTP")
+	betaOp := proto.Clone(proto.GetExtension(v2beta.GetOptions(), openapi.E_Openapiv2Operation).(*openapi.Operation)).(*openapi.Operation)
+	betaOp.Deprecated = false
+	proto.SetExtension(v2beta.GetOptions(), openapi.E_Openapiv2Operation, betaOp)
+
+	field(t, message(t, file(t, altered, "zitadel/object/v2beta/object.proto"), "Details"), "creation_date").Number = proto.Int32(2)
+	field(t, message(t, file(t, altered, "zitadel/object/v2beta/object.proto"), "Details"), "change_date").Number = proto.Int32(4)
+
+	instance := message(t, file(t, altered, "zitadel/object/v3alpha/object.proto"), "Instance")
+	instance.GetOneofDecl()[0].Options = nil
+
 	rec := &recorder{}
 	compareAll(rec, mustLoadFiles(t, altered), protoregistry.GlobalFiles)
 
@@ -83,6 +118,82 @@ func TestComparerReportsDifferences(t *testing.T) {
 		"zitadel.user.v1.AuthFactor.otp_email: oneof differs: ours , zitadel type",
 		"zitadel.user.v1.AuthFactor: oneofs differs",
 		"zitadel.org.v2.OrganizationService.AddOrganization: zitadel.protoc_gen_zitadel.v2.options differs",
+		"zitadel.auth.v1.AuthService.RemoveMyAuthFactorU2F: google.api.http differs",
+		"zitadel.user.v2.UserService.ListAuthenticationFactors: google.api.http differs",
+		"zitadel.user.v2.AuthFactors.U2F: number differs: ours 4, zitadel 3",
+		"zitadel.user.v2beta.UserService.RemoveTOTP: openapiv2_operation.deprecated differs: ours false, zitadel true",
+		// Swapped numbers: matched by number, so the names differ.
+		"zitadel.object.v2beta.Details.change_date: name differs: ours creation_date, zitadel change_date",
+		"zitadel.object.v2beta.Details.change_date: json name differs",
+		"zitadel.object.v2beta.Details.creation_date: name differs: ours change_date, zitadel creation_date",
+		"zitadel.object.v2beta.Details.creation_date: json name differs",
+		"zitadel.object.v3alpha.Instance.property: validate.required differs: present in ours false, in zitadel true",
+	}
+	for _, w := range want {
+		if !rec.has(w) {
+			t.Errorf("difference not reported: %q", w)
+		}
+	}
+	if len(rec.msgs) != len(want) {
+		t.Errorf("got %d reports, want %d:\n%s", len(rec.msgs), len(want), strings.Join(rec.msgs, "\n"))
+	}
+}
+
+// TestPinnedReportsDifferences proves the v3alpha check fails: it alters a
+// copy of our descriptor set and expects each alteration to be reported.
+func TestPinnedReportsDifferences(t *testing.T) {
+	altered := proto.Clone(mustReadSet(t)).(*descriptorpb.FileDescriptorSet)
+
+	res := file(t, altered, "zitadel/resources/user/v3alpha/user_service.proto")
+	field(t, message(t, res, "RemoveTOTPAuthenticatorRequest"), "id").Number = proto.Int32(1)
+	field(t, message(t, res, "RemoveTOTPAuthenticatorRequest"), "instance").Number = proto.Int32(3)
+	remove := method(t, res, "ZITADELUsers", "RemoveTOTPAuthenticator")
+	rule := proto.Clone(proto.GetExtension(remove.GetOptions(), annotations.E_Http).(*annotations.HttpRule)).(*annotations.HttpRule)
+	rule.Pattern = &annotations.HttpRule_Delete{Delete: "/resources/v3alpha/users/{user_id}/totp/{totp_id}"}
+	proto.SetExtension(remove.GetOptions(), annotations.E_Http, rule)
+	verify := method(t, res, "ZITADELUsers", "VerifyTOTPRegistration")
+	rule = proto.Clone(proto.GetExtension(verify.GetOptions(), annotations.E_Http).(*annotations.HttpRule)).(*annotations.HttpRule)
+	rule.Body = "*"
+	proto.SetExtension(verify.GetOptions(), annotations.E_Http, rule)
+	code := field(t, message(t, res, "VerifyTOTPRegistrationRequest"), "code")
+	rules := proto.Clone(proto.GetExtension(code.GetOptions(), validate.E_Rules).(*validate.FieldRules)).(*validate.FieldRules)
+	rules.GetString_().MinLen = proto.Uint64(1)
+	proto.SetExtension(code.GetOptions(), validate.E_Rules, rules)
+	start := method(t, res, "ZITADELUsers", "StartTOTPRegistration")
+	proto.SetExtension(start.GetOptions(), protocv2.E_Options, &protocv2.Options{AuthOption: &protocv2.AuthOption{Permission: "user.write"}})
+
+	old := file(t, altered, "zitadel/user/v3alpha/user_service.proto")
+	field(t, message(t, old, "RemoveOTPSMSAuthenticatorResponse"), "details").TypeName = proto.String(".zitadel.object.v2beta.ListDetails")
+	sms := message(t, old, "RemoveOTPSMSAuthenticatorRequest")
+	sms.Field = sms.Field[:1]
+
+	for _, v := range enum(t, file(t, altered, "zitadel/resources/user/v3alpha/authenticator.proto"), "WebAuthNAuthenticatorType").GetValue() {
+		if v.GetName() == "WEB_AUTH_N_AUTHENTICATOR_PLATFORM" {
+			v.Number = proto.Int32(3)
+		}
+	}
+	field(t, message(t, file(t, altered, "zitadel/resources/object/v3alpha/object.proto"), "Details"), "created").Number = proto.Int32(2)
+
+	rec := &recorder{}
+	checkPinned(rec, mustLoadFiles(t, altered))
+
+	want := []string{
+		`zitadel.resources.user.v3alpha.RemoveTOTPAuthenticatorRequest: pinned field "1 instance optional zitadel.object.v3alpha.Instance" not in ours`,
+		`zitadel.resources.user.v3alpha.RemoveTOTPAuthenticatorRequest: pinned field "3 id string 1..200" not in ours`,
+		`zitadel.resources.user.v3alpha.RemoveTOTPAuthenticatorRequest: field "1 id string 1..200" is not pinned`,
+		`zitadel.resources.user.v3alpha.RemoveTOTPAuthenticatorRequest: field "3 instance optional zitadel.object.v3alpha.Instance" is not pinned`,
+		`zitadel.resources.user.v3alpha.ZITADELUsers.RemoveTOTPAuthenticator: google.api.http differs`,
+		`zitadel.resources.user.v3alpha.ZITADELUsers.VerifyTOTPRegistration: google.api.http differs`,
+		`zitadel.resources.user.v3alpha.VerifyTOTPRegistrationRequest: pinned field "5 code string 6..9" not in ours`,
+		`zitadel.resources.user.v3alpha.VerifyTOTPRegistrationRequest: field "5 code string 1..9" is not pinned`,
+		`zitadel.resources.user.v3alpha.ZITADELUsers.StartTOTPRegistration: zitadel.protoc_gen_zitadel.v2.options differ`,
+		`zitadel.user.v3alpha.RemoveOTPSMSAuthenticatorResponse: pinned field "1 details zitadel.object.v2beta.Details" not in ours`,
+		`zitadel.user.v3alpha.RemoveOTPSMSAuthenticatorResponse: field "1 details zitadel.object.v2beta.ListDetails" is not pinned`,
+		`zitadel.user.v3alpha.RemoveOTPSMSAuthenticatorRequest: pinned field "2 otp_sms_id string 1..200" not in ours`,
+		`zitadel.resources.user.v3alpha.WebAuthNAuthenticatorType: pinned value "WEB_AUTH_N_AUTHENTICATOR_PLATFORM=1" not in ours`,
+		`zitadel.resources.user.v3alpha.WebAuthNAuthenticatorType: value "WEB_AUTH_N_AUTHENTICATOR_PLATFORM=3" is not pinned`,
+		`zitadel.resources.object.v3alpha.Details: pinned field "3 created google.protobuf.Timestamp" not in ours`,
+		`zitadel.resources.object.v3alpha.Details: field "2 created google.protobuf.Timestamp" is not pinned`,
 	}
 	for _, w := range want {
 		if !rec.has(w) {

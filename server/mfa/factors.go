@@ -289,3 +289,43 @@ func (s *Service) addOTP(ctx context.Context, orgID, userID string, kind FactorK
 	})
 	return id, d, err
 }
+
+// AuthMethod is a way a user can authenticate.
+type AuthMethod string
+
+// Authentication methods.
+const (
+	AuthMethodPassword AuthMethod = "password"
+	AuthMethodTOTP     AuthMethod = "totp"
+	AuthMethodU2F      AuthMethod = "u2f"
+	AuthMethodOTPSMS   AuthMethod = "otp_sms"
+	AuthMethodOTPEmail AuthMethod = "otp_email"
+)
+
+// AuthMethods lists how a user can authenticate: a password and every
+// ready factor. Reading another user's methods needs user.read.
+func (s *Service) AuthMethods(ctx context.Context, orgID, userID string) ([]AuthMethod, error) {
+	u, err := s.loadUser(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil || (orgID != "" && u.Owner != orgID) {
+		return nil, ErrUserNotFound
+	}
+	if err := s.checkPermission(ctx, u.Owner, PermUserRead, userID); err != nil {
+		return nil, err
+	}
+	var out []AuthMethod
+	if u.Human != nil && u.Human.PasswordHash != "" {
+		out = append(out, AuthMethodPassword)
+	}
+	seen := map[FactorKind]bool{}
+	for _, f := range u.Factors {
+		if f.State != FactorReady || seen[f.Kind] {
+			continue
+		}
+		seen[f.Kind] = true
+		out = append(out, AuthMethod(f.Kind))
+	}
+	return out, nil
+}

@@ -104,7 +104,15 @@ func (s *Service) VerifyU2FRegistration(ctx context.Context, orgID, userID, fact
 			return err
 		}
 		if factorID == "" {
-			return ErrU2FNotStarted
+			// Self-service (auth.v1) names no id: verify the pending one.
+			for _, pf := range u.Factors {
+				if pf.Kind == FactorU2F && pf.State == FactorNotReady {
+					factorID = pf.ID
+				}
+			}
+			if factorID == "" {
+				return ErrU2FNotStarted
+			}
 		}
 		f := u.factor(FactorU2F, factorID)
 		if f == nil {

@@ -246,7 +246,7 @@ func TestU2FEnrolment(t *testing.T) {
 		first := must(u2fReg(e.svc.RegisterU2F(e.admin, "", user, "")))
 		second := must(u2fReg(e.svc.RegisterU2F(e.admin, "", user, "")))
 
-		for _, id := range []string{"", "404", first.ID} {
+		for _, id := range []string{"404", first.ID} {
 			_, err := e.svc.VerifyU2FRegistration(e.admin, "", user, id, key.attest(t, second.Options, nil), "key")
 			wantErr(t, err, mfa.ErrU2FNotStarted)
 		}
@@ -254,6 +254,17 @@ func TestU2FEnrolment(t *testing.T) {
 		if n := len(e.factors(user)); n != 1 {
 			t.Fatalf("%d factors, want 1", n)
 		}
+	})
+
+	t.Run("no id verifies the pending registration, as auth.v1 needs", func(t *testing.T) {
+		e := newTestEnv(t)
+		user := e.human(e.org())
+		key := newSecurityKey(testRPID)
+		_, err := e.svc.VerifyU2FRegistration(e.admin, "", user, "", key.attest(t, must(u2fReg(e.svc.RegisterU2F(e.admin, "", user, ""))).Options, nil), "key")
+		noErr(t, err)
+		// Nothing is pending any more.
+		_, err = e.svc.VerifyU2FRegistration(e.admin, "", user, "", []byte("{}"), "key")
+		wantErr(t, err, mfa.ErrU2FNotStarted)
 	})
 
 	t.Run("domain names the relying party", func(t *testing.T) {

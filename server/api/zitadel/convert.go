@@ -145,3 +145,5 @@ func authFactorsToPb(fs []mfa.FactorView) []*userv1.AuthFactor {
 	}
 	return out
 }
+
+func nowUTC() time.Time { return time.Now().UTC() }

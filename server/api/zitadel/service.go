@@ -20,12 +20,14 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/factorgate/factorgate/gen/zitadel/admin"
+	"github.com/factorgate/factorgate/gen/zitadel/auth"
 	"github.com/factorgate/factorgate/gen/zitadel/authoption"
 	mgmt "github.com/factorgate/factorgate/gen/zitadel/management"
 	"github.com/factorgate/factorgate/gen/zitadel/message"
 	orgv2 "github.com/factorgate/factorgate/gen/zitadel/org/v2"
 	protocv2 "github.com/factorgate/factorgate/gen/zitadel/protoc/v2"
 	userv2 "github.com/factorgate/factorgate/gen/zitadel/user/v2"
+	userv2beta "github.com/factorgate/factorgate/gen/zitadel/user/v2beta"
 	"github.com/factorgate/factorgate/server/api"
 	"github.com/factorgate/factorgate/server/mfa"
 )
@@ -55,6 +57,8 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	admin.RegisterAdminServiceServer(g, &adminServer{core: s.core})
 	orgv2.RegisterOrganizationServiceServer(g, &orgServer{core: s.core})
 	userv2.RegisterUserServiceServer(g, &userServer{core: s.core})
+	userv2beta.RegisterUserServiceServer(g, &userV2BetaServer{core: s.core})
+	auth.RegisterAuthServiceServer(g, &authServer{core: s.core})
 }
 
 // services lists the descriptors of the services this dialect serves.
@@ -64,6 +68,8 @@ func services() []protoreflect.ServiceDescriptor {
 		admin.File_zitadel_admin_proto.Services().ByName("AdminService"),
 		orgv2.File_zitadel_org_v2_org_service_proto.Services().ByName("OrganizationService"),
 		userv2.File_zitadel_user_v2_user_service_proto.Services().ByName("UserService"),
+		userv2beta.File_zitadel_user_v2beta_user_service_proto.Services().ByName("UserService"),
+		auth.File_zitadel_auth_proto.Services().ByName("AuthService"),
 	}
 }
 
@@ -121,7 +127,8 @@ func orgField(name protoreflect.Name) func(req any) string {
 // are mounted under their prefixes with the prefix stripped (their proto
 // paths are relative); v2 paths are absolute.
 func (s *Service) Routes(ctx context.Context, conn *grpc.ClientConn) ([]api.Route, error) {
-	mgmtMux, adminMux, v2Mux := newGatewayMux(), newGatewayMux(), newGatewayMux()
+	codes := successCodes()
+	mgmtMux, adminMux, authMux, v2Mux := newGatewayMux(codes), newGatewayMux(codes), newGatewayMux(codes), newGatewayMux(codes)
 	if err := mgmt.RegisterManagementServiceHandlerClient(ctx, mgmtMux, mgmt.NewManagementServiceClient(conn)); err != nil {
 		return nil, err
 	}
@@ -134,16 +141,50 @@ func (s *Service) Routes(ctx context.Context, conn *grpc.ClientConn) ([]api.Rout
 	if err := userv2.RegisterUserServiceHandlerClient(ctx, v2Mux, userv2.NewUserServiceClient(conn)); err != nil {
 		return nil, err
 	}
+	if err := userv2beta.RegisterUserServiceHandlerClient(ctx, v2Mux, userv2beta.NewUserServiceClient(conn)); err != nil {
+		return nil, err
+	}
+	if err := auth.RegisterAuthServiceHandlerClient(ctx, authMux, auth.NewAuthServiceClient(conn)); err != nil {
+		return nil, err
+	}
 	return []api.Route{
 		{Prefix: "/management/v1", StripPrefix: true, Handler: mgmtMux},
 		{Prefix: "/admin/v1", StripPrefix: true, Handler: adminMux},
+		{Prefix: "/auth/v1", StripPrefix: true, Handler: authMux},
 		{Prefix: "/v2", Handler: v2Mux},
+		{Prefix: "/v2beta", Handler: v2Mux},
 		{Prefix: "/oauth/v2", Handler: &tokenEndpoint{core: s.core}},
 	}, nil
 }
 
-func newGatewayMux() *runtime.ServeMux {
+// successCodes maps the response message of each RPC that declares an HTTP
+// success status other than 200 (v2 options http_response.success_code, e.g.
+// 201 for org.v2 AddOrganization) to that status.
+func successCodes() map[protoreflect.FullName]int {
+	out := map[protoreflect.FullName]int{}
+	for _, sd := range services() {
+		for i := 0; i < sd.Methods().Len(); i++ {
+			md := sd.Methods().Get(i)
+			if v2, ok := proto.GetExtension(md.Options(), protocv2.E_Options).(*protocv2.Options); ok && v2 != nil {
+				if c := int(v2.GetHttpResponse().GetSuccessCode()); c != 0 && c != http.StatusOK {
+					out[md.Output().FullName()] = c
+				}
+			}
+		}
+	}
+	return out
+}
+
+func newGatewayMux(successCodes map[protoreflect.FullName]int) *runtime.ServeMux {
 	return runtime.NewServeMux(
+		// Like ZITADEL's gateway: answer with the RPC's declared success
+		// status instead of 200.
+		runtime.WithForwardResponseOption(func(_ context.Context, w http.ResponseWriter, resp proto.Message) error {
+			if c, ok := successCodes[resp.ProtoReflect().Descriptor().FullName()]; ok {
+				w.WriteHeader(c)
+			}
+			return nil
+		}),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: false},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},

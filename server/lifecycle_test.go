@@ -60,9 +60,9 @@ func (e *env) personWithToken() (string, string) {
 // api spells the factor life cycle of one API.
 type lifecycleAPI struct {
 	name    string
-	self    bool // acts with the person's own token
+	self    bool                                                              // acts with the person's own token
 	enroll  func(e *env, tr transport, tok, user string, kind mfa.FactorKind) // fails the test on error
-	list    func(e *env, tr transport, tok, user string) []mfa.FactorKind   // READY factors
+	list    func(e *env, tr transport, tok, user string) []mfa.FactorKind     // READY factors
 	remove  func(e *env, tok, user string, kind mfa.FactorKind, id string) op
 	u2fName string
 }

@@ -51,6 +51,11 @@ type Server struct {
 	boot     mfa.BootstrapResult
 	patFile  string
 
+	// streams is canceled when Close begins: it ends streaming calls
+	// (health Watch), which would otherwise hold up graceful shutdown.
+	streams    context.Context
+	endStreams context.CancelFunc
+
 	closeOnce sync.Once
 	closeErr  error
 	served    chan error
@@ -170,7 +175,8 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	}
 	metrics := api.NewMetrics()
 	chain := &api.Chain{Logger: s.log, Metrics: metrics, Auth: s.core, Detail: zitadel.Detail, Rules: rules, OrgHeader: zitadel.OrgHeader}
-	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream()))
+	s.streams, s.endStreams = context.WithCancel(context.Background())
+	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))
 	for _, d := range dialects {
 		d.RegisterGRPC(s.grpc)
 	}
@@ -244,7 +250,10 @@ func (s *Server) buildTransports(ctx context.Context) error {
 			mux.ServeHTTP(w, r)
 		}
 	})
-	handler := corsHandler(s.cfg.CORSOrigins).Handler(root)
+	var handler http.Handler = root
+	if len(s.cfg.CORSOrigins) > 0 { // rs/cors would allow every origin for an empty list
+		handler = corsHandler(s.cfg.CORSOrigins).Handler(root)
+	}
 
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -260,6 +269,23 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	}
 	return nil
 }
+
+// endOnClose gives a streaming call a context that ends when the server
+// closes, so a long-lived stream (a client watching grpc.health.v1) learns
+// NOT_SERVING and ends instead of holding the shutdown until its timeout.
+func (s *Server) endOnClose(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, cancel := context.WithCancel(ss.Context())
+	defer cancel()
+	defer context.AfterFunc(s.streams, cancel)()
+	return handler(srv, &closingStream{ServerStream: ss, ctx: ctx})
+}
+
+type closingStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (c *closingStream) Context() context.Context { return c.ctx }
 
 // rpcService returns the service of an RPC path /<package.Service>/<Method>.
 func rpcService(path string) string {
@@ -352,6 +378,9 @@ func (s *Server) Close() error {
 		var errs []error
 		if s.health != nil {
 			s.health.Shutdown()
+		}
+		if s.endStreams != nil {
+			s.endStreams()
 		}
 		if s.http != nil && s.listener != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)

@@ -127,8 +127,8 @@ func orgField(name protoreflect.Name) func(req any) string {
 // are mounted under their prefixes with the prefix stripped (their proto
 // paths are relative); v2 paths are absolute.
 func (s *Service) Routes(ctx context.Context, conn *grpc.ClientConn) ([]api.Route, error) {
-	codes := successCodes()
-	mgmtMux, adminMux, authMux, v2Mux := newGatewayMux(codes), newGatewayMux(codes), newGatewayMux(codes), newGatewayMux(codes)
+	success := successCodes()
+	mgmtMux, adminMux, authMux, v2Mux := newGatewayMux(success), newGatewayMux(success), newGatewayMux(success), newGatewayMux(success)
 	if err := mgmt.RegisterManagementServiceHandlerClient(ctx, mgmtMux, mgmt.NewManagementServiceClient(conn)); err != nil {
 		return nil, err
 	}

@@ -41,16 +41,13 @@ type env struct {
 	ctx   context.Context // acts as the admin in the core (test fixtures)
 }
 
-func mustRunServer(tb testing.TB) *env {
+// mustRunServer starts a server with the test defaults; opts adjust the
+// configuration (for example withDataDir to restart on the same files).
+func mustRunServer(tb testing.TB, opts ...func(*server.Config)) *env {
 	tb.Helper()
-	dir := tb.TempDir()
-	cfg := server.DefaultConfig()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.DataDir = dir
-	cfg.SQLiteSynchronous = "NORMAL"
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := testConfig(tb)
+	for _, o := range opts {
+		o(&cfg)
 	}
 	srv, err := server.New(context.Background(), cfg)
 	if err != nil {
@@ -64,7 +61,7 @@ func mustRunServer(tb testing.TB) *env {
 			tb.Errorf("Close: %v", err)
 		}
 	})
-	pat, err := os.ReadFile(filepath.Join(dir, "admin.pat"))
+	pat, err := os.ReadFile(filepath.Join(cfg.DataDir, "admin.pat"))
 	if err != nil {
 		tb.Fatalf("admin.pat: %v", err)
 	}
@@ -73,14 +70,43 @@ func mustRunServer(tb testing.TB) *env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { conn.Close() })
-	e := &env{t: tb, srv: srv, base: "http://" + srv.Addr(), conn: conn, admin: strings.TrimSpace(string(pat)),
-		org: srv.Bootstrap().OrgID, core: srv.Core()}
+	e := &env{t: tb, srv: srv, base: "http://" + srv.Addr(), conn: conn, admin: strings.TrimSpace(string(pat)), core: srv.Core()}
 	p, err := e.core.Authenticate(context.Background(), e.admin)
 	if err != nil {
 		tb.Fatalf("admin token from admin.pat does not authenticate: %v", err)
 	}
+	// The first organization is the admin's own (Bootstrap reports it only
+	// on the start that created it).
+	e.org = p.OrgID
+	if b := srv.Bootstrap(); b.Created && b.OrgID != e.org {
+		tb.Fatalf("bootstrap org %q, but the admin token belongs to %q", b.OrgID, e.org)
+	}
 	e.ctx = mfa.WithPrincipal(context.Background(), p)
 	return e
+}
+
+// testConfig is the configuration of a test server: a free port on
+// 127.0.0.1, a fresh data directory, logs discarded unless -v.
+func testConfig(tb testing.TB) server.Config {
+	cfg := server.DefaultConfig()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.DataDir = tb.TempDir()
+	cfg.SQLiteSynchronous = "NORMAL"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return cfg
+}
+
+// withDataDir runs the server on dir (to restart on the same files).
+func withDataDir(dir string) func(*server.Config) {
+	return func(c *server.Config) { c.DataDir = dir }
+}
+
+// withCORS allows browser calls from origins.
+func withCORS(origins ...string) func(*server.Config) {
+	return func(c *server.Config) { c.CORSOrigins = origins }
 }
 
 // ---- fixtures, created through the core as the admin ----
@@ -303,7 +329,7 @@ func (e *env) callREST(o op, token, org string) outcome {
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	out := outcome{http: res.StatusCode, body: raw}
-	if res.StatusCode == http.StatusOK {
+	if res.StatusCode >= 200 && res.StatusCode < 300 { // 201 where the vendor declares it
 		resp := o.newResp()
 		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, resp); err != nil {
 			e.t.Fatalf("REST %s %s: decode %s: %v", o.verb, o.path, raw, err)
@@ -361,4 +387,36 @@ func (e *env) rawREST(verb, path, token, body string) (int, []byte) {
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	return res.StatusCode, raw
+}
+
+// expect is the outcome a call must have: gRPC code, status message, the
+// zitadel.v1.ErrorDetail id, and the HTTP status over REST.
+type expect struct {
+	code     codes.Code
+	http     int
+	message  string
+	detailID string
+}
+
+// success is the expectation of a successful call (HTTP 200).
+var success = expect{code: codes.OK, http: http.StatusOK}
+
+// failure builds an expectation of a domain error "<text> (<id>)" with its
+// ErrorDetail.
+func failure(code codes.Code, httpStatus int, text, id string) expect {
+	return expect{code: code, http: httpStatus, message: text + " (" + id + ")", detailID: id}
+}
+
+// mustCall makes one call over tr and fails the test unless it ends as w.
+func (e *env) mustCall(t *testing.T, tr transport, o op, token, org string, w expect) outcome {
+	t.Helper()
+	got := tr.call(e, o, token, org)
+	if got.code != w.code || got.message != w.message || got.detailID != w.detailID {
+		t.Fatalf("%s over %s: got (%v, %q, detail %q), want (%v, %q, detail %q); body %s",
+			o.method, tr.name, got.code, got.message, got.detailID, w.code, w.message, w.detailID, got.body)
+	}
+	if tr.name == "rest" && got.http != w.http {
+		t.Fatalf("%s %s: HTTP status %d, want %d; body %s", o.verb, o.path, got.http, w.http, got.body)
+	}
+	return got
 }

@@ -155,9 +155,6 @@ func TestRestartKeepsInstanceTokenAndData(t *testing.T) {
 // Bootstrap "reports what the start found or created"; on a restart it
 // should still name the first organization and the admin.
 func TestRestartReportsBootstrapIDs(t *testing.T) {
-	if os.Getenv("FACTORGATE_DOMAIN_BUGS") == "" {
-		t.Skip("known server/mfa issue: Bootstrap on an existing instance returns only InstanceID; set FACTORGATE_DOMAIN_BUGS=1 to run")
-	}
 	dir := t.TempDir()
 	first := mustRunServer(t, withDataDir(dir))
 	want := first.srv.Bootstrap()

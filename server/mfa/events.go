@@ -46,6 +46,9 @@ const (
 
 type instanceAddedPayload struct {
 	Name string `json:"name"`
+	// The first organization and admin created with the instance.
+	DefaultOrgID string `json:"defaultOrgId,omitempty"`
+	AdminUserID  string `json:"adminUserId,omitempty"`
 }
 
 type memberAddedPayload struct {

@@ -149,9 +149,11 @@ func decode(e eventstore.Event, v any) error {
 
 type instanceState struct {
 	aggregate
-	Name    string              `json:"name"`
-	Policy  LoginPolicy         `json:"policy"`
-	Members map[string][]string `json:"members,omitempty"`
+	Name         string              `json:"name"`
+	DefaultOrgID string              `json:"defaultOrgId,omitempty"`
+	AdminUserID  string              `json:"adminUserId,omitempty"`
+	Policy       LoginPolicy         `json:"policy"`
+	Members      map[string][]string `json:"members,omitempty"`
 }
 
 func (s *instanceState) docKind() string { return aggregateTypeInstance }
@@ -166,7 +168,7 @@ func (s *instanceState) apply(e eventstore.Event) error {
 		if err := decode(e, &p); err != nil {
 			return err
 		}
-		s.Name = p.Name
+		s.Name, s.DefaultOrgID, s.AdminUserID = p.Name, p.DefaultOrgID, p.AdminUserID
 	case EventInstancePolicyAdded:
 		var p policyPayload
 		if err := decode(e, &p); err != nil {

@@ -53,7 +53,11 @@ func (s *Service) Bootstrap(ctx context.Context, opt BootstrapOptions) (Bootstra
 		owner, err := s.store.ClaimOwner(ctx, claimInstance)
 		if err == nil {
 			s.instanceID = owner
-			return BootstrapResult{InstanceID: owner}, nil
+			in, err := s.loadInstance(ctx)
+			if err != nil {
+				return BootstrapResult{}, err
+			}
+			return BootstrapResult{InstanceID: owner, OrgID: in.DefaultOrgID, AdminUserID: in.AdminUserID}, nil
 		}
 		if !errors.Is(err, eventstore.ErrNotFound) {
 			return BootstrapResult{}, internal("SETUP-boot1", err)
@@ -82,7 +86,7 @@ func (s *Service) createInstance(ctx context.Context, opt BootstrapOptions) (Boo
 		typ string
 		p   any
 	}{
-		{inst, EventInstanceAdded, instanceAddedPayload{Name: "factorgate"}},
+		{inst, EventInstanceAdded, instanceAddedPayload{Name: "factorgate", DefaultOrgID: res.OrgID, AdminUserID: res.AdminUserID}},
 		{inst, EventInstancePolicyAdded, policyPayload{Policy: DefaultLoginPolicy()}},
 		{org, EventOrgAdded, orgAddedPayload{Name: opt.OrgName}},
 		{admin, EventMachineAdded, machineAddedPayload{Username: opt.AdminUsername, Name: "factorgate admin"}},

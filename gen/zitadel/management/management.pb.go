@@ -1694,6 +1694,112 @@ func (x *AddPersonalAccessTokenResponse) GetDetails() *object.ObjectDetails {
 	return nil
 }
 
+type GenerateMachineSecretRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GenerateMachineSecretRequest) Reset() {
+	*x = GenerateMachineSecretRequest{}
+	mi := &file_zitadel_management_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GenerateMachineSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GenerateMachineSecretRequest) ProtoMessage() {}
+
+func (x *GenerateMachineSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_management_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GenerateMachineSecretRequest.ProtoReflect.Descriptor instead.
+func (*GenerateMachineSecretRequest) Descriptor() ([]byte, []int) {
+	return file_zitadel_management_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GenerateMachineSecretRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type GenerateMachineSecretResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The client id for HTTP Basic authentication: the machine user's username.
+	ClientId string `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// The secret itself; returned only once.
+	ClientSecret  string                `protobuf:"bytes,2,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	Details       *object.ObjectDetails `protobuf:"bytes,3,opt,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GenerateMachineSecretResponse) Reset() {
+	*x = GenerateMachineSecretResponse{}
+	mi := &file_zitadel_management_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GenerateMachineSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GenerateMachineSecretResponse) ProtoMessage() {}
+
+func (x *GenerateMachineSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_management_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GenerateMachineSecretResponse.ProtoReflect.Descriptor instead.
+func (*GenerateMachineSecretResponse) Descriptor() ([]byte, []int) {
+	return file_zitadel_management_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GenerateMachineSecretResponse) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *GenerateMachineSecretResponse) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+func (x *GenerateMachineSecretResponse) GetDetails() *object.ObjectDetails {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
 type AddOrgMemberRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
@@ -1704,7 +1810,7 @@ type AddOrgMemberRequest struct {
 
 func (x *AddOrgMemberRequest) Reset() {
 	*x = AddOrgMemberRequest{}
-	mi := &file_zitadel_management_proto_msgTypes[30]
+	mi := &file_zitadel_management_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1822,7 @@ func (x *AddOrgMemberRequest) String() string {
 func (*AddOrgMemberRequest) ProtoMessage() {}
 
 func (x *AddOrgMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[30]
+	mi := &file_zitadel_management_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1835,7 @@ func (x *AddOrgMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrgMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddOrgMemberRequest) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{30}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AddOrgMemberRequest) GetUserId() string {
@@ -1755,7 +1861,7 @@ type AddOrgMemberResponse struct {
 
 func (x *AddOrgMemberResponse) Reset() {
 	*x = AddOrgMemberResponse{}
-	mi := &file_zitadel_management_proto_msgTypes[31]
+	mi := &file_zitadel_management_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +1873,7 @@ func (x *AddOrgMemberResponse) String() string {
 func (*AddOrgMemberResponse) ProtoMessage() {}
 
 func (x *AddOrgMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[31]
+	mi := &file_zitadel_management_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +1886,7 @@ func (x *AddOrgMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrgMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddOrgMemberResponse) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{31}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AddOrgMemberResponse) GetDetails() *object.ObjectDetails {
@@ -1802,7 +1908,7 @@ type AddCustomLoginPolicyRequest_IDP struct {
 
 func (x *AddCustomLoginPolicyRequest_IDP) Reset() {
 	*x = AddCustomLoginPolicyRequest_IDP{}
-	mi := &file_zitadel_management_proto_msgTypes[32]
+	mi := &file_zitadel_management_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +1920,7 @@ func (x *AddCustomLoginPolicyRequest_IDP) String() string {
 func (*AddCustomLoginPolicyRequest_IDP) ProtoMessage() {}
 
 func (x *AddCustomLoginPolicyRequest_IDP) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[32]
+	mi := &file_zitadel_management_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,13 +2075,19 @@ const file_zitadel_management_proto_rawDesc = "" +
 	"\x1eAddPersonalAccessTokenResponse\x12\x19\n" +
 	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x123\n" +
+	"\adetails\x18\x03 \x01(\v2\x19.zitadel.v1.ObjectDetailsR\adetails\"@\n" +
+	"\x1cGenerateMachineSecretRequest\x12 \n" +
+	"\auser_id\x18\x01 \x01(\tB\a\xfaB\x04r\x02\x10\x01R\x06userId\"\x96\x01\n" +
+	"\x1dGenerateMachineSecretResponse\x12\x1b\n" +
+	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret\x123\n" +
 	"\adetails\x18\x03 \x01(\v2\x19.zitadel.v1.ObjectDetailsR\adetails\"P\n" +
 	"\x13AddOrgMemberRequest\x12#\n" +
 	"\auser_id\x18\x01 \x01(\tB\n" +
 	"\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\x12\x14\n" +
 	"\x05roles\x18\x02 \x03(\tR\x05roles\"K\n" +
 	"\x14AddOrgMemberResponse\x123\n" +
-	"\adetails\x18\x01 \x01(\v2\x19.zitadel.v1.ObjectDetailsR\adetails2\x99%\n" +
+	"\adetails\x18\x01 \x01(\v2\x19.zitadel.v1.ObjectDetailsR\adetails2\xba'\n" +
 	"\x11ManagementService\x12\xae\x02\n" +
 	"\x18RemoveHumanAuthFactorOTP\x126.zitadel.management.v1.RemoveHumanAuthFactorOTPRequest\x1a7.zitadel.management.v1.RemoveHumanAuthFactorOTPResponse\"\xa0\x01\x92AdX\x01r`\n" +
 	"^\n" +
@@ -2042,7 +2154,12 @@ const file_zitadel_management_proto_rawDesc = "" +
 	"^\n" +
 	"\x0fx-zitadel-orgid\x12IOrganization to act in; defaults to the organization of the calling user.\x18\x01\x82\xb5\x18\f\n" +
 	"\n" +
-	"user.write\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/users/{user_id}/pats\x12\x82\x02\n" +
+	"user.write\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/users/{user_id}/pats\x12\x9e\x02\n" +
+	"\x15GenerateMachineSecret\x123.zitadel.management.v1.GenerateMachineSecretRequest\x1a4.zitadel.management.v1.GenerateMachineSecretResponse\"\x99\x01\x92AdX\x01r`\n" +
+	"^\n" +
+	"\x0fx-zitadel-orgid\x12IOrganization to act in; defaults to the organization of the calling user.\x18\x01\x82\xb5\x18\f\n" +
+	"\n" +
+	"user.write\x82\xd3\xe4\x93\x02\x1c:\x01*\x1a\x17/users/{user_id}/secret\x12\x82\x02\n" +
 	"\fAddOrgMember\x12*.zitadel.management.v1.AddOrgMemberRequest\x1a+.zitadel.management.v1.AddOrgMemberResponse\"\x98\x01\x92AdX\x01r`\n" +
 	"^\n" +
 	"\x0fx-zitadel-orgid\x12IOrganization to act in; defaults to the organization of the calling user.\x18\x01\x82\xb5\x18\x12\n" +
@@ -2061,7 +2178,7 @@ func file_zitadel_management_proto_rawDescGZIP() []byte {
 	return file_zitadel_management_proto_rawDescData
 }
 
-var file_zitadel_management_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_zitadel_management_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_zitadel_management_proto_goTypes = []any{
 	(*RemoveHumanAuthFactorOTPRequest)(nil),           // 0: zitadel.management.v1.RemoveHumanAuthFactorOTPRequest
 	(*RemoveHumanAuthFactorOTPResponse)(nil),          // 1: zitadel.management.v1.RemoveHumanAuthFactorOTPResponse
@@ -2093,96 +2210,101 @@ var file_zitadel_management_proto_goTypes = []any{
 	(*AddMachineUserResponse)(nil),                    // 27: zitadel.management.v1.AddMachineUserResponse
 	(*AddPersonalAccessTokenRequest)(nil),             // 28: zitadel.management.v1.AddPersonalAccessTokenRequest
 	(*AddPersonalAccessTokenResponse)(nil),            // 29: zitadel.management.v1.AddPersonalAccessTokenResponse
-	(*AddOrgMemberRequest)(nil),                       // 30: zitadel.management.v1.AddOrgMemberRequest
-	(*AddOrgMemberResponse)(nil),                      // 31: zitadel.management.v1.AddOrgMemberResponse
-	(*AddCustomLoginPolicyRequest_IDP)(nil),           // 32: zitadel.management.v1.AddCustomLoginPolicyRequest.IDP
-	(*object.ObjectDetails)(nil),                      // 33: zitadel.v1.ObjectDetails
-	(*user.AuthFactor)(nil),                           // 34: zitadel.user.v1.AuthFactor
-	(*policy.LoginPolicy)(nil),                        // 35: zitadel.policy.v1.LoginPolicy
-	(policy.PasswordlessType)(0),                      // 36: zitadel.policy.v1.PasswordlessType
-	(*durationpb.Duration)(nil),                       // 37: google.protobuf.Duration
-	(policy.SecondFactorType)(0),                      // 38: zitadel.policy.v1.SecondFactorType
-	(policy.MultiFactorType)(0),                       // 39: zitadel.policy.v1.MultiFactorType
-	(*object.ListDetails)(nil),                        // 40: zitadel.v1.ListDetails
-	(user.AccessTokenType)(0),                         // 41: zitadel.user.v1.AccessTokenType
-	(*timestamppb.Timestamp)(nil),                     // 42: google.protobuf.Timestamp
-	(idp.IDPOwnerType)(0),                             // 43: zitadel.idp.v1.IDPOwnerType
+	(*GenerateMachineSecretRequest)(nil),              // 30: zitadel.management.v1.GenerateMachineSecretRequest
+	(*GenerateMachineSecretResponse)(nil),             // 31: zitadel.management.v1.GenerateMachineSecretResponse
+	(*AddOrgMemberRequest)(nil),                       // 32: zitadel.management.v1.AddOrgMemberRequest
+	(*AddOrgMemberResponse)(nil),                      // 33: zitadel.management.v1.AddOrgMemberResponse
+	(*AddCustomLoginPolicyRequest_IDP)(nil),           // 34: zitadel.management.v1.AddCustomLoginPolicyRequest.IDP
+	(*object.ObjectDetails)(nil),                      // 35: zitadel.v1.ObjectDetails
+	(*user.AuthFactor)(nil),                           // 36: zitadel.user.v1.AuthFactor
+	(*policy.LoginPolicy)(nil),                        // 37: zitadel.policy.v1.LoginPolicy
+	(policy.PasswordlessType)(0),                      // 38: zitadel.policy.v1.PasswordlessType
+	(*durationpb.Duration)(nil),                       // 39: google.protobuf.Duration
+	(policy.SecondFactorType)(0),                      // 40: zitadel.policy.v1.SecondFactorType
+	(policy.MultiFactorType)(0),                       // 41: zitadel.policy.v1.MultiFactorType
+	(*object.ListDetails)(nil),                        // 42: zitadel.v1.ListDetails
+	(user.AccessTokenType)(0),                         // 43: zitadel.user.v1.AccessTokenType
+	(*timestamppb.Timestamp)(nil),                     // 44: google.protobuf.Timestamp
+	(idp.IDPOwnerType)(0),                             // 45: zitadel.idp.v1.IDPOwnerType
 }
 var file_zitadel_management_proto_depIdxs = []int32{
-	33, // 0: zitadel.management.v1.RemoveHumanAuthFactorOTPResponse.details:type_name -> zitadel.v1.ObjectDetails
-	33, // 1: zitadel.management.v1.RemoveHumanAuthFactorU2FResponse.details:type_name -> zitadel.v1.ObjectDetails
-	33, // 2: zitadel.management.v1.RemoveHumanAuthFactorOTPSMSResponse.details:type_name -> zitadel.v1.ObjectDetails
-	33, // 3: zitadel.management.v1.RemoveHumanAuthFactorOTPEmailResponse.details:type_name -> zitadel.v1.ObjectDetails
-	34, // 4: zitadel.management.v1.ListHumanAuthFactorsResponse.result:type_name -> zitadel.user.v1.AuthFactor
-	35, // 5: zitadel.management.v1.GetLoginPolicyResponse.policy:type_name -> zitadel.policy.v1.LoginPolicy
-	35, // 6: zitadel.management.v1.GetDefaultLoginPolicyResponse.policy:type_name -> zitadel.policy.v1.LoginPolicy
-	36, // 7: zitadel.management.v1.AddCustomLoginPolicyRequest.passwordless_type:type_name -> zitadel.policy.v1.PasswordlessType
-	37, // 8: zitadel.management.v1.AddCustomLoginPolicyRequest.password_check_lifetime:type_name -> google.protobuf.Duration
-	37, // 9: zitadel.management.v1.AddCustomLoginPolicyRequest.external_login_check_lifetime:type_name -> google.protobuf.Duration
-	37, // 10: zitadel.management.v1.AddCustomLoginPolicyRequest.mfa_init_skip_lifetime:type_name -> google.protobuf.Duration
-	37, // 11: zitadel.management.v1.AddCustomLoginPolicyRequest.second_factor_check_lifetime:type_name -> google.protobuf.Duration
-	37, // 12: zitadel.management.v1.AddCustomLoginPolicyRequest.multi_factor_check_lifetime:type_name -> google.protobuf.Duration
-	38, // 13: zitadel.management.v1.AddCustomLoginPolicyRequest.second_factors:type_name -> zitadel.policy.v1.SecondFactorType
-	39, // 14: zitadel.management.v1.AddCustomLoginPolicyRequest.multi_factors:type_name -> zitadel.policy.v1.MultiFactorType
-	32, // 15: zitadel.management.v1.AddCustomLoginPolicyRequest.idps:type_name -> zitadel.management.v1.AddCustomLoginPolicyRequest.IDP
-	33, // 16: zitadel.management.v1.AddCustomLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
-	36, // 17: zitadel.management.v1.UpdateCustomLoginPolicyRequest.passwordless_type:type_name -> zitadel.policy.v1.PasswordlessType
-	37, // 18: zitadel.management.v1.UpdateCustomLoginPolicyRequest.password_check_lifetime:type_name -> google.protobuf.Duration
-	37, // 19: zitadel.management.v1.UpdateCustomLoginPolicyRequest.external_login_check_lifetime:type_name -> google.protobuf.Duration
-	37, // 20: zitadel.management.v1.UpdateCustomLoginPolicyRequest.mfa_init_skip_lifetime:type_name -> google.protobuf.Duration
-	37, // 21: zitadel.management.v1.UpdateCustomLoginPolicyRequest.second_factor_check_lifetime:type_name -> google.protobuf.Duration
-	37, // 22: zitadel.management.v1.UpdateCustomLoginPolicyRequest.multi_factor_check_lifetime:type_name -> google.protobuf.Duration
-	33, // 23: zitadel.management.v1.UpdateCustomLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
-	33, // 24: zitadel.management.v1.ResetLoginPolicyToDefaultResponse.details:type_name -> zitadel.v1.ObjectDetails
-	40, // 25: zitadel.management.v1.ListLoginPolicySecondFactorsResponse.details:type_name -> zitadel.v1.ListDetails
-	38, // 26: zitadel.management.v1.ListLoginPolicySecondFactorsResponse.result:type_name -> zitadel.policy.v1.SecondFactorType
-	38, // 27: zitadel.management.v1.AddSecondFactorToLoginPolicyRequest.type:type_name -> zitadel.policy.v1.SecondFactorType
-	33, // 28: zitadel.management.v1.AddSecondFactorToLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
-	38, // 29: zitadel.management.v1.RemoveSecondFactorFromLoginPolicyRequest.type:type_name -> zitadel.policy.v1.SecondFactorType
-	33, // 30: zitadel.management.v1.RemoveSecondFactorFromLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
-	41, // 31: zitadel.management.v1.AddMachineUserRequest.access_token_type:type_name -> zitadel.user.v1.AccessTokenType
-	33, // 32: zitadel.management.v1.AddMachineUserResponse.details:type_name -> zitadel.v1.ObjectDetails
-	42, // 33: zitadel.management.v1.AddPersonalAccessTokenRequest.expiration_date:type_name -> google.protobuf.Timestamp
-	33, // 34: zitadel.management.v1.AddPersonalAccessTokenResponse.details:type_name -> zitadel.v1.ObjectDetails
-	33, // 35: zitadel.management.v1.AddOrgMemberResponse.details:type_name -> zitadel.v1.ObjectDetails
-	43, // 36: zitadel.management.v1.AddCustomLoginPolicyRequest.IDP.ownerType:type_name -> zitadel.idp.v1.IDPOwnerType
-	0,  // 37: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTP:input_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPRequest
-	2,  // 38: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorU2F:input_type -> zitadel.management.v1.RemoveHumanAuthFactorU2FRequest
-	4,  // 39: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPSMS:input_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPSMSRequest
-	6,  // 40: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPEmail:input_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPEmailRequest
-	8,  // 41: zitadel.management.v1.ManagementService.ListHumanAuthFactors:input_type -> zitadel.management.v1.ListHumanAuthFactorsRequest
-	10, // 42: zitadel.management.v1.ManagementService.GetLoginPolicy:input_type -> zitadel.management.v1.GetLoginPolicyRequest
-	12, // 43: zitadel.management.v1.ManagementService.GetDefaultLoginPolicy:input_type -> zitadel.management.v1.GetDefaultLoginPolicyRequest
-	14, // 44: zitadel.management.v1.ManagementService.AddCustomLoginPolicy:input_type -> zitadel.management.v1.AddCustomLoginPolicyRequest
-	16, // 45: zitadel.management.v1.ManagementService.UpdateCustomLoginPolicy:input_type -> zitadel.management.v1.UpdateCustomLoginPolicyRequest
-	18, // 46: zitadel.management.v1.ManagementService.ResetLoginPolicyToDefault:input_type -> zitadel.management.v1.ResetLoginPolicyToDefaultRequest
-	20, // 47: zitadel.management.v1.ManagementService.ListLoginPolicySecondFactors:input_type -> zitadel.management.v1.ListLoginPolicySecondFactorsRequest
-	22, // 48: zitadel.management.v1.ManagementService.AddSecondFactorToLoginPolicy:input_type -> zitadel.management.v1.AddSecondFactorToLoginPolicyRequest
-	24, // 49: zitadel.management.v1.ManagementService.RemoveSecondFactorFromLoginPolicy:input_type -> zitadel.management.v1.RemoveSecondFactorFromLoginPolicyRequest
-	26, // 50: zitadel.management.v1.ManagementService.AddMachineUser:input_type -> zitadel.management.v1.AddMachineUserRequest
-	28, // 51: zitadel.management.v1.ManagementService.AddPersonalAccessToken:input_type -> zitadel.management.v1.AddPersonalAccessTokenRequest
-	30, // 52: zitadel.management.v1.ManagementService.AddOrgMember:input_type -> zitadel.management.v1.AddOrgMemberRequest
-	1,  // 53: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTP:output_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPResponse
-	3,  // 54: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorU2F:output_type -> zitadel.management.v1.RemoveHumanAuthFactorU2FResponse
-	5,  // 55: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPSMS:output_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPSMSResponse
-	7,  // 56: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPEmail:output_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPEmailResponse
-	9,  // 57: zitadel.management.v1.ManagementService.ListHumanAuthFactors:output_type -> zitadel.management.v1.ListHumanAuthFactorsResponse
-	11, // 58: zitadel.management.v1.ManagementService.GetLoginPolicy:output_type -> zitadel.management.v1.GetLoginPolicyResponse
-	13, // 59: zitadel.management.v1.ManagementService.GetDefaultLoginPolicy:output_type -> zitadel.management.v1.GetDefaultLoginPolicyResponse
-	15, // 60: zitadel.management.v1.ManagementService.AddCustomLoginPolicy:output_type -> zitadel.management.v1.AddCustomLoginPolicyResponse
-	17, // 61: zitadel.management.v1.ManagementService.UpdateCustomLoginPolicy:output_type -> zitadel.management.v1.UpdateCustomLoginPolicyResponse
-	19, // 62: zitadel.management.v1.ManagementService.ResetLoginPolicyToDefault:output_type -> zitadel.management.v1.ResetLoginPolicyToDefaultResponse
-	21, // 63: zitadel.management.v1.ManagementService.ListLoginPolicySecondFactors:output_type -> zitadel.management.v1.ListLoginPolicySecondFactorsResponse
-	23, // 64: zitadel.management.v1.ManagementService.AddSecondFactorToLoginPolicy:output_type -> zitadel.management.v1.AddSecondFactorToLoginPolicyResponse
-	25, // 65: zitadel.management.v1.ManagementService.RemoveSecondFactorFromLoginPolicy:output_type -> zitadel.management.v1.RemoveSecondFactorFromLoginPolicyResponse
-	27, // 66: zitadel.management.v1.ManagementService.AddMachineUser:output_type -> zitadel.management.v1.AddMachineUserResponse
-	29, // 67: zitadel.management.v1.ManagementService.AddPersonalAccessToken:output_type -> zitadel.management.v1.AddPersonalAccessTokenResponse
-	31, // 68: zitadel.management.v1.ManagementService.AddOrgMember:output_type -> zitadel.management.v1.AddOrgMemberResponse
-	53, // [53:69] is the sub-list for method output_type
-	37, // [37:53] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	35, // 0: zitadel.management.v1.RemoveHumanAuthFactorOTPResponse.details:type_name -> zitadel.v1.ObjectDetails
+	35, // 1: zitadel.management.v1.RemoveHumanAuthFactorU2FResponse.details:type_name -> zitadel.v1.ObjectDetails
+	35, // 2: zitadel.management.v1.RemoveHumanAuthFactorOTPSMSResponse.details:type_name -> zitadel.v1.ObjectDetails
+	35, // 3: zitadel.management.v1.RemoveHumanAuthFactorOTPEmailResponse.details:type_name -> zitadel.v1.ObjectDetails
+	36, // 4: zitadel.management.v1.ListHumanAuthFactorsResponse.result:type_name -> zitadel.user.v1.AuthFactor
+	37, // 5: zitadel.management.v1.GetLoginPolicyResponse.policy:type_name -> zitadel.policy.v1.LoginPolicy
+	37, // 6: zitadel.management.v1.GetDefaultLoginPolicyResponse.policy:type_name -> zitadel.policy.v1.LoginPolicy
+	38, // 7: zitadel.management.v1.AddCustomLoginPolicyRequest.passwordless_type:type_name -> zitadel.policy.v1.PasswordlessType
+	39, // 8: zitadel.management.v1.AddCustomLoginPolicyRequest.password_check_lifetime:type_name -> google.protobuf.Duration
+	39, // 9: zitadel.management.v1.AddCustomLoginPolicyRequest.external_login_check_lifetime:type_name -> google.protobuf.Duration
+	39, // 10: zitadel.management.v1.AddCustomLoginPolicyRequest.mfa_init_skip_lifetime:type_name -> google.protobuf.Duration
+	39, // 11: zitadel.management.v1.AddCustomLoginPolicyRequest.second_factor_check_lifetime:type_name -> google.protobuf.Duration
+	39, // 12: zitadel.management.v1.AddCustomLoginPolicyRequest.multi_factor_check_lifetime:type_name -> google.protobuf.Duration
+	40, // 13: zitadel.management.v1.AddCustomLoginPolicyRequest.second_factors:type_name -> zitadel.policy.v1.SecondFactorType
+	41, // 14: zitadel.management.v1.AddCustomLoginPolicyRequest.multi_factors:type_name -> zitadel.policy.v1.MultiFactorType
+	34, // 15: zitadel.management.v1.AddCustomLoginPolicyRequest.idps:type_name -> zitadel.management.v1.AddCustomLoginPolicyRequest.IDP
+	35, // 16: zitadel.management.v1.AddCustomLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
+	38, // 17: zitadel.management.v1.UpdateCustomLoginPolicyRequest.passwordless_type:type_name -> zitadel.policy.v1.PasswordlessType
+	39, // 18: zitadel.management.v1.UpdateCustomLoginPolicyRequest.password_check_lifetime:type_name -> google.protobuf.Duration
+	39, // 19: zitadel.management.v1.UpdateCustomLoginPolicyRequest.external_login_check_lifetime:type_name -> google.protobuf.Duration
+	39, // 20: zitadel.management.v1.UpdateCustomLoginPolicyRequest.mfa_init_skip_lifetime:type_name -> google.protobuf.Duration
+	39, // 21: zitadel.management.v1.UpdateCustomLoginPolicyRequest.second_factor_check_lifetime:type_name -> google.protobuf.Duration
+	39, // 22: zitadel.management.v1.UpdateCustomLoginPolicyRequest.multi_factor_check_lifetime:type_name -> google.protobuf.Duration
+	35, // 23: zitadel.management.v1.UpdateCustomLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
+	35, // 24: zitadel.management.v1.ResetLoginPolicyToDefaultResponse.details:type_name -> zitadel.v1.ObjectDetails
+	42, // 25: zitadel.management.v1.ListLoginPolicySecondFactorsResponse.details:type_name -> zitadel.v1.ListDetails
+	40, // 26: zitadel.management.v1.ListLoginPolicySecondFactorsResponse.result:type_name -> zitadel.policy.v1.SecondFactorType
+	40, // 27: zitadel.management.v1.AddSecondFactorToLoginPolicyRequest.type:type_name -> zitadel.policy.v1.SecondFactorType
+	35, // 28: zitadel.management.v1.AddSecondFactorToLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
+	40, // 29: zitadel.management.v1.RemoveSecondFactorFromLoginPolicyRequest.type:type_name -> zitadel.policy.v1.SecondFactorType
+	35, // 30: zitadel.management.v1.RemoveSecondFactorFromLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
+	43, // 31: zitadel.management.v1.AddMachineUserRequest.access_token_type:type_name -> zitadel.user.v1.AccessTokenType
+	35, // 32: zitadel.management.v1.AddMachineUserResponse.details:type_name -> zitadel.v1.ObjectDetails
+	44, // 33: zitadel.management.v1.AddPersonalAccessTokenRequest.expiration_date:type_name -> google.protobuf.Timestamp
+	35, // 34: zitadel.management.v1.AddPersonalAccessTokenResponse.details:type_name -> zitadel.v1.ObjectDetails
+	35, // 35: zitadel.management.v1.GenerateMachineSecretResponse.details:type_name -> zitadel.v1.ObjectDetails
+	35, // 36: zitadel.management.v1.AddOrgMemberResponse.details:type_name -> zitadel.v1.ObjectDetails
+	45, // 37: zitadel.management.v1.AddCustomLoginPolicyRequest.IDP.ownerType:type_name -> zitadel.idp.v1.IDPOwnerType
+	0,  // 38: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTP:input_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPRequest
+	2,  // 39: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorU2F:input_type -> zitadel.management.v1.RemoveHumanAuthFactorU2FRequest
+	4,  // 40: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPSMS:input_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPSMSRequest
+	6,  // 41: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPEmail:input_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPEmailRequest
+	8,  // 42: zitadel.management.v1.ManagementService.ListHumanAuthFactors:input_type -> zitadel.management.v1.ListHumanAuthFactorsRequest
+	10, // 43: zitadel.management.v1.ManagementService.GetLoginPolicy:input_type -> zitadel.management.v1.GetLoginPolicyRequest
+	12, // 44: zitadel.management.v1.ManagementService.GetDefaultLoginPolicy:input_type -> zitadel.management.v1.GetDefaultLoginPolicyRequest
+	14, // 45: zitadel.management.v1.ManagementService.AddCustomLoginPolicy:input_type -> zitadel.management.v1.AddCustomLoginPolicyRequest
+	16, // 46: zitadel.management.v1.ManagementService.UpdateCustomLoginPolicy:input_type -> zitadel.management.v1.UpdateCustomLoginPolicyRequest
+	18, // 47: zitadel.management.v1.ManagementService.ResetLoginPolicyToDefault:input_type -> zitadel.management.v1.ResetLoginPolicyToDefaultRequest
+	20, // 48: zitadel.management.v1.ManagementService.ListLoginPolicySecondFactors:input_type -> zitadel.management.v1.ListLoginPolicySecondFactorsRequest
+	22, // 49: zitadel.management.v1.ManagementService.AddSecondFactorToLoginPolicy:input_type -> zitadel.management.v1.AddSecondFactorToLoginPolicyRequest
+	24, // 50: zitadel.management.v1.ManagementService.RemoveSecondFactorFromLoginPolicy:input_type -> zitadel.management.v1.RemoveSecondFactorFromLoginPolicyRequest
+	26, // 51: zitadel.management.v1.ManagementService.AddMachineUser:input_type -> zitadel.management.v1.AddMachineUserRequest
+	28, // 52: zitadel.management.v1.ManagementService.AddPersonalAccessToken:input_type -> zitadel.management.v1.AddPersonalAccessTokenRequest
+	30, // 53: zitadel.management.v1.ManagementService.GenerateMachineSecret:input_type -> zitadel.management.v1.GenerateMachineSecretRequest
+	32, // 54: zitadel.management.v1.ManagementService.AddOrgMember:input_type -> zitadel.management.v1.AddOrgMemberRequest
+	1,  // 55: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTP:output_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPResponse
+	3,  // 56: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorU2F:output_type -> zitadel.management.v1.RemoveHumanAuthFactorU2FResponse
+	5,  // 57: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPSMS:output_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPSMSResponse
+	7,  // 58: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPEmail:output_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPEmailResponse
+	9,  // 59: zitadel.management.v1.ManagementService.ListHumanAuthFactors:output_type -> zitadel.management.v1.ListHumanAuthFactorsResponse
+	11, // 60: zitadel.management.v1.ManagementService.GetLoginPolicy:output_type -> zitadel.management.v1.GetLoginPolicyResponse
+	13, // 61: zitadel.management.v1.ManagementService.GetDefaultLoginPolicy:output_type -> zitadel.management.v1.GetDefaultLoginPolicyResponse
+	15, // 62: zitadel.management.v1.ManagementService.AddCustomLoginPolicy:output_type -> zitadel.management.v1.AddCustomLoginPolicyResponse
+	17, // 63: zitadel.management.v1.ManagementService.UpdateCustomLoginPolicy:output_type -> zitadel.management.v1.UpdateCustomLoginPolicyResponse
+	19, // 64: zitadel.management.v1.ManagementService.ResetLoginPolicyToDefault:output_type -> zitadel.management.v1.ResetLoginPolicyToDefaultResponse
+	21, // 65: zitadel.management.v1.ManagementService.ListLoginPolicySecondFactors:output_type -> zitadel.management.v1.ListLoginPolicySecondFactorsResponse
+	23, // 66: zitadel.management.v1.ManagementService.AddSecondFactorToLoginPolicy:output_type -> zitadel.management.v1.AddSecondFactorToLoginPolicyResponse
+	25, // 67: zitadel.management.v1.ManagementService.RemoveSecondFactorFromLoginPolicy:output_type -> zitadel.management.v1.RemoveSecondFactorFromLoginPolicyResponse
+	27, // 68: zitadel.management.v1.ManagementService.AddMachineUser:output_type -> zitadel.management.v1.AddMachineUserResponse
+	29, // 69: zitadel.management.v1.ManagementService.AddPersonalAccessToken:output_type -> zitadel.management.v1.AddPersonalAccessTokenResponse
+	31, // 70: zitadel.management.v1.ManagementService.GenerateMachineSecret:output_type -> zitadel.management.v1.GenerateMachineSecretResponse
+	33, // 71: zitadel.management.v1.ManagementService.AddOrgMember:output_type -> zitadel.management.v1.AddOrgMemberResponse
+	55, // [55:72] is the sub-list for method output_type
+	38, // [38:55] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_zitadel_management_proto_init() }
@@ -2197,7 +2319,7 @@ func file_zitadel_management_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_zitadel_management_proto_rawDesc), len(file_zitadel_management_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

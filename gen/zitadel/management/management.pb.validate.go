@@ -4218,6 +4218,256 @@ var _ interface {
 	ErrorName() string
 } = AddPersonalAccessTokenResponseValidationError{}
 
+// Validate checks the field values on GenerateMachineSecretRequest with the
+// rules defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *GenerateMachineSecretRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on GenerateMachineSecretRequest with the
+// rules defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// GenerateMachineSecretRequestMultiError, or nil if none found.
+func (m *GenerateMachineSecretRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *GenerateMachineSecretRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if utf8.RuneCountInString(m.GetUserId()) < 1 {
+		err := GenerateMachineSecretRequestValidationError{
+			field:  "UserId",
+			reason: "value length must be at least 1 runes",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if len(errors) > 0 {
+		return GenerateMachineSecretRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// GenerateMachineSecretRequestMultiError is an error wrapping multiple
+// validation errors returned by GenerateMachineSecretRequest.ValidateAll() if
+// the designated constraints aren't met.
+type GenerateMachineSecretRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m GenerateMachineSecretRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m GenerateMachineSecretRequestMultiError) AllErrors() []error { return m }
+
+// GenerateMachineSecretRequestValidationError is the validation error returned
+// by GenerateMachineSecretRequest.Validate if the designated constraints
+// aren't met.
+type GenerateMachineSecretRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e GenerateMachineSecretRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e GenerateMachineSecretRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e GenerateMachineSecretRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e GenerateMachineSecretRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e GenerateMachineSecretRequestValidationError) ErrorName() string {
+	return "GenerateMachineSecretRequestValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e GenerateMachineSecretRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sGenerateMachineSecretRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = GenerateMachineSecretRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = GenerateMachineSecretRequestValidationError{}
+
+// Validate checks the field values on GenerateMachineSecretResponse with the
+// rules defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *GenerateMachineSecretResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on GenerateMachineSecretResponse with
+// the rules defined in the proto definition for this message. If any rules
+// are violated, the result is a list of violation errors wrapped in
+// GenerateMachineSecretResponseMultiError, or nil if none found.
+func (m *GenerateMachineSecretResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *GenerateMachineSecretResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	// no validation rules for ClientId
+
+	// no validation rules for ClientSecret
+
+	if all {
+		switch v := interface{}(m.GetDetails()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, GenerateMachineSecretResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, GenerateMachineSecretResponseValidationError{
+					field:  "Details",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetDetails()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return GenerateMachineSecretResponseValidationError{
+				field:  "Details",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return GenerateMachineSecretResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// GenerateMachineSecretResponseMultiError is an error wrapping multiple
+// validation errors returned by GenerateMachineSecretResponse.ValidateAll()
+// if the designated constraints aren't met.
+type GenerateMachineSecretResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m GenerateMachineSecretResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m GenerateMachineSecretResponseMultiError) AllErrors() []error { return m }
+
+// GenerateMachineSecretResponseValidationError is the validation error
+// returned by GenerateMachineSecretResponse.Validate if the designated
+// constraints aren't met.
+type GenerateMachineSecretResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e GenerateMachineSecretResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e GenerateMachineSecretResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e GenerateMachineSecretResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e GenerateMachineSecretResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e GenerateMachineSecretResponseValidationError) ErrorName() string {
+	return "GenerateMachineSecretResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e GenerateMachineSecretResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sGenerateMachineSecretResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = GenerateMachineSecretResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = GenerateMachineSecretResponseValidationError{}
+
 // Validate checks the field values on AddOrgMemberRequest with the rules
 // defined in the proto definition for this message. If any rules are
 // violated, the first error encountered is returned, or nil if there are no violations.

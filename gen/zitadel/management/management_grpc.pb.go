@@ -34,6 +34,7 @@ const (
 	ManagementService_RemoveSecondFactorFromLoginPolicy_FullMethodName = "/zitadel.management.v1.ManagementService/RemoveSecondFactorFromLoginPolicy"
 	ManagementService_AddMachineUser_FullMethodName                    = "/zitadel.management.v1.ManagementService/AddMachineUser"
 	ManagementService_AddPersonalAccessToken_FullMethodName            = "/zitadel.management.v1.ManagementService/AddPersonalAccessToken"
+	ManagementService_GenerateMachineSecret_FullMethodName             = "/zitadel.management.v1.ManagementService/GenerateMachineSecret"
 	ManagementService_AddOrgMember_FullMethodName                      = "/zitadel.management.v1.ManagementService/AddOrgMember"
 )
 
@@ -76,6 +77,10 @@ type ManagementServiceClient interface {
 	AddMachineUser(ctx context.Context, in *AddMachineUserRequest, opts ...grpc.CallOption) (*AddMachineUserResponse, error)
 	// Creates a personal access token for a machine user.
 	AddPersonalAccessToken(ctx context.Context, in *AddPersonalAccessTokenRequest, opts ...grpc.CallOption) (*AddPersonalAccessTokenResponse, error)
+	// Gives a machine user a new client secret for the client credentials
+	// grant at POST /oauth/v2/token, replacing any previous one. The secret is
+	// returned only once.
+	GenerateMachineSecret(ctx context.Context, in *GenerateMachineSecretRequest, opts ...grpc.CallOption) (*GenerateMachineSecretResponse, error)
 	// Grants roles in the organization to a user.
 	AddOrgMember(ctx context.Context, in *AddOrgMemberRequest, opts ...grpc.CallOption) (*AddOrgMemberResponse, error)
 }
@@ -238,6 +243,16 @@ func (c *managementServiceClient) AddPersonalAccessToken(ctx context.Context, in
 	return out, nil
 }
 
+func (c *managementServiceClient) GenerateMachineSecret(ctx context.Context, in *GenerateMachineSecretRequest, opts ...grpc.CallOption) (*GenerateMachineSecretResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenerateMachineSecretResponse)
+	err := c.cc.Invoke(ctx, ManagementService_GenerateMachineSecret_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *managementServiceClient) AddOrgMember(ctx context.Context, in *AddOrgMemberRequest, opts ...grpc.CallOption) (*AddOrgMemberResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AddOrgMemberResponse)
@@ -287,6 +302,10 @@ type ManagementServiceServer interface {
 	AddMachineUser(context.Context, *AddMachineUserRequest) (*AddMachineUserResponse, error)
 	// Creates a personal access token for a machine user.
 	AddPersonalAccessToken(context.Context, *AddPersonalAccessTokenRequest) (*AddPersonalAccessTokenResponse, error)
+	// Gives a machine user a new client secret for the client credentials
+	// grant at POST /oauth/v2/token, replacing any previous one. The secret is
+	// returned only once.
+	GenerateMachineSecret(context.Context, *GenerateMachineSecretRequest) (*GenerateMachineSecretResponse, error)
 	// Grants roles in the organization to a user.
 	AddOrgMember(context.Context, *AddOrgMemberRequest) (*AddOrgMemberResponse, error)
 	mustEmbedUnimplementedManagementServiceServer()
@@ -343,6 +362,9 @@ func (UnimplementedManagementServiceServer) AddMachineUser(context.Context, *Add
 }
 func (UnimplementedManagementServiceServer) AddPersonalAccessToken(context.Context, *AddPersonalAccessTokenRequest) (*AddPersonalAccessTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddPersonalAccessToken not implemented")
+}
+func (UnimplementedManagementServiceServer) GenerateMachineSecret(context.Context, *GenerateMachineSecretRequest) (*GenerateMachineSecretResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GenerateMachineSecret not implemented")
 }
 func (UnimplementedManagementServiceServer) AddOrgMember(context.Context, *AddOrgMemberRequest) (*AddOrgMemberResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddOrgMember not implemented")
@@ -638,6 +660,24 @@ func _ManagementService_AddPersonalAccessToken_Handler(srv interface{}, ctx cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ManagementService_GenerateMachineSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GenerateMachineSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServiceServer).GenerateMachineSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ManagementService_GenerateMachineSecret_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServiceServer).GenerateMachineSecret(ctx, req.(*GenerateMachineSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ManagementService_AddOrgMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AddOrgMemberRequest)
 	if err := dec(in); err != nil {
@@ -722,6 +762,10 @@ var ManagementService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AddPersonalAccessToken",
 			Handler:    _ManagementService_AddPersonalAccessToken_Handler,
+		},
+		{
+			MethodName: "GenerateMachineSecret",
+			Handler:    _ManagementService_GenerateMachineSecret_Handler,
 		},
 		{
 			MethodName: "AddOrgMember",

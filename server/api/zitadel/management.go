@@ -158,6 +158,14 @@ func (s *managementServer) AddPersonalAccessToken(ctx context.Context, req *mgmt
 	return &mgmt.AddPersonalAccessTokenResponse{TokenId: id, Token: token, Details: addDetails(d)}, nil
 }
 
+func (s *managementServer) GenerateMachineSecret(ctx context.Context, req *mgmt.GenerateMachineSecretRequest) (*mgmt.GenerateMachineSecretResponse, error) {
+	clientID, secret, d, err := s.core.GenerateMachineSecret(ctx, api.OrgID(ctx), req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	return &mgmt.GenerateMachineSecretResponse{ClientId: clientID, ClientSecret: secret, Details: changeDetails(d)}, nil
+}
+
 func (s *managementServer) AddOrgMember(ctx context.Context, req *mgmt.AddOrgMemberRequest) (*mgmt.AddOrgMemberResponse, error) {
 	d, err := s.core.AddOrgMember(ctx, api.OrgID(ctx), req.GetUserId(), req.GetRoles())
 	if err != nil {

@@ -27,16 +27,11 @@ const walkTimeout = 45 * time.Second
 // TestStockClientAgainstBinary drives the real factorgate binary, in its own
 // process, with the stock zitadel-go v3.29.0 client exactly as a ZITADEL
 // user would: client.New + zitadel.WithInsecure + client.PAT, the typed
-// service clients, middleware.SetOrgID for the organization context.
-//
-// Not covered yet: the success path of a factor removal. Enrolling a factor
-// through the API (user.v2 RegisterTOTP, auth.v1 self-service, …) is the
-// next milestone, so a stock client cannot create a factor to remove; the
-// main module's tests enroll factors through the core instead. Until then
-// this test shows removal only up to the NotFound of a factor that was never
-// enrolled.
+// service clients, middleware.SetOrgID for the organization context. It
+// covers provisioning, authorization and the login policies; the factors'
+// life cycle (enroll, list, remove) is TestStockClientFactorLifecycle.
 func TestStockClientAgainstBinary(t *testing.T) {
-	srv := startFactorgate(t)
+	srv := sharedFactorgate(t)
 	ctx, cancel := context.WithTimeout(context.Background(), walkTimeout)
 	t.Cleanup(cancel)
 	adminClient := dialFactorgate(t, ctx, srv, srv.AdminPAT)

@@ -55,6 +55,7 @@ var wantMethods = map[protoreflect.FullName][]protoreflect.Name{
 		"AddMachineUser",
 		"AddPersonalAccessToken",
 		"AddOrgMember",
+		"GenerateMachineSecret",
 	},
 	"zitadel.admin.v1.AdminService": {
 		"GetLoginPolicy",

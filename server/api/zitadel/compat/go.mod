@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/envoyproxy/protoc-gen-validate v1.3.3
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.28.0
+	github.com/pquerna/otp v1.5.0
 	github.com/zitadel/zitadel-go/v3 v3.29.0
 	google.golang.org/genproto/googleapis/api v0.0.0-20261026165753-2ffab32bce7e
 	google.golang.org/grpc v1.83.1
@@ -12,6 +13,7 @@ require (
 )
 
 require (
+	github.com/boombuler/barcode v1.0.1-0.20190219062509-6c824513bacc // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-jose/go-jose/v4 v4.1.4 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect

@@ -34,9 +34,14 @@ var factorgateBuild struct {
 	err  error
 }
 
-// TestMain removes the binary built by the first test that needed it.
+// TestMain stops the shared server (a graceful stop must exit 0) and
+// removes the binary built by the first test that needed it.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if err := stopSharedFactorgate(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
 	if factorgateBuild.dir != "" {
 		_ = os.RemoveAll(factorgateBuild.dir)
 	}
@@ -134,13 +139,86 @@ func (l *serverLog) String() string {
 	return l.buf.String()
 }
 
-// startFactorgate starts the binary on a free loopback port with a fresh
-// data directory. At cleanup it sends SIGTERM and fails the test unless
-// the process exits 0 within shutdownTimeout.
-func startFactorgate(t *testing.T) *factorgateProcess {
+// shared is the one server all stock-client tests talk to, started by the
+// first of them: a start costs a second, and every test creates its own
+// organizations and users.
+var shared struct {
+	once sync.Once
+	proc *factorgateProcess
+	run  *runningFactorgate
+	err  error
+}
+
+// sharedFactorgate returns the shared server, starting it on first use. A
+// failing test gets the server's log.
+func sharedFactorgate(t *testing.T) *factorgateProcess {
 	t.Helper()
 	bin := factorgateBinary(t)
-	dataDir := t.TempDir()
+	shared.once.Do(func() {
+		dir, err := os.MkdirTemp("", "factorgate-compat-data-")
+		if err != nil {
+			shared.err = err
+			return
+		}
+		shared.proc, shared.run, shared.err = launchFactorgate(bin, dir)
+		if shared.err != nil {
+			_ = os.RemoveAll(dir)
+		}
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("factorgate log:\n%s", shared.run.logs)
+		}
+	})
+	t.Logf("factorgate serving on %s, data dir %s", shared.proc.Addr, shared.proc.DataDir)
+	return shared.proc
+}
+
+// stopSharedFactorgate stops the shared server, if one was started, and
+// removes its data directory.
+func stopSharedFactorgate() error {
+	if shared.run == nil {
+		return nil
+	}
+	defer os.RemoveAll(shared.proc.DataDir)
+	if err := shared.run.stop(); err != nil {
+		return fmt.Errorf("%w\nfactorgate log:\n%s", err, shared.run.logs)
+	}
+	return nil
+}
+
+// runningFactorgate is a started process.
+type runningFactorgate struct {
+	cmd    *exec.Cmd
+	exited chan error
+	logs   *serverLog
+}
+
+// stop sends SIGTERM and fails unless the process exits 0 within
+// shutdownTimeout.
+func (r *runningFactorgate) stop() error {
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("SIGTERM: %w", err)
+	}
+	select {
+	case err := <-r.exited:
+		if err != nil { // a graceful stop exits 0
+			return fmt.Errorf("factorgate did not exit cleanly on SIGTERM: %w", err)
+		}
+		return nil
+	case <-time.After(shutdownTimeout):
+		_ = r.cmd.Process.Kill()
+		<-r.exited
+		return fmt.Errorf("factorgate did not exit within %v of SIGTERM; killed", shutdownTimeout)
+	}
+}
+
+// launchFactorgate starts bin on a free loopback port with dataDir and
+// waits until it serves.
+func launchFactorgate(bin, dataDir string) (*factorgateProcess, *runningFactorgate, error) {
 	logs := &serverLog{addr: make(chan string, 1)}
 	cmd := exec.Command(bin, "serve",
 		"--addr", "127.0.0.1:0",
@@ -158,57 +236,37 @@ func startFactorgate(t *testing.T) *factorgateProcess {
 	cmd.Stderr = logs
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
+		return nil, nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-
-	stopped := false
-	t.Cleanup(func() {
-		defer func() {
-			if t.Failed() {
-				t.Logf("factorgate log:\n%s", logs)
-			}
-		}()
-		if stopped {
-			return
+	run := &runningFactorgate{cmd: cmd, exited: make(chan error, 1), logs: logs}
+	go func() { run.exited <- cmd.Wait() }()
+	fail := func(format string, args ...any) (*factorgateProcess, *runningFactorgate, error) {
+		if err := run.stop(); err != nil {
+			format += "; stopping: %v"
+			args = append(args, err)
 		}
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Errorf("SIGTERM: %v", err)
-		}
-		select {
-		case err := <-exited:
-			if err != nil { // a graceful stop exits 0
-				t.Errorf("factorgate did not exit cleanly on SIGTERM: %v", err)
-			}
-		case <-time.After(shutdownTimeout):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("factorgate did not exit within %v of SIGTERM; killed", shutdownTimeout)
-		}
-	})
+		return nil, nil, fmt.Errorf(format+"\nfactorgate log:\n%s", append(args, logs)...)
+	}
 
 	var addr string
 	select {
 	case addr = <-logs.addr:
-	case err := <-exited:
-		stopped = true
-		t.Fatalf("factorgate exited before serving: %v", err)
+	case err := <-run.exited:
+		return nil, nil, fmt.Errorf("factorgate exited before serving: %v\nfactorgate log:\n%s", err, logs)
 	case <-time.After(startTimeout):
-		t.Fatalf("no `msg=serving` line within %v", startTimeout)
+		return fail("no `msg=serving` line within %v", startTimeout)
 	}
 	host, port, ok := strings.Cut(addr, ":")
 	if !ok || host != "127.0.0.1" || port == "" || port == "0" {
-		t.Fatalf("serving line has addr=%q, want 127.0.0.1:<port>", addr)
+		return fail("serving line has addr=%q, want 127.0.0.1:<port>", addr)
 	}
 	pat, err := os.ReadFile(filepath.Join(dataDir, "admin.pat"))
 	if err != nil {
-		t.Fatalf("admin.pat: %v", err)
+		return fail("admin.pat: %v", err)
 	}
 	token := strings.TrimSpace(string(pat))
 	if token == "" {
-		t.Fatal("admin.pat is empty")
+		return fail("admin.pat is empty")
 	}
-	t.Logf("factorgate serving on %s, data dir %s", addr, dataDir)
-	return &factorgateProcess{Addr: addr, Host: host, Port: port, AdminPAT: token, DataDir: dataDir}
+	return &factorgateProcess{Addr: addr, Host: host, Port: port, AdminPAT: token, DataDir: dataDir}, run, nil
 }

@@ -14,8 +14,10 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/factorgate/factorgate/gen/zitadel/auth"
+	resuser "github.com/factorgate/factorgate/gen/zitadel/resources/user/v3alpha"
 	userv1 "github.com/factorgate/factorgate/gen/zitadel/user"
 	userv2 "github.com/factorgate/factorgate/gen/zitadel/user/v2"
+	userv3alpha "github.com/factorgate/factorgate/gen/zitadel/user/v3alpha"
 	"github.com/factorgate/factorgate/server/mfa"
 )
 
@@ -207,6 +209,176 @@ var authAPI = lifecycleAPI{
 	},
 }
 
+// jsonString is the REST body of an RPC whose body is one string field
+// (body: "code").
+func jsonString(s string) string {
+	b, err := protojson.Marshal(&structpb.Value{Kind: &structpb.Value_StringValue{StringValue: s}})
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// credentialFor answers WebAuthn creation options (a Struct) with a
+// software key's attestation, as a Struct.
+func credentialFor(e *env, options *structpb.Struct) *structpb.Struct {
+	e.t.Helper()
+	opts, err := protojson.Marshal(options)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cred := &structpb.Struct{}
+	if err := protojson.Unmarshal(attest(e, opts), cred); err != nil {
+		e.t.Fatal(err)
+	}
+	return cred
+}
+
+// returnCodePhone and returnCodeEmail ask a v3alpha OTP registration for a
+// new phone or address, with the code in the answer.
+func returnCodePhone(number string) *resuser.SetPhone {
+	return &resuser.SetPhone{Number: number, Verification: &resuser.SetPhone_ReturnCode{ReturnCode: &resuser.ReturnPhoneVerificationCode{}}}
+}
+
+func returnCodeEmail(address string) *resuser.SetEmail {
+	return &resuser.SetEmail{Address: address, Verification: &resuser.SetEmail_ReturnCode{ReturnCode: &resuser.ReturnEmailVerificationCode{}}}
+}
+
+// listAsAdmin lists READY factors through user.v2 as the admin: the v3alpha
+// APIs have no list call.
+func listAsAdmin(e *env, tr transport, _, u string) []mfa.FactorKind {
+	return v2API.list(e, tr, e.admin, u)
+}
+
+const resPrefix = "/zitadel.resources.user.v3alpha.ZITADELUsers/"
+
+var resourcesAPI = lifecycleAPI{
+	name: "resources.user.v3alpha",
+	enroll: func(e *env, tr transport, tok, u string, kind mfa.FactorKind) {
+		base := "/resources/v3alpha/users/" + u
+		switch kind {
+		case mfa.FactorTOTP:
+			req := &resuser.StartTOTPRegistrationRequest{Id: u}
+			resp := must(e, tr, newOp[resuser.StartTOTPRegistrationRequest, resuser.StartTOTPRegistrationResponse](resPrefix+"StartTOTPRegistration", req,
+				http.MethodPost, base+"/totp", ""), tok).(*resuser.StartTOTPRegistrationResponse)
+			if resp.GetTotpId() == "" || resp.GetDetails().GetId() != resp.GetTotpId() {
+				e.t.Fatalf("StartTOTPRegistration answered %v", resp)
+			}
+			code, _ := totp.GenerateCode(resp.GetSecret(), time.Now())
+			vreq := &resuser.VerifyTOTPRegistrationRequest{Id: u, TotpId: resp.GetTotpId(), Code: code}
+			must(e, tr, newOp[resuser.VerifyTOTPRegistrationRequest, resuser.VerifyTOTPRegistrationResponse](resPrefix+"VerifyTOTPRegistration", vreq,
+				http.MethodPost, base+"/totp/"+resp.GetTotpId()+"/_verify", jsonString(code)), tok)
+		case mfa.FactorU2F:
+			reg := &resuser.StartWebAuthNRegistration{Domain: "localhost"}
+			req := &resuser.StartWebAuthNRegistrationRequest{Id: u, Registration: reg}
+			resp := must(e, tr, newOp[resuser.StartWebAuthNRegistrationRequest, resuser.StartWebAuthNRegistrationResponse](resPrefix+"StartWebAuthNRegistration", req,
+				http.MethodPost, base+"/webauthn", jsonBody(reg)), tok).(*resuser.StartWebAuthNRegistrationResponse)
+			verify := &resuser.VerifyWebAuthNRegistration{PublicKeyCredential: credentialFor(e, resp.GetPublicKeyCredentialCreationOptions()), WebAuthNName: "yubikey"}
+			vreq := &resuser.VerifyWebAuthNRegistrationRequest{Id: u, WebAuthNId: resp.GetWebAuthNId(), Verify: verify}
+			must(e, tr, newOp[resuser.VerifyWebAuthNRegistrationRequest, resuser.VerifyWebAuthNRegistrationResponse](resPrefix+"VerifyWebAuthNRegistration", vreq,
+				http.MethodPost, base+"/webauthn/"+resp.GetWebAuthNId()+"/_verify", jsonBody(verify)), tok)
+		case mfa.FactorOTPSMS:
+			phone := returnCodePhone("+41 79 111 22 33")
+			req := &resuser.AddOTPSMSAuthenticatorRequest{Id: u, Phone: phone}
+			resp := must(e, tr, newOp[resuser.AddOTPSMSAuthenticatorRequest, resuser.AddOTPSMSAuthenticatorResponse](resPrefix+"AddOTPSMSAuthenticator", req,
+				http.MethodPost, base+"/otp_sms", jsonBody(phone)), tok).(*resuser.AddOTPSMSAuthenticatorResponse)
+			vreq := &resuser.VerifyOTPSMSRegistrationRequest{Id: u, OtpSmsId: resp.GetOtpSmsId(), Code: resp.GetVerificationCode()}
+			must(e, tr, newOp[resuser.VerifyOTPSMSRegistrationRequest, resuser.VerifyOTPSMSRegistrationResponse](resPrefix+"VerifyOTPSMSRegistration", vreq,
+				http.MethodPost, base+"/otp_sms/"+resp.GetOtpSmsId()+"/_verify", jsonString(resp.GetVerificationCode())), tok)
+		case mfa.FactorOTPEmail:
+			email := returnCodeEmail("lifecycle@example.net")
+			req := &resuser.AddOTPEmailAuthenticatorRequest{Id: u, Email: email}
+			resp := must(e, tr, newOp[resuser.AddOTPEmailAuthenticatorRequest, resuser.AddOTPEmailAuthenticatorResponse](resPrefix+"AddOTPEmailAuthenticator", req,
+				http.MethodPost, base+"/otp_email", jsonBody(email)), tok).(*resuser.AddOTPEmailAuthenticatorResponse)
+			vreq := &resuser.VerifyOTPEmailRegistrationRequest{Id: u, OtpEmailId: resp.GetOtpEmailId(), Code: resp.GetVerificationCode()}
+			must(e, tr, newOp[resuser.VerifyOTPEmailRegistrationRequest, resuser.VerifyOTPEmailRegistrationResponse](resPrefix+"VerifyOTPEmailRegistration", vreq,
+				http.MethodPost, base+"/otp_email/"+resp.GetOtpEmailId()+"/_verify", jsonString(resp.GetVerificationCode())), tok)
+		}
+	},
+	list:   listAsAdmin,
+	remove: resourceRemove,
+}
+
+// resourceRemove is the v3alpha resource removal of a user's factor id.
+func resourceRemove(_ *env, _, u string, kind mfa.FactorKind, id string) op {
+	base := "/resources/v3alpha/users/" + u
+	switch kind {
+	case mfa.FactorTOTP:
+		return newOp[resuser.RemoveTOTPAuthenticatorRequest, resuser.RemoveTOTPAuthenticatorResponse](resPrefix+"RemoveTOTPAuthenticator",
+			&resuser.RemoveTOTPAuthenticatorRequest{Id: u, TotpId: id}, http.MethodDelete, base+"/totp/"+id, "")
+	case mfa.FactorU2F:
+		return newOp[resuser.RemoveWebAuthNAuthenticatorRequest, resuser.RemoveWebAuthNAuthenticatorResponse](resPrefix+"RemoveWebAuthNAuthenticator",
+			&resuser.RemoveWebAuthNAuthenticatorRequest{Id: u, WebAuthNId: id}, http.MethodDelete, base+"/webauthn/"+id, "")
+	case mfa.FactorOTPSMS:
+		return newOp[resuser.RemoveOTPSMSAuthenticatorRequest, resuser.RemoveOTPSMSAuthenticatorResponse](resPrefix+"RemoveOTPSMSAuthenticator",
+			&resuser.RemoveOTPSMSAuthenticatorRequest{Id: u, OtpSmsId: id}, http.MethodDelete, base+"/otp_sms/"+id, "")
+	default:
+		return newOp[resuser.RemoveOTPEmailAuthenticatorRequest, resuser.RemoveOTPEmailAuthenticatorResponse](resPrefix+"RemoveOTPEmailAuthenticator",
+			&resuser.RemoveOTPEmailAuthenticatorRequest{Id: u, OtpEmailId: id}, http.MethodDelete, base+"/otp_email/"+id, "")
+	}
+}
+
+const v3Prefix = "/zitadel.user.v3alpha.UserService/"
+
+var userV3AlphaAPI = lifecycleAPI{
+	name: "user.v3alpha",
+	enroll: func(e *env, tr transport, tok, u string, kind mfa.FactorKind) {
+		base := "/v3alpha/users/" + u
+		switch kind {
+		case mfa.FactorTOTP:
+			req := &userv3alpha.StartTOTPRegistrationRequest{UserId: u}
+			resp := must(e, tr, newOp[userv3alpha.StartTOTPRegistrationRequest, userv3alpha.StartTOTPRegistrationResponse](v3Prefix+"StartTOTPRegistration", req,
+				http.MethodPost, base+"/totp", ""), tok).(*userv3alpha.StartTOTPRegistrationResponse)
+			code, _ := totp.GenerateCode(resp.GetSecret(), time.Now())
+			vreq := &userv3alpha.VerifyTOTPRegistrationRequest{UserId: u, TotpId: resp.GetTotpId(), Code: code}
+			must(e, tr, newOp[userv3alpha.VerifyTOTPRegistrationRequest, userv3alpha.VerifyTOTPRegistrationResponse](v3Prefix+"VerifyTOTPRegistration", vreq,
+				http.MethodPost, base+"/totp/"+resp.GetTotpId()+"/verify", jsonBody(vreq)), tok)
+		case mfa.FactorU2F:
+			req := &userv3alpha.StartWebAuthNRegistrationRequest{UserId: u, Domain: "localhost"}
+			resp := must(e, tr, newOp[userv3alpha.StartWebAuthNRegistrationRequest, userv3alpha.StartWebAuthNRegistrationResponse](v3Prefix+"StartWebAuthNRegistration", req,
+				http.MethodPost, base+"/webauthn", jsonBody(req)), tok).(*userv3alpha.StartWebAuthNRegistrationResponse)
+			vreq := &userv3alpha.VerifyWebAuthNRegistrationRequest{UserId: u, WebAuthNId: resp.GetWebAuthNId(),
+				PublicKeyCredential: credentialFor(e, resp.GetPublicKeyCredentialCreationOptions()), WebAuthNName: "yubikey"}
+			must(e, tr, newOp[userv3alpha.VerifyWebAuthNRegistrationRequest, userv3alpha.VerifyWebAuthNRegistrationResponse](v3Prefix+"VerifyWebAuthNRegistration", vreq,
+				http.MethodPost, base+"/webauthn/"+resp.GetWebAuthNId(), jsonBody(vreq)), tok)
+		case mfa.FactorOTPSMS:
+			req := &userv3alpha.AddOTPSMSAuthenticatorRequest{UserId: u, Phone: &userv3alpha.SetPhone{Number: "+41791112233",
+				Verification: &userv3alpha.SetPhone_ReturnCode{ReturnCode: &userv3alpha.ReturnPhoneVerificationCode{}}}}
+			resp := must(e, tr, newOp[userv3alpha.AddOTPSMSAuthenticatorRequest, userv3alpha.AddOTPSMSAuthenticatorResponse](v3Prefix+"AddOTPSMSAuthenticator", req,
+				http.MethodPost, base+"/otp_sms", jsonBody(req)), tok).(*userv3alpha.AddOTPSMSAuthenticatorResponse)
+			vreq := &userv3alpha.VerifyOTPSMSRegistrationRequest{UserId: u, OtpSmsId: resp.GetOtpSmsId(), Code: resp.GetVerificationCode()}
+			must(e, tr, newOp[userv3alpha.VerifyOTPSMSRegistrationRequest, userv3alpha.VerifyOTPSMSRegistrationResponse](v3Prefix+"VerifyOTPSMSRegistration", vreq,
+				http.MethodPost, base+"/otp_sms/"+resp.GetOtpSmsId()+"/verify", jsonBody(vreq)), tok)
+		case mfa.FactorOTPEmail:
+			req := &userv3alpha.AddOTPEmailAuthenticatorRequest{UserId: u, Email: &userv3alpha.SetEmail{Address: "lifecycle@example.net",
+				Verification: &userv3alpha.SetEmail_ReturnCode{ReturnCode: &userv3alpha.ReturnEmailVerificationCode{}}}}
+			resp := must(e, tr, newOp[userv3alpha.AddOTPEmailAuthenticatorRequest, userv3alpha.AddOTPEmailAuthenticatorResponse](v3Prefix+"AddOTPEmailAuthenticator", req,
+				http.MethodPost, base+"/otp_email", jsonBody(req)), tok).(*userv3alpha.AddOTPEmailAuthenticatorResponse)
+			vreq := &userv3alpha.VerifyOTPEmailRegistrationRequest{UserId: u, OtpEmailId: resp.GetOtpEmailId(), Code: resp.GetVerificationCode()}
+			must(e, tr, newOp[userv3alpha.VerifyOTPEmailRegistrationRequest, userv3alpha.VerifyOTPEmailRegistrationResponse](v3Prefix+"VerifyOTPEmailRegistration", vreq,
+				http.MethodPost, base+"/otp_email/"+resp.GetOtpEmailId()+"/verify", jsonBody(vreq)), tok)
+		}
+	},
+	list: listAsAdmin,
+	remove: func(_ *env, _, u string, kind mfa.FactorKind, id string) op {
+		base := "/v3alpha/users/" + u
+		switch kind {
+		case mfa.FactorTOTP:
+			return newOp[userv3alpha.RemoveTOTPAuthenticatorRequest, userv3alpha.RemoveTOTPAuthenticatorResponse](v3Prefix+"RemoveTOTPAuthenticator",
+				&userv3alpha.RemoveTOTPAuthenticatorRequest{UserId: u, TotpId: id}, http.MethodDelete, base+"/totp/"+id, "")
+		case mfa.FactorU2F:
+			return newOp[userv3alpha.RemoveWebAuthNAuthenticatorRequest, userv3alpha.RemoveWebAuthNAuthenticatorResponse](v3Prefix+"RemoveWebAuthNAuthenticator",
+				&userv3alpha.RemoveWebAuthNAuthenticatorRequest{UserId: u, WebAuthNId: id}, http.MethodDelete, base+"/webauthn/"+id, "")
+		case mfa.FactorOTPSMS:
+			return newOp[userv3alpha.RemoveOTPSMSAuthenticatorRequest, userv3alpha.RemoveOTPSMSAuthenticatorResponse](v3Prefix+"RemoveOTPSMSAuthenticator",
+				&userv3alpha.RemoveOTPSMSAuthenticatorRequest{UserId: u, OtpSmsId: id}, http.MethodDelete, base+"/otp_sms/"+id, "")
+		default:
+			return newOp[userv3alpha.RemoveOTPEmailAuthenticatorRequest, userv3alpha.RemoveOTPEmailAuthenticatorResponse](v3Prefix+"RemoveOTPEmailAuthenticator",
+				&userv3alpha.RemoveOTPEmailAuthenticatorRequest{UserId: u, OtpEmailId: id}, http.MethodDelete, base+"/otp_email/"+id, "")
+		}
+	},
+}
+
 // The whole life cycle of every factor kind, through each API and
 // transport: enroll → verify → listed READY → remove → not listed →
 // remove again → NotFound with the kind's error.
@@ -215,21 +387,23 @@ func TestFactorLifecycle(t *testing.T) {
 	notFound := map[mfa.FactorKind]string{
 		mfa.FactorTOTP: "COMMAND-Hd9sd", mfa.FactorU2F: "COMMAND-DAfb2", mfa.FactorOTPSMS: "COMMAND-Sr3h3", mfa.FactorOTPEmail: "COMMAND-b312D",
 	}
-	for _, a := range []lifecycleAPI{v2API, authAPI} {
+	for _, a := range []lifecycleAPI{v2API, authAPI, resourcesAPI, userV3AlphaAPI} {
 		for _, kind := range []mfa.FactorKind{mfa.FactorTOTP, mfa.FactorU2F, mfa.FactorOTPSMS, mfa.FactorOTPEmail} {
 			for _, tr := range transports {
 				t.Run(a.name+"/"+string(kind)+"/"+tr.name, func(t *testing.T) {
 					e.t = t
 					defer func() { e.t = nil }()
-					user, tok := e.personWithToken()
-					if !a.self {
-						tok = e.admin
+					// Self-service needs the person's own token (a password
+					// grant, slow under -race); the others act as the admin.
+					user, tok := e.newHuman(e.org), e.admin
+					if a.self {
+						user, tok = e.personWithToken()
 					}
 					a.enroll(e, tr, tok, user, kind)
 					if got := a.list(e, tr, tok, user); len(got) != 1 || got[0] != kind {
 						t.Fatalf("after enrolment the list shows %v, want [%s] READY", got, kind)
 					}
-					id := e.u2fID(user)
+					id := e.factorID(user, kind)
 					if got := tr.call(e, a.remove(e, tok, user, kind, id), tok, ""); got.code != codes.OK {
 						t.Fatalf("remove: %v %q", got.code, got.message)
 					}

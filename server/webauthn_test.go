@@ -57,9 +57,13 @@ func ec2Credential(e *env) virtualwebauthn.Credential {
 }
 
 // u2fID returns the id of the user's first U2F factor, or a made-up id.
-func (e *env) u2fID(user string) string {
+func (e *env) u2fID(user string) string { return e.factorID(user, mfa.FactorU2F) }
+
+// factorID returns the id of the user's first factor of kind, or a made-up
+// id.
+func (e *env) factorID(user string, kind mfa.FactorKind) string {
 	for _, f := range e.factors(user) {
-		if f.Kind == mfa.FactorU2F {
+		if f.Kind == kind {
 			return f.ID
 		}
 	}

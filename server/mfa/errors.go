@@ -142,6 +142,15 @@ var (
 	ErrU2FAlreadyReady  = newErr(KindFailedPrecondition, "COMMAND-fgU2r", "Errors.User.WebAuthN.AlreadyReady", "WebAuthN Token is already set up")
 	ErrU2FDomainInvalid = newErr(KindInvalidArgument, "COMMAND-fgU2d", "Errors.User.WebAuthN.DomainInvalid", "Domain is not a valid relying party id")
 
+	// OTP SMS and email registrations proven by a code (v3alpha). A wrong
+	// code answers ErrInvalidCode, as TOTP does. ErrOTPCodeExpired is
+	// ZITADEL's expired-code error; the others are factorgate's own.
+	ErrOTPSMSAlreadyReady   = newErr(KindFailedPrecondition, "COMMAND-fgSMr", "Errors.User.MFA.OTP.AlreadyReady", "Multifactor OTP (OneTimePassword) is already set up")
+	ErrOTPEmailAlreadyReady = newErr(KindFailedPrecondition, "COMMAND-fgEMr", "Errors.User.MFA.OTP.AlreadyReady", "Multifactor OTP (OneTimePassword) is already set up")
+	ErrOTPCodeExpired       = newErr(KindFailedPrecondition, "CODE-QvUQ4P", "Errors.User.Code.Expired", "Code is expired")
+	ErrOTPCodeExhausted     = newErr(KindFailedPrecondition, "COMMAND-fgOTx", "Errors.User.Code.TooManyAttempts", "Too many wrong codes; start the registration again")
+	ErrInvalidPhone         = newErr(KindInvalidArgument, "PHONE-so0wa", "Errors.User.Phone.Invalid", "Phone is invalid")
+
 	// Users and organizations.
 	ErrUserNotFound         = newErr(KindNotFound, "COMMAND-M0dsf", "Errors.User.NotFound", "User could not be found")
 	ErrOTPUserNotFound      = newErr(KindNotFound, "COMMAND-4g3xq", "Errors.NotFound", "Errors.NotFound")

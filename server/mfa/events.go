@@ -20,22 +20,38 @@ const (
 	EventOrgSecondFactorAdded = "org.policy.login.secondfactor.added"
 	EventOrgSecondFactorRemov = "org.policy.login.secondfactor.removed"
 
-	EventHumanAdded        = "user.human.added"
-	EventMachineAdded      = "user.machine.added"
-	EventPATAdded          = "user.personal.access.token.added"
-	EventPATRemoved        = "user.personal.access.token.removed"
-	EventTokenAdded        = "user.token.added"
-	EventMachineSecretSet  = "user.machine.secret.set"
-	EventTOTPAdded         = "user.human.mfa.otp.added"
-	EventTOTPVerified      = "user.human.mfa.otp.verified"
-	EventTOTPRemoved       = "user.human.mfa.otp.removed"
-	EventU2FAdded          = "user.human.mfa.u2f.token.added"
-	EventU2FVerified       = "user.human.mfa.u2f.token.verified"
-	EventU2FRemoved        = "user.human.mfa.u2f.token.removed"
-	EventOTPSMSAdded       = "user.human.mfa.otp.sms.added"
-	EventOTPSMSRemoved     = "user.human.mfa.otp.sms.removed"
-	EventOTPEmailAdded     = "user.human.mfa.otp.email.added"
-	EventOTPEmailRemoved   = "user.human.mfa.otp.email.removed"
+	EventHumanAdded       = "user.human.added"
+	EventMachineAdded     = "user.machine.added"
+	EventPATAdded         = "user.personal.access.token.added"
+	EventPATRemoved       = "user.personal.access.token.removed"
+	EventTokenAdded       = "user.token.added"
+	EventMachineSecretSet = "user.machine.secret.set"
+	EventTOTPAdded        = "user.human.mfa.otp.added"
+	EventTOTPVerified     = "user.human.mfa.otp.verified"
+	EventTOTPRemoved      = "user.human.mfa.otp.removed"
+	EventU2FAdded         = "user.human.mfa.u2f.token.added"
+	EventU2FVerified      = "user.human.mfa.u2f.token.verified"
+	EventU2FRemoved       = "user.human.mfa.u2f.token.removed"
+	EventOTPSMSAdded      = "user.human.mfa.otp.sms.added"
+	EventOTPSMSRemoved    = "user.human.mfa.otp.sms.removed"
+	EventOTPEmailAdded    = "user.human.mfa.otp.email.added"
+	EventOTPEmailRemoved  = "user.human.mfa.otp.email.removed"
+
+	// A person's phone and email (v3alpha OTP registrations set them).
+	EventPhoneChanged  = "user.human.phone.changed"
+	EventPhoneVerified = "user.human.phone.verified"
+	EventEmailChanged  = "user.human.email.changed"
+	EventEmailVerified = "user.human.email.verified"
+
+	// OTP SMS and email registrations proven by a code (v3alpha): started
+	// (NOT_READY, with the code's digest), a wrong code, verified (READY).
+	EventOTPSMSRegistrationStarted       = "user.human.mfa.otp.sms.registration.started"
+	EventOTPSMSRegistrationCheckFailed   = "user.human.mfa.otp.sms.registration.check.failed"
+	EventOTPSMSRegistrationVerified      = "user.human.mfa.otp.sms.registration.verified"
+	EventOTPEmailRegistrationStarted     = "user.human.mfa.otp.email.registration.started"
+	EventOTPEmailRegistrationCheckFailed = "user.human.mfa.otp.email.registration.check.failed"
+	EventOTPEmailRegistrationVerified    = "user.human.mfa.otp.email.registration.verified"
+
 	aggregateTypeInstance  = "instance"
 	aggregateTypeOrg       = "org"
 	aggregateTypeUser      = "user"
@@ -138,6 +154,33 @@ type tokenAddedPayload struct {
 	Scopes     []string  `json:"scopes,omitempty"`
 	AMR        []string  `json:"amr,omitempty"`
 	AuthTime   time.Time `json:"authTime"`
+}
+
+type phoneChangedPayload struct {
+	Phone string `json:"phone"`
+}
+
+type emailChangedPayload struct {
+	Email string `json:"email"`
+}
+
+// The code itself is never stored: CodeDigest is its keyed digest (see
+// sealer.digest), CodeReturned records that the caller got the code in the
+// response instead of it being sent.
+type otpSMSRegistrationPayload struct {
+	ID           string    `json:"id"`
+	Phone        string    `json:"phone"`
+	CodeDigest   string    `json:"codeDigest"`
+	Expiry       time.Time `json:"expiry"`
+	CodeReturned bool      `json:"codeReturned,omitempty"`
+}
+
+type otpEmailRegistrationPayload struct {
+	ID           string    `json:"id"`
+	Email        string    `json:"email"`
+	CodeDigest   string    `json:"codeDigest"`
+	Expiry       time.Time `json:"expiry"`
+	CodeReturned bool      `json:"codeReturned,omitempty"`
 }
 
 type machineSecretPayload struct {

@@ -55,6 +55,18 @@ var eventPayloads = map[string]any{
 	EventOTPSMSRemoved:    nil,
 	EventOTPEmailAdded:    factorIDPayload{},
 	EventOTPEmailRemoved:  nil,
+
+	EventPhoneChanged:  phoneChangedPayload{},
+	EventPhoneVerified: nil,
+	EventEmailChanged:  emailChangedPayload{},
+	EventEmailVerified: nil,
+
+	EventOTPSMSRegistrationStarted:       otpSMSRegistrationPayload{},
+	EventOTPSMSRegistrationCheckFailed:   factorIDPayload{},
+	EventOTPSMSRegistrationVerified:      factorIDPayload{},
+	EventOTPEmailRegistrationStarted:     otpEmailRegistrationPayload{},
+	EventOTPEmailRegistrationCheckFailed: factorIDPayload{},
+	EventOTPEmailRegistrationVerified:    factorIDPayload{},
 }
 
 // TestEventsGolden pins the persisted contract: every event type and the

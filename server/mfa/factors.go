@@ -35,26 +35,63 @@ type FactorView struct {
 // checking permission; OTP SMS and email removals check permission first.
 // Removing one's own factor needs no permission.
 func (s *Service) RemoveFactor(ctx context.Context, orgID string, ref FactorRef) (Details, error) {
-	var notFound error
-	switch ref.Kind {
+	return s.removeFactor(ctx, scope{orgID: orgID}, ref)
+}
+
+// scope is how a command sees the user it acts on.
+type scope struct {
+	// orgID, when set, confines the command to the users of one
+	// organization; a user of another one is invisible.
+	orgID string
+	// resource marks the v3alpha resource API, where the authenticator is
+	// the resource: every call names it by id, and a missing user, a user
+	// outside orgID and an id that names no factor of the kind all answer
+	// the kind's NotFound (notFoundOf). Details then describe the factor:
+	// its id and creation time.
+	resource bool
+}
+
+// visible reports whether u can be seen in the scope.
+func (sc scope) visible(u *userState) bool {
+	return u != nil && (sc.orgID == "" || u.Owner == sc.orgID)
+}
+
+// notFoundOf is the NotFound error of a factor kind, as its removal answers.
+func notFoundOf(kind FactorKind) error {
+	switch kind {
 	case FactorTOTP:
-		notFound = ErrTOTPNotExisting
+		return ErrTOTPNotExisting
 	case FactorU2F:
-		notFound = ErrU2FNotFound
+		return ErrU2FNotFound
 	case FactorOTPSMS:
-		notFound = ErrOTPSMSNotExisting
+		return ErrOTPSMSNotExisting
 	case FactorOTPEmail:
-		notFound = ErrOTPEmailNotExisting
-	default:
+		return ErrOTPEmailNotExisting
+	}
+	return nil
+}
+
+// factorDetails are the details of a resource-API call: the change
+// details of the user, but naming the factor and when it was created.
+func factorDetails(u *userState, id string, created time.Time) Details {
+	d := u.changeDetails()
+	d.ID, d.CreationDate = id, created
+	return d
+}
+
+func (s *Service) removeFactor(ctx context.Context, sc scope, ref FactorRef) (Details, error) {
+	notFound := notFoundOf(ref.Kind)
+	if notFound == nil {
 		return Details{}, invalid("COMMAND-fk001", "unknown factor type")
 	}
+	orgID := sc.orgID
 	var d Details
 	err := s.retry(ctx, func() error {
 		u, err := s.loadUser(ctx, ref.UserID)
 		if err != nil {
 			return err
 		}
-		if u != nil && orgID != "" && u.Owner != orgID {
+		if !sc.visible(u) {
 			u = nil // outside the caller's organization context: invisible
 		}
 		permissionFirst := ref.Kind == FactorOTPSMS || ref.Kind == FactorOTPEmail
@@ -64,6 +101,9 @@ func (s *Service) RemoveFactor(ctx context.Context, orgID string, ref FactorRef)
 				target = u.Owner
 			}
 			if target == "" {
+				if sc.resource {
+					return notFound
+				}
 				return ErrOTPUserNotFound
 			}
 			if err := s.checkPermission(ctx, target, PermUserWrite, ref.UserID); err != nil {
@@ -74,9 +114,10 @@ func (s *Service) RemoveFactor(ctx context.Context, orgID string, ref FactorRef)
 			return notFound
 		}
 		f := u.factor(ref.Kind, ref.ID)
-		if f == nil || (ref.Kind == FactorU2F && ref.ID == "") {
+		if f == nil || ((ref.Kind == FactorU2F || sc.resource) && ref.ID == "") {
 			return notFound
 		}
+		factorID, created := f.ID, f.Created
 		if !permissionFirst {
 			if err := s.checkPermission(ctx, u.Owner, PermUserWrite, ref.UserID); err != nil {
 				return err
@@ -89,7 +130,7 @@ func (s *Service) RemoveFactor(ctx context.Context, orgID string, ref FactorRef)
 		case FactorTOTP:
 			typ = EventTOTPRemoved
 		case FactorU2F:
-			typ, payload = EventU2FRemoved, webAuthNRemovedPayload{ID: f.ID}
+			typ, payload = EventU2FRemoved, webAuthNRemovedPayload{ID: factorID}
 		case FactorOTPSMS:
 			typ = EventOTPSMSRemoved
 		case FactorOTPEmail:
@@ -102,6 +143,9 @@ func (s *Service) RemoveFactor(ctx context.Context, orgID string, ref FactorRef)
 			return err
 		}
 		d = u.changeDetails()
+		if sc.resource {
+			d = factorDetails(u, factorID, created)
+		}
 		return nil
 	})
 	return d, err
@@ -129,14 +173,18 @@ func (s *Service) ListFactors(ctx context.Context, orgID, userID string) ([]Fact
 	return out, nil
 }
 
-// loadHumanFor loads a human user for an enrolment by the caller, checking
-// scope and the credential permission (self always allowed).
-func (s *Service) loadHumanFor(ctx context.Context, orgID, userID string) (*userState, error) {
+// loadHumanFor loads a human user for an enrolment of a kind of factor by
+// the caller, checking scope and the credential permission (self always
+// allowed).
+func (s *Service) loadHumanFor(ctx context.Context, sc scope, userID string, kind FactorKind) (*userState, error) {
 	u, err := s.loadUser(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	if u == nil || (orgID != "" && u.Owner != orgID) {
+	if !sc.visible(u) {
+		if sc.resource {
+			return nil, notFoundOf(kind)
+		}
 		return nil, ErrUserNotFoundPrecond
 	}
 	if err := s.checkPermission(ctx, u.Owner, PermUserCredentialWrite, userID); err != nil {
@@ -165,10 +213,14 @@ const (
 // RegisterTOTP starts a TOTP enrolment with a fresh secret (RFC 6238,
 // SHA-1, 6 digits, 30 s). An unverified earlier registration is replaced.
 func (s *Service) RegisterTOTP(ctx context.Context, orgID, userID string) (TOTPRegistration, Details, error) {
+	return s.registerTOTP(ctx, scope{orgID: orgID}, userID)
+}
+
+func (s *Service) registerTOTP(ctx context.Context, sc scope, userID string) (TOTPRegistration, Details, error) {
 	var reg TOTPRegistration
 	var d Details
 	err := s.retry(ctx, func() error {
-		u, err := s.loadHumanFor(ctx, orgID, userID)
+		u, err := s.loadHumanFor(ctx, sc, userID, FactorTOTP)
 		if err != nil {
 			return err
 		}
@@ -194,6 +246,9 @@ func (s *Service) RegisterTOTP(ctx context.Context, orgID, userID string) (TOTPR
 		}
 		reg = TOTPRegistration{ID: id, URI: key.URL(), Secret: key.Secret()}
 		d = u.changeDetails()
+		if sc.resource {
+			d = factorDetails(u, id, c.now)
+		}
 		return nil
 	})
 	return reg, d, err
@@ -202,13 +257,20 @@ func (s *Service) RegisterTOTP(ctx context.Context, orgID, userID string) (TOTPR
 // VerifyTOTP completes a TOTP enrolment with a code from the person's app.
 // totpID, when set, must name the pending registration.
 func (s *Service) VerifyTOTP(ctx context.Context, orgID, userID, totpID, code string) (Details, error) {
+	return s.verifyTOTP(ctx, scope{orgID: orgID}, userID, totpID, code)
+}
+
+func (s *Service) verifyTOTP(ctx context.Context, sc scope, userID, totpID, code string) (Details, error) {
 	var d Details
 	err := s.retry(ctx, func() error {
-		u, err := s.loadHumanFor(ctx, orgID, userID)
+		u, err := s.loadHumanFor(ctx, sc, userID, FactorTOTP)
 		if err != nil {
 			return err
 		}
 		f := u.factor(FactorTOTP, totpID)
+		if sc.resource && (f == nil || totpID == "") {
+			return ErrTOTPNotExisting
+		}
 		if f == nil {
 			return ErrTOTPNotStarted
 		}
@@ -232,17 +294,23 @@ func (s *Service) VerifyTOTP(ctx context.Context, orgID, userID, totpID, code st
 			return err
 		}
 		d = u.changeDetails()
+		if sc.resource {
+			d = factorDetails(u, f.ID, f.Created)
+		}
 		return nil
 	})
 	return d, err
 }
 
-// AddOTPSMS enables one-time codes by SMS; the phone must be verified.
+// AddOTPSMS enables one-time codes by SMS; the phone must be verified. The
+// factor is ready at once; it replaces a pending registration (see
+// AddOTPSMSAuthenticator).
 func (s *Service) AddOTPSMS(ctx context.Context, orgID, userID string) (string, Details, error) {
 	return s.addOTP(ctx, orgID, userID, FactorOTPSMS)
 }
 
 // AddOTPEmail enables one-time codes by email; the email must be verified.
+// Like AddOTPSMS, it replaces a pending registration.
 func (s *Service) AddOTPEmail(ctx context.Context, orgID, userID string) (string, Details, error) {
 	return s.addOTP(ctx, orgID, userID, FactorOTPEmail)
 }
@@ -270,7 +338,7 @@ func (s *Service) addOTP(ctx context.Context, orgID, userID string, kind FactorK
 			typ, exists, unverified = EventOTPEmailAdded, ErrOTPEmailExists, ErrEmailNotVerified
 			verified = u.Human.EmailVerified
 		}
-		if u.factor(kind, "") != nil {
+		if f := u.factor(kind, ""); f != nil && f.State == FactorReady {
 			return exists
 		}
 		if !verified {

@@ -325,6 +325,13 @@ type Factor struct {
 	AttestationType string `json:"attestationType,omitempty"`
 	AAGUID          []byte `json:"aaguid,omitempty"`
 	SignCount       uint32 `json:"signCount,omitempty"`
+	// OTP SMS and email registrations proven by a code, while not ready:
+	// the phone or address the code is for, the code's digest, its expiry
+	// and the wrong codes tried so far.
+	Target       string    `json:"target,omitempty"`
+	CodeDigest   string    `json:"codeDigest,omitempty"`
+	CodeExpiry   time.Time `json:"codeExpiry,omitzero"`
+	FailedChecks int       `json:"failedChecks,omitempty"`
 }
 
 // Human is the profile of a person.
@@ -382,6 +389,13 @@ func (s *userState) factor(kind FactorKind, id string) *Factor {
 func (s *userState) dropFactor(kind FactorKind, id string) {
 	s.Factors = slices.DeleteFunc(s.Factors, func(f Factor) bool {
 		return f.Kind == kind && (id == "" || f.ID == id)
+	})
+}
+
+// dropPending drops the not yet verified factors of kind.
+func (s *userState) dropPending(kind FactorKind) {
+	s.Factors = slices.DeleteFunc(s.Factors, func(f Factor) bool {
+		return f.Kind == kind && f.State == FactorNotReady
 	})
 }
 
@@ -470,22 +484,86 @@ func (s *userState) apply(e eventstore.Event) error {
 			return err
 		}
 		s.dropFactor(FactorU2F, p.ID)
-	case EventOTPSMSAdded:
+	case EventOTPSMSAdded, EventOTPEmailAdded:
 		var p factorIDPayload
 		if err := decode(e, &p); err != nil {
 			return err
 		}
-		s.Factors = append(s.Factors, Factor{Kind: FactorOTPSMS, ID: p.ID, State: FactorReady, Created: e.CreatedAt})
+		kind := FactorOTPSMS
+		if e.Type == EventOTPEmailAdded {
+			kind = FactorOTPEmail
+		}
+		s.dropPending(kind) // a ready factor replaces a pending registration
+		s.Factors = append(s.Factors, Factor{Kind: kind, ID: p.ID, State: FactorReady, Created: e.CreatedAt})
 	case EventOTPSMSRemoved:
 		s.dropFactor(FactorOTPSMS, "")
-	case EventOTPEmailAdded:
+	case EventOTPEmailRemoved:
+		s.dropFactor(FactorOTPEmail, "")
+	case EventPhoneChanged:
+		var p phoneChangedPayload
+		if err := decode(e, &p); err != nil {
+			return err
+		}
+		if s.Human != nil {
+			s.Human.Phone, s.Human.PhoneVerified = p.Phone, false
+		}
+	case EventPhoneVerified:
+		if s.Human != nil {
+			s.Human.PhoneVerified = true
+		}
+	case EventEmailChanged:
+		var p emailChangedPayload
+		if err := decode(e, &p); err != nil {
+			return err
+		}
+		if s.Human != nil {
+			s.Human.Email, s.Human.EmailVerified = p.Email, false
+		}
+	case EventEmailVerified:
+		if s.Human != nil {
+			s.Human.EmailVerified = true
+		}
+	case EventOTPSMSRegistrationStarted:
+		var p otpSMSRegistrationPayload
+		if err := decode(e, &p); err != nil {
+			return err
+		}
+		s.dropPending(FactorOTPSMS) // a new registration replaces a pending one
+		s.Factors = append(s.Factors, Factor{Kind: FactorOTPSMS, ID: p.ID, State: FactorNotReady, Created: e.CreatedAt,
+			Target: p.Phone, CodeDigest: p.CodeDigest, CodeExpiry: p.Expiry})
+	case EventOTPEmailRegistrationStarted:
+		var p otpEmailRegistrationPayload
+		if err := decode(e, &p); err != nil {
+			return err
+		}
+		s.dropPending(FactorOTPEmail)
+		s.Factors = append(s.Factors, Factor{Kind: FactorOTPEmail, ID: p.ID, State: FactorNotReady, Created: e.CreatedAt,
+			Target: p.Email, CodeDigest: p.CodeDigest, CodeExpiry: p.Expiry})
+	case EventOTPSMSRegistrationCheckFailed, EventOTPEmailRegistrationCheckFailed:
 		var p factorIDPayload
 		if err := decode(e, &p); err != nil {
 			return err
 		}
-		s.Factors = append(s.Factors, Factor{Kind: FactorOTPEmail, ID: p.ID, State: FactorReady, Created: e.CreatedAt})
-	case EventOTPEmailRemoved:
-		s.dropFactor(FactorOTPEmail, "")
+		kind := FactorOTPSMS
+		if e.Type == EventOTPEmailRegistrationCheckFailed {
+			kind = FactorOTPEmail
+		}
+		if f := s.factor(kind, p.ID); f != nil {
+			f.FailedChecks++
+		}
+	case EventOTPSMSRegistrationVerified, EventOTPEmailRegistrationVerified:
+		var p factorIDPayload
+		if err := decode(e, &p); err != nil {
+			return err
+		}
+		kind := FactorOTPSMS
+		if e.Type == EventOTPEmailRegistrationVerified {
+			kind = FactorOTPEmail
+		}
+		if f := s.factor(kind, p.ID); f != nil {
+			f.State = FactorReady
+			f.Target, f.CodeDigest, f.CodeExpiry, f.FailedChecks = "", "", time.Time{}, 0
+		}
 	default:
 		return fmt.Errorf("mfa: user: unknown event %q", e.Type)
 	}

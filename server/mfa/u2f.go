@@ -32,6 +32,26 @@ type U2FRegistration struct {
 // Needs user.credential.write on the user's organization, except for
 // oneself.
 func (s *Service) RegisterU2F(ctx context.Context, orgID, userID, domain string) (U2FRegistration, Details, error) {
+	return s.registerU2F(ctx, scope{orgID: orgID}, userID, domain, AttachmentAny)
+}
+
+// WebAuthnAttachment restricts the authenticators a WebAuthn registration
+// asks for (the creation options' authenticatorSelection.authenticatorAttachment).
+type WebAuthnAttachment string
+
+// Attachments.
+const (
+	AttachmentAny           WebAuthnAttachment = ""
+	AttachmentPlatform      WebAuthnAttachment = "platform"       // built into the device
+	AttachmentCrossPlatform WebAuthnAttachment = "cross-platform" // a roaming security key
+)
+
+func (s *Service) registerU2F(ctx context.Context, sc scope, userID, domain string, attachment WebAuthnAttachment) (U2FRegistration, Details, error) {
+	switch attachment {
+	case AttachmentAny, AttachmentPlatform, AttachmentCrossPlatform:
+	default:
+		return U2FRegistration{}, Details{}, invalid("COMMAND-fgU2a", "unknown authenticator attachment")
+	}
 	rpID := strings.TrimSpace(domain)
 	if rpID == "" {
 		rpID = s.rp.ID
@@ -39,7 +59,7 @@ func (s *Service) RegisterU2F(ctx context.Context, orgID, userID, domain string)
 	var reg U2FRegistration
 	var d Details
 	err := s.retry(ctx, func() error {
-		u, err := s.loadHumanFor(ctx, orgID, userID)
+		u, err := s.loadHumanFor(ctx, sc, userID, FactorU2F)
 		if err != nil {
 			return err
 		}
@@ -51,8 +71,9 @@ func (s *Service) RegisterU2F(ctx context.Context, orgID, userID, domain string)
 		creation, session, err := wa.BeginRegistration(wu,
 			webauthn.WithConveyancePreference(protocol.PreferNoAttestation),
 			webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
-				ResidentKey:      protocol.ResidentKeyRequirementDiscouraged,
-				UserVerification: protocol.VerificationDiscouraged, // a second factor: presence is enough
+				AuthenticatorAttachment: protocol.AuthenticatorAttachment(attachment),
+				ResidentKey:             protocol.ResidentKeyRequirementDiscouraged,
+				UserVerification:        protocol.VerificationDiscouraged, // a second factor: presence is enough
 			}),
 			webauthn.WithExclusions(webauthn.Credentials(wu.WebAuthnCredentials()).CredentialDescriptors()),
 		)
@@ -81,6 +102,9 @@ func (s *Service) RegisterU2F(ctx context.Context, orgID, userID, domain string)
 		}
 		reg = U2FRegistration{ID: id, Options: options}
 		d = u.changeDetails()
+		if sc.resource {
+			d = factorDetails(u, id, c.now)
+		}
 		return nil
 	})
 	return reg, d, err
@@ -97,11 +121,18 @@ func (s *Service) RegisterU2F(ctx context.Context, orgID, userID, domain string)
 // credential does not verify (the library's reason is kept in Err for the
 // logs, never shown).
 func (s *Service) VerifyU2FRegistration(ctx context.Context, orgID, userID, factorID string, credential []byte, name string) (Details, error) {
+	return s.verifyU2F(ctx, scope{orgID: orgID}, userID, factorID, credential, name)
+}
+
+func (s *Service) verifyU2F(ctx context.Context, sc scope, userID, factorID string, credential []byte, name string) (Details, error) {
 	var d Details
 	err := s.retry(ctx, func() error {
-		u, err := s.loadHumanFor(ctx, orgID, userID)
+		u, err := s.loadHumanFor(ctx, sc, userID, FactorU2F)
 		if err != nil {
 			return err
+		}
+		if sc.resource && (factorID == "" || u.factor(FactorU2F, factorID) == nil) {
+			return ErrU2FNotFound
 		}
 		if factorID == "" {
 			// Self-service (auth.v1) names no id: verify the pending one.
@@ -165,6 +196,9 @@ func (s *Service) VerifyU2FRegistration(ctx context.Context, orgID, userID, fact
 			return err
 		}
 		d = u.changeDetails()
+		if sc.resource {
+			d = factorDetails(u, f.ID, f.Created)
+		}
 		return nil
 	})
 	return d, err

@@ -8,7 +8,9 @@ import (
 
 	"github.com/factorgate/factorgate/gen/zitadel/object"
 	objectv2 "github.com/factorgate/factorgate/gen/zitadel/object/v2"
+	objectv3alpha "github.com/factorgate/factorgate/gen/zitadel/object/v3alpha"
 	"github.com/factorgate/factorgate/gen/zitadel/policy"
+	resobject "github.com/factorgate/factorgate/gen/zitadel/resources/object/v3alpha"
 	userv1 "github.com/factorgate/factorgate/gen/zitadel/user"
 	"github.com/factorgate/factorgate/server/mfa"
 )
@@ -37,6 +39,53 @@ func objectDetails(d mfa.Details) *object.ObjectDetails {
 
 func v2Details(d mfa.Details) *objectv2.Details {
 	return &objectv2.Details{Sequence: d.Sequence, ChangeDate: ts(d.EventDate), ResourceOwner: d.ResourceOwner}
+}
+
+// resourceDetails is the v3alpha resource shape: the factor's id, when it
+// was created and changed, and the organization owning it.
+func resourceDetails(d mfa.Details) *resobject.Details {
+	return &resobject.Details{
+		Id: d.ID, Created: ts(d.CreationDate), Changed: ts(d.EventDate),
+		Owner: &objectv3alpha.Owner{Type: objectv3alpha.OwnerType_OWNER_TYPE_ORG, Id: d.ResourceOwner},
+	}
+}
+
+// otpProofFromPb reads the verification oneof of a v3alpha SetPhone or
+// SetEmail: is_verified, return_code, or (send_code or nothing) a code to
+// be sent.
+func otpProofFromPb(isVerified, returnCode bool) mfa.OTPProof {
+	switch {
+	case isVerified:
+		return mfa.ProofVerified
+	case returnCode:
+		return mfa.ProofReturnCode
+	default:
+		return mfa.ProofSendCode
+	}
+}
+
+// attachmentFromPb maps a v3alpha WebAuthNAuthenticatorType (the same
+// numbers in both v3alpha packages).
+func attachmentFromPb(t int32) mfa.WebAuthnAttachment {
+	switch t {
+	case 0:
+		return mfa.AttachmentAny
+	case 1:
+		return mfa.AttachmentPlatform
+	case 2:
+		return mfa.AttachmentCrossPlatform
+	default:
+		return mfa.WebAuthnAttachment("unknown")
+	}
+}
+
+// verificationCode is the optional verification_code of a v3alpha OTP
+// registration answer: set only when the code was asked for.
+func verificationCode(reg mfa.OTPRegistration) *string {
+	if reg.Code == "" {
+		return nil
+	}
+	return &reg.Code
 }
 
 func listDetails(total int, at time.Time) *object.ListDetails {

@@ -1,6 +1,8 @@
 // Package zitadel is the ZITADEL dialect: the management.v1, admin.v1,
-// org.v2 and user.v2 services, wire-compatible with ZITADEL's, over gRPC,
-// gRPC-Web and REST (grpc-gateway). Handlers only translate between the
+// auth.v1, org.v2, user.v2 (and v2beta) services and the v3alpha
+// authenticator calls (resources.user.v3alpha and the superseded
+// user.v3alpha), wire-compatible with ZITADEL's, over gRPC, gRPC-Web and
+// REST (grpc-gateway). Handlers only translate between the
 // protos and the core in server/mfa.
 package zitadel
 
@@ -26,8 +28,10 @@ import (
 	"github.com/factorgate/factorgate/gen/zitadel/message"
 	orgv2 "github.com/factorgate/factorgate/gen/zitadel/org/v2"
 	protocv2 "github.com/factorgate/factorgate/gen/zitadel/protoc/v2"
+	resuser "github.com/factorgate/factorgate/gen/zitadel/resources/user/v3alpha"
 	userv2 "github.com/factorgate/factorgate/gen/zitadel/user/v2"
 	userv2beta "github.com/factorgate/factorgate/gen/zitadel/user/v2beta"
+	userv3alpha "github.com/factorgate/factorgate/gen/zitadel/user/v3alpha"
 	"github.com/factorgate/factorgate/server/api"
 	"github.com/factorgate/factorgate/server/mfa"
 )
@@ -58,6 +62,8 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	orgv2.RegisterOrganizationServiceServer(g, &orgServer{core: s.core})
 	userv2.RegisterUserServiceServer(g, &userServer{core: s.core})
 	userv2beta.RegisterUserServiceServer(g, &userV2BetaServer{core: s.core})
+	resuser.RegisterZITADELUsersServer(g, &resourceUserServer{core: s.core})
+	userv3alpha.RegisterUserServiceServer(g, &userV3AlphaServer{core: s.core})
 	auth.RegisterAuthServiceServer(g, &authServer{core: s.core})
 }
 
@@ -69,6 +75,8 @@ func services() []protoreflect.ServiceDescriptor {
 		orgv2.File_zitadel_org_v2_org_service_proto.Services().ByName("OrganizationService"),
 		userv2.File_zitadel_user_v2_user_service_proto.Services().ByName("UserService"),
 		userv2beta.File_zitadel_user_v2beta_user_service_proto.Services().ByName("UserService"),
+		resuser.File_zitadel_resources_user_v3alpha_user_service_proto.Services().ByName("ZITADELUsers"),
+		userv3alpha.File_zitadel_user_v3alpha_user_service_proto.Services().ByName("UserService"),
 		auth.File_zitadel_auth_proto.Services().ByName("AuthService"),
 	}
 }
@@ -125,7 +133,8 @@ func orgField(name protoreflect.Name) func(req any) string {
 
 // Routes implements api.Service: ZITADEL's REST gateways. The v1 services
 // are mounted under their prefixes with the prefix stripped (their proto
-// paths are relative); v2 paths are absolute.
+// paths are relative); v2, v2beta and both v3alpha paths are absolute and
+// share one mux.
 func (s *Service) Routes(ctx context.Context, conn *grpc.ClientConn) ([]api.Route, error) {
 	success := successCodes()
 	mgmtMux, adminMux, authMux, v2Mux := newGatewayMux(success), newGatewayMux(success), newGatewayMux(success), newGatewayMux(success)
@@ -144,6 +153,12 @@ func (s *Service) Routes(ctx context.Context, conn *grpc.ClientConn) ([]api.Rout
 	if err := userv2beta.RegisterUserServiceHandlerClient(ctx, v2Mux, userv2beta.NewUserServiceClient(conn)); err != nil {
 		return nil, err
 	}
+	if err := resuser.RegisterZITADELUsersHandlerClient(ctx, v2Mux, resuser.NewZITADELUsersClient(conn)); err != nil {
+		return nil, err
+	}
+	if err := userv3alpha.RegisterUserServiceHandlerClient(ctx, v2Mux, userv3alpha.NewUserServiceClient(conn)); err != nil {
+		return nil, err
+	}
 	if err := auth.RegisterAuthServiceHandlerClient(ctx, authMux, auth.NewAuthServiceClient(conn)); err != nil {
 		return nil, err
 	}
@@ -153,6 +168,8 @@ func (s *Service) Routes(ctx context.Context, conn *grpc.ClientConn) ([]api.Rout
 		{Prefix: "/auth/v1", StripPrefix: true, Handler: authMux},
 		{Prefix: "/v2", Handler: v2Mux},
 		{Prefix: "/v2beta", Handler: v2Mux},
+		{Prefix: "/resources/v3alpha", Handler: v2Mux},
+		{Prefix: "/v3alpha", Handler: v2Mux},
 		{Prefix: "/oauth/v2", Handler: &tokenEndpoint{core: s.core}},
 	}, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	mgmt "github.com/factorgate/factorgate/gen/zitadel/management"
 	"github.com/factorgate/factorgate/gen/zitadel/policy"
 	"github.com/factorgate/factorgate/server/api"
@@ -96,7 +98,7 @@ func (s *managementServer) AddCustomLoginPolicy(ctx context.Context, req *mgmt.A
 }
 
 func (s *managementServer) UpdateCustomLoginPolicy(ctx context.Context, req *mgmt.UpdateCustomLoginPolicyRequest) (*mgmt.UpdateCustomLoginPolicyResponse, error) {
-	d, err := s.core.UpdateCustomLoginPolicy(ctx, api.OrgID(ctx), updatePolicyFromPb(req))
+	d, err := s.core.UpdateCustomLoginPolicy(ctx, api.OrgID(ctx), policyFromPb(req))
 	if err != nil {
 		return nil, err
 	}
@@ -180,33 +182,30 @@ func passwordless(t policy.PasswordlessType) bool {
 	return t == policy.PasswordlessType_PASSWORDLESS_TYPE_ALLOWED
 }
 
-func addPolicyFromPb(req *mgmt.AddCustomLoginPolicyRequest) (mfa.LoginPolicy, error) {
-	pol := mfa.LoginPolicy{
-		AllowUsernamePassword: req.GetAllowUsernamePassword(), AllowRegister: req.GetAllowRegister(),
-		AllowExternalIDP: req.GetAllowExternalIdp(), ForceMFA: req.GetForceMfa(), ForceMFALocalOnly: req.GetForceMfaLocalOnly(),
-		PasswordlessAllowed: passwordless(req.GetPasswordlessType()), HidePasswordReset: req.GetHidePasswordReset(),
-		IgnoreUnknownUsernames: req.GetIgnoreUnknownUsernames(), AllowDomainDiscovery: req.GetAllowDomainDiscovery(),
-		DisableLoginWithEmail: req.GetDisableLoginWithEmail(), DisableLoginWithPhone: req.GetDisableLoginWithPhone(),
-		DefaultRedirectURI:         req.GetDefaultRedirectUri(),
-		PasswordCheckLifetime:      durFromPb(req.GetPasswordCheckLifetime()),
-		ExternalLoginCheckLifetime: durFromPb(req.GetExternalLoginCheckLifetime()),
-		MFAInitSkipLifetime:        durFromPb(req.GetMfaInitSkipLifetime()),
-		SecondFactorCheckLifetime:  durFromPb(req.GetSecondFactorCheckLifetime()),
-		MultiFactorCheckLifetime:   durFromPb(req.GetMultiFactorCheckLifetime()),
-	}
-	for _, t := range req.GetSecondFactors() {
-		pol.SecondFactors = append(pol.SecondFactors, secondFactorFromPb(t))
-	}
-	for _, t := range req.GetMultiFactors() {
-		if t != policy.MultiFactorType_MULTI_FACTOR_TYPE_U2F_WITH_VERIFICATION {
-			return pol, &mfa.Error{Kind: mfa.KindInvalidArgument, ID: "Org-5m9fs", Key: "Errors.Org.LoginPolicy.MFA.Unspecified", Message: "Multifactor invalid"}
-		}
-		pol.MultiFactors = append(pol.MultiFactors, mfa.MultiFactorU2FWithVerification)
-	}
-	return pol, nil
+// policyRequest is what AddCustomLoginPolicyRequest and
+// UpdateCustomLoginPolicyRequest have in common (their field numbers differ,
+// their getters do not).
+type policyRequest interface {
+	GetAllowUsernamePassword() bool
+	GetAllowRegister() bool
+	GetAllowExternalIdp() bool
+	GetForceMfa() bool
+	GetForceMfaLocalOnly() bool
+	GetPasswordlessType() policy.PasswordlessType
+	GetHidePasswordReset() bool
+	GetIgnoreUnknownUsernames() bool
+	GetAllowDomainDiscovery() bool
+	GetDisableLoginWithEmail() bool
+	GetDisableLoginWithPhone() bool
+	GetDefaultRedirectUri() string
+	GetPasswordCheckLifetime() *durationpb.Duration
+	GetExternalLoginCheckLifetime() *durationpb.Duration
+	GetMfaInitSkipLifetime() *durationpb.Duration
+	GetSecondFactorCheckLifetime() *durationpb.Duration
+	GetMultiFactorCheckLifetime() *durationpb.Duration
 }
 
-func updatePolicyFromPb(req *mgmt.UpdateCustomLoginPolicyRequest) mfa.LoginPolicy {
+func policyFromPb(req policyRequest) mfa.LoginPolicy {
 	return mfa.LoginPolicy{
 		AllowUsernamePassword: req.GetAllowUsernamePassword(), AllowRegister: req.GetAllowRegister(),
 		AllowExternalIDP: req.GetAllowExternalIdp(), ForceMFA: req.GetForceMfa(), ForceMFALocalOnly: req.GetForceMfaLocalOnly(),
@@ -220,4 +219,18 @@ func updatePolicyFromPb(req *mgmt.UpdateCustomLoginPolicyRequest) mfa.LoginPolic
 		SecondFactorCheckLifetime:  durFromPb(req.GetSecondFactorCheckLifetime()),
 		MultiFactorCheckLifetime:   durFromPb(req.GetMultiFactorCheckLifetime()),
 	}
+}
+
+func addPolicyFromPb(req *mgmt.AddCustomLoginPolicyRequest) (mfa.LoginPolicy, error) {
+	pol := policyFromPb(req)
+	for _, t := range req.GetSecondFactors() {
+		pol.SecondFactors = append(pol.SecondFactors, secondFactorFromPb(t))
+	}
+	for _, t := range req.GetMultiFactors() {
+		if t != policy.MultiFactorType_MULTI_FACTOR_TYPE_U2F_WITH_VERIFICATION {
+			return pol, &mfa.Error{Kind: mfa.KindInvalidArgument, ID: "Org-5m9fs", Key: "Errors.Org.LoginPolicy.MFA.Unspecified", Message: "Multifactor invalid"}
+		}
+		pol.MultiFactors = append(pol.MultiFactors, mfa.MultiFactorU2FWithVerification)
+	}
+	return pol, nil
 }

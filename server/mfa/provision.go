@@ -378,17 +378,8 @@ func (s *Service) AddMachineUser(ctx context.Context, orgID string, in MachineIn
 // token is returned once; only its hash is kept.
 func (s *Service) AddPersonalAccessToken(ctx context.Context, orgID, userID string, expiry time.Time) (tokenID, token string, d Details, err error) {
 	err = s.retry(ctx, func() error {
-		u, err := s.loadUser(ctx, userID)
+		u, err := s.loadMachineFor(ctx, orgID, userID)
 		if err != nil {
-			return err
-		}
-		if u == nil || (orgID != "" && u.Owner != orgID) {
-			return ErrUserNotFound
-		}
-		if u.Machine == nil {
-			return ErrUserNotMachine
-		}
-		if err := s.checkPermission(ctx, u.Owner, PermUserWrite, ""); err != nil {
 			return err
 		}
 		c := s.newChange(ctx)
@@ -479,4 +470,24 @@ func (s *Service) AddIAMMember(ctx context.Context, userID string, roles []strin
 		return nil
 	})
 	return d, err
+}
+
+// loadMachineFor loads a machine user for a credential change by the
+// caller: the user must exist (in orgID when set), be a machine, and the
+// caller needs user.write on its organization.
+func (s *Service) loadMachineFor(ctx context.Context, orgID, userID string) (*userState, error) {
+	u, err := s.loadUser(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil || (orgID != "" && u.Owner != orgID) {
+		return nil, ErrUserNotFound
+	}
+	if u.Machine == nil {
+		return nil, ErrUserNotMachine
+	}
+	if err := s.checkPermission(ctx, u.Owner, PermUserWrite, ""); err != nil {
+		return nil, err
+	}
+	return u, nil
 }

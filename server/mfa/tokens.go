@@ -126,17 +126,8 @@ func (s *Service) issueToken(ctx context.Context, userID string, scopes, amr []s
 // adds nothing).
 func (s *Service) GenerateMachineSecret(ctx context.Context, orgID, userID string) (clientID, secret string, d Details, err error) {
 	err = s.retry(ctx, func() error {
-		u, err := s.loadUser(ctx, userID)
+		u, err := s.loadMachineFor(ctx, orgID, userID)
 		if err != nil {
-			return err
-		}
-		if u == nil || (orgID != "" && u.Owner != orgID) {
-			return ErrUserNotFound
-		}
-		if u.Machine == nil {
-			return ErrUserNotMachine
-		}
-		if err := s.checkPermission(ctx, u.Owner, PermUserWrite, ""); err != nil {
 			return err
 		}
 		if secret, err = newTokenString(); err != nil {

@@ -25,6 +25,7 @@ const (
 	EventPATAdded         = "user.personal.access.token.added"
 	EventPATRemoved       = "user.personal.access.token.removed"
 	EventTokenAdded       = "user.token.added"
+	EventTokenRevoked     = "user.token.revoked"
 	EventMachineSecretSet = "user.machine.secret.set"
 	EventTOTPAdded        = "user.human.mfa.otp.added"
 	EventTOTPVerified     = "user.human.mfa.otp.verified"
@@ -154,6 +155,10 @@ type tokenAddedPayload struct {
 	Scopes     []string  `json:"scopes,omitempty"`
 	AMR        []string  `json:"amr,omitempty"`
 	AuthTime   time.Time `json:"authTime"`
+}
+
+type tokenRevokedPayload struct {
+	TokenID string `json:"tokenId"`
 }
 
 type phoneChangedPayload struct {

@@ -44,6 +44,7 @@ var eventPayloads = map[string]any{
 	EventPATAdded:         patAddedPayload{},
 	EventPATRemoved:       patRemovedPayload{},
 	EventTokenAdded:       tokenAddedPayload{},
+	EventTokenRevoked:     tokenRevokedPayload{},
 	EventMachineSecretSet: machineSecretPayload{},
 	EventTOTPAdded:        totpAddedPayload{},
 	EventTOTPVerified:     factorIDPayload{},

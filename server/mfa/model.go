@@ -433,6 +433,14 @@ func (s *userState) apply(e eventstore.Event) error {
 			return err
 		}
 		s.Tokens = slices.DeleteFunc(s.Tokens, func(t tokenRef) bool { return t.ID == p.TokenID })
+	case EventTokenRevoked:
+		var p tokenRevokedPayload
+		if err := decode(e, &p); err != nil {
+			return err
+		}
+		// A revoked personal access token leaves the user's list; an
+		// access token from a grant was never in it.
+		s.Tokens = slices.DeleteFunc(s.Tokens, func(t tokenRef) bool { return t.ID == p.TokenID })
 	case EventTokenAdded:
 		// Access tokens live in their own documents; the user model only
 		// counts the event.

@@ -106,3 +106,48 @@ func TestClientCredentialsGrant(t *testing.T) {
 		t.Errorf("secret through another org: %v, want ErrUserNotFound", err)
 	}
 }
+
+func TestRevokeToken(t *testing.T) {
+	e := newTestEnv(t)
+	org := e.org()
+	name := uniqueName("rv")
+	if _, err := e.svc.AddHumanUser(e.admin, org, mfa.HumanInput{Username: name, GivenName: "A", FamilyName: "B",
+		Email: name + "@example.com", EmailVerified: true, Password: "correct horse"}); err != nil {
+		t.Fatal(err)
+	}
+	g1, err := e.svc.PasswordGrant(e.admin, name, "correct horse", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, err := e.svc.PasswordGrant(e.admin, name, "correct horse", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := e.store.Load(e.admin, "user", g1.UserID, 0)
+	revoked, err := e.svc.RevokeToken(e.admin, g1.Token)
+	if err != nil || !revoked {
+		t.Fatalf("RevokeToken = %v, %v; want true, nil", revoked, err)
+	}
+	if _, err := e.svc.Authenticate(e.admin, g1.Token); !errors.Is(err, mfa.ErrTokenInvalid) {
+		t.Errorf("revoked token authenticates: %v", err)
+	}
+	if _, err := e.svc.Authenticate(e.admin, g2.Token); err != nil {
+		t.Errorf("the user's other token stopped working: %v", err)
+	}
+	after, _ := e.store.Load(e.admin, "user", g1.UserID, 0)
+	if len(after) != len(before)+1 || after[len(after)-1].Type != mfa.EventTokenRevoked {
+		t.Fatalf("want one %s event, got %d events after %d", mfa.EventTokenRevoked, len(after), len(before))
+	}
+	if bytes.Contains(after[len(after)-1].Payload, []byte(g1.Token)) {
+		t.Error("the revocation event stores the token")
+	}
+	// Again, unknown and empty: no error, nothing written (RFC 7009).
+	for _, tok := range []string{g1.Token, "fg_unknown", ""} {
+		if revoked, err := e.svc.RevokeToken(e.admin, tok); err != nil || revoked {
+			t.Errorf("RevokeToken(%q) = %v, %v; want false, nil", tok, revoked, err)
+		}
+	}
+	if again, _ := e.store.Load(e.admin, "user", g1.UserID, 0); len(again) != len(after) {
+		t.Errorf("a no-op revocation wrote %d events", len(again)-len(after))
+	}
+}

@@ -24,8 +24,12 @@ help: ## Describe the make targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
+.PHONY: web-deps
+web-deps: ## Install web/'s pinned npm packages (protoc-gen-es, connect-web, esbuild, playwright-core, swagger-ui-dist)
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
 .PHONY: generate
-generate: ## Regenerate gen/ from proto/ (Go, gateway, validators, OpenAPI, gen/zitadel.binpb)
+generate: web-deps ## Regenerate gen/ and web/gen from proto/, and web/dist from web/src
 	rm -rf gen
 	$(BUF) generate
 	$(BUF) build --path proto/zitadel --exclude-source-info --as-file-descriptor-set -o gen/zitadel.binpb
@@ -33,12 +37,14 @@ generate: ## Regenerate gen/ from proto/ (Go, gateway, validators, OpenAPI, gen/
 		'// Package openapi embeds the generated OpenAPI documents, served under /openapi/.' \
 		'package openapi' '' 'import "embed"' '' '// FS holds the documents, by proto file path.' \
 		'//' '//go:embed zitadel' 'var FS embed.FS' > gen/openapi/openapi.go
+	$(BUF) generate --template buf.gen.web.yaml
+	cd web && node build.mjs
 
 .PHONY: checkgenerate
-checkgenerate: generate ## Fail if gen/ or proto/ differ from what is committed after generate
-	@if [ -n "$$(git status --porcelain -- gen proto)" ]; then \
-		echo "gen/ or proto/ is not up to date with the committed tree:"; \
-		git status --porcelain -- gen proto; \
+checkgenerate: generate ## Fail if generated files differ from what is committed after generate
+	@if [ -n "$$(git status --porcelain -- gen proto web/gen web/dist)" ]; then \
+		echo "generated files are not up to date with the committed tree:"; \
+		git status --porcelain -- gen proto web/gen web/dist; \
 		exit 1; \
 	fi
 
@@ -74,9 +80,24 @@ run: ## Run the service on its embedded default (SQLite under ./data, 127.0.0.1:
 	go run ./cmd/factorgate serve
 
 .PHONY: test
-test: ## Run every test (race detector on), then the ZITADEL compatibility test
+test: ## Run every test: Go (race detector on), the ZITADEL compatibility test, the browser test
 	go test -race -count=1 ./...
 	$(MAKE) compat
+	$(MAKE) test-browser
+
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: test-browser
+test-browser: web-deps build ## The example page in headless Chromium (installs Debian's chromium when missing)
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "test-browser: installing Debian's chromium"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "test-browser: no Chromium at $(CHROMIUM); install Debian's chromium package or set CHROMIUM=<path>"; exit 1; \
+		fi; \
+	fi
+	cd web && FACTORGATE_BIN=../bin/factorgate CHROMIUM=$(CHROMIUM) node --test --test-reporter=spec test/
 
 .PHONY: build
 build: ## Build bin/factorgate

@@ -162,6 +162,42 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 }
 
+// The viewer's index names every document that describes paths (and no
+// document of messages only), each at a URL that serves it; the viewer and
+// the example page are served from the binary.
+func TestOpenAPIIndexAndBrowserPages(t *testing.T) {
+	e := mustRunServer(t)
+	res, raw := e.send(t, http.MethodGet, "/openapi/index.json", nil, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("index: HTTP %d", res.StatusCode)
+	}
+	var docs []struct{ Name, URL string }
+	if err := json.Unmarshal(raw, &docs); err != nil {
+		t.Fatalf("index is not JSON: %v\n%s", err, raw)
+	}
+	names := map[string]bool{}
+	for _, d := range docs {
+		names[d.Name] = true
+		if r, _ := e.send(t, http.MethodGet, d.URL, nil, nil); r.StatusCode != http.StatusOK {
+			t.Errorf("%s: %s answers HTTP %d", d.Name, d.URL, r.StatusCode)
+		}
+	}
+	for _, want := range []string{"zitadel/management", "zitadel/admin", "zitadel/auth", "zitadel/user/v2/user_service"} {
+		if !names[want] {
+			t.Errorf("index lacks %s: %v", want, names)
+		}
+	}
+	if names["zitadel/message"] {
+		t.Error("index lists zitadel/message, a document without paths")
+	}
+	for path, want := range map[string]string{"/ui/": "My second factors", "/ui/app.js": "", "/openapi/ui/": "swagger-ui-bundle.js"} {
+		res, raw := e.send(t, http.MethodGet, path, nil, nil)
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(raw), want) {
+			t.Errorf("GET %s: HTTP %d, body contains %q: %v", path, res.StatusCode, want, strings.Contains(string(raw), want))
+		}
+	}
+}
+
 // ---- metrics ----
 
 var sampleRE = regexp.MustCompile(`^factorgate_rpc_requests_total\{(.*)\} (\S+)$`)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ import (
 	"github.com/factorgate/factorgate/server/eventstore"
 	"github.com/factorgate/factorgate/server/eventstore/sqlite"
 	"github.com/factorgate/factorgate/server/mfa"
+	"github.com/factorgate/factorgate/web"
 )
 
 var logOutput io.Writer = os.Stderr
@@ -200,20 +202,23 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	// transcoder per service: vanguard also derives REST routes from the
 	// http annotations, and ZITADEL's v1 services share relative paths
 	// (REST itself is grpc-gateway's job, mounted under each prefix).
-	web := map[string]http.Handler{}
+	transcoders := map[string]http.Handler{}
 	for name := range s.grpc.GetServiceInfo() {
 		t, err := vanguard.NewTranscoder([]*vanguard.Service{vanguard.NewService(name, s.grpc)},
 			vanguard.WithDefaultServiceOptions(vanguard.WithTargetCodecs(vanguard.CodecProto), vanguard.WithTargetProtocols(vanguard.ProtocolGRPC)))
 		if err != nil {
 			return fmt.Errorf("grpc-web %s: %w", name, err)
 		}
-		web[name] = t
+		transcoders[name] = t
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok") })
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", metrics.Handler())
 	mux.Handle("GET /openapi/", http.StripPrefix("/openapi", http.FileServerFS(openapi.FS)))
+	mux.HandleFunc("GET /openapi/index.json", serveOpenAPIIndex)
+	mux.Handle("GET /openapi/ui/", http.StripPrefix("/openapi/ui", http.FileServerFS(web.OpenAPIUI())))
+	mux.Handle("GET /ui/", http.StripPrefix("/ui", http.FileServerFS(web.UI())))
 	var fallback http.Handler = http.NotFoundHandler()
 	for _, d := range dialects {
 		routes, err := d.Routes(ctx, conn)
@@ -240,12 +245,12 @@ func (s *Server) buildTransports(ctx context.Context) error {
 		switch {
 		case strings.HasPrefix(ct, "application/grpc") && !strings.HasPrefix(ct, "application/grpc-web") && r.ProtoMajor == 2:
 			s.grpc.ServeHTTP(w, r)
-		case strings.HasPrefix(ct, "application/grpc-web") && web[svc] != nil:
+		case strings.HasPrefix(ct, "application/grpc-web") && transcoders[svc] != nil:
 			r.Header.Set(api.HeaderTransport, "grpc-web")
-			web[svc].ServeHTTP(w, r)
-		case r.Method == http.MethodPost && web[svc] != nil:
+			transcoders[svc].ServeHTTP(w, r)
+		case r.Method == http.MethodPost && transcoders[svc] != nil:
 			r.Header.Set(api.HeaderTransport, "connect")
-			web[svc].ServeHTTP(w, r)
+			transcoders[svc].ServeHTTP(w, r)
 		default:
 			mux.ServeHTTP(w, r)
 		}
@@ -313,6 +318,40 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeText(w, http.StatusOK, "ready")
+}
+
+// openapiIndex lists the served OpenAPI documents that describe at least
+// one path, for the viewer at /openapi/ui/. The documents are embedded, so
+// the list is built once.
+var openapiIndex = sync.OnceValue(func() []byte {
+	type doc struct {
+		Name string `json:"name"`
+		URL  string `json:"url"`
+	}
+	docs := []doc{}
+	_ = fs.WalkDir(openapi.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".swagger.json") {
+			return err
+		}
+		data, err := fs.ReadFile(openapi.FS, p)
+		if err != nil {
+			return err
+		}
+		var body struct {
+			Paths map[string]json.RawMessage `json:"paths"`
+		}
+		if json.Unmarshal(data, &body) == nil && len(body.Paths) > 0 {
+			docs = append(docs, doc{Name: strings.TrimSuffix(p, ".swagger.json"), URL: "/openapi/" + p})
+		}
+		return nil
+	})
+	out, _ := json.Marshal(docs)
+	return out
+})
+
+func serveOpenAPIIndex(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openapiIndex())
 }
 
 func writeText(w http.ResponseWriter, code int, msg string) {

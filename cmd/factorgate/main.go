@@ -1,6 +1,8 @@
 // Command factorgate runs the factorgate service.
 //
-//	factorgate serve [flags]
+//	factorgate serve [flags]        run the service (serve --help lists the flags)
+//	factorgate healthcheck [flags]  exit 0 when a running server is ready (container probes)
+//	factorgate version              print the version
 //
 // Every flag can also be set through an environment variable named
 // FACTORGATE_<FLAG> (upper case, dashes as underscores); flags win.
@@ -8,14 +10,21 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/factorgate/factorgate/server"
 )
@@ -27,12 +36,51 @@ func main() {
 	}
 }
 
+// stdout is where help, version and probe results go (tests replace it).
+var stdout io.Writer = os.Stdout
+
+// version is set at build time (-ldflags "-X main.version=…"); without it
+// the module version and VCS revision of the build are shown.
+var version string
+
+const usage = `usage: factorgate <command> [flags]
+
+commands:
+  serve        run the service (factorgate serve --help lists every flag and its environment variable)
+  healthcheck  exit 0 when the server at --addr answers /readyz with 200 (for container probes)
+  version      print the version
+`
+
+// errHelpShown ends a command after it printed its help: exit 0.
+var errHelpShown = errors.New("help shown")
+
 func run(args []string) error {
-	if len(args) == 0 || args[0] != "serve" {
-		fmt.Fprintln(os.Stderr, "usage: factorgate serve [flags]   (factorgate serve -h lists the flags)")
-		return errors.New("unknown or missing command")
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return errors.New("missing command")
 	}
-	cfg, err := parseServe(args[1:], os.Getenv)
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(args[1:])
+	case "healthcheck":
+		err = healthcheck(args[1:], os.Getenv)
+	case "version":
+		_, err = fmt.Fprintln(stdout, versionString())
+	case "help", "-h", "--help":
+		_, err = fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
+	return err
+}
+
+func serve(args []string) error {
+	cfg, err := parseServe(args, os.Getenv)
 	if err != nil {
 		return err
 	}
@@ -66,6 +114,7 @@ func waitErr(srv *server.Server) <-chan error {
 func parseServe(args []string, getenv func(string) string) (server.Config, error) {
 	cfg := server.DefaultConfig()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned; help goes to stdout
 	var origins, rpOrigins string
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (gRPC, gRPC-Web and REST on one port)")
 	fs.StringVar(&cfg.DB, "db", "", "store URL: sqlite://<file> (default sqlite://<data-dir>/factorgate.db)")
@@ -86,7 +135,7 @@ func parseServe(args []string, getenv func(string) string) (server.Config, error
 	// Environment first, so flags override it.
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		name := "FACTORGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := envName(f.Name)
 		if v := getenv(name); v != "" {
 			if err := f.Value.Set(v); err != nil && envErr == nil {
 				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
@@ -96,11 +145,8 @@ func parseServe(args []string, getenv func(string) string) (server.Config, error
 	if envErr != nil {
 		return cfg, envErr
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, "factorgate serve [flags]"); err != nil {
 		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	cfg.CORSOrigins = splitList(origins)
 	cfg.RPOrigins = splitList(rpOrigins)
@@ -108,6 +154,119 @@ func parseServe(args []string, getenv func(string) string) (server.Config, error
 		return cfg, errors.New("--node must be between 0 and " + strconv.Itoa(127))
 	}
 	return cfg, nil
+}
+
+// envName is the environment variable of a flag.
+func envName(flagName string) string {
+	return "FACTORGATE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseFlags parses args; on -h/--help it prints every flag with its
+// environment variable and default to stdout and returns errHelpShown.
+func parseFlags(fs *flag.FlagSet, args []string, synopsis string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stdout, "usage: %s\n\nEvery flag can also be set by the environment variable shown next to it; a flag wins.\n\n", synopsis)
+		fs.VisitAll(func(f *flag.Flag) {
+			kind, help := flag.UnquoteUsage(f)
+			fmt.Fprintf(stdout, "  --%s %s   (%s)\n      %s", f.Name, kind, envName(f.Name), help)
+			if f.DefValue != "" {
+				fmt.Fprintf(stdout, " (default %s)", f.DefValue)
+			}
+			fmt.Fprintln(stdout)
+		})
+		return errHelpShown
+	}
+	if err != nil {
+		return fmt.Errorf("%w (see %s --help)", err, strings.TrimSuffix(synopsis, " [flags]"))
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
+// healthcheck asks a running server whether it is ready (GET /readyz) and
+// fails unless it answers 200. It reads the same --addr (FACTORGATE_ADDR)
+// as serve, so a container probe needs no arguments; a wildcard listen
+// address is probed on loopback. With TLS configured it speaks HTTPS and
+// does not verify the certificate: it probes its own process on loopback,
+// and trusts nothing it is told.
+func healthcheck(args []string, getenv func(string) string) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	addr := fs.String("addr", server.DefaultConfig().Addr, "address of the server to probe")
+	useTLS := fs.Bool("tls", false, "probe over HTTPS (default: when FACTORGATE_TLS_CERT_FILE is set)")
+	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
+	if v := getenv(envName("addr")); v != "" {
+		*addr = v
+	}
+	if getenv(envName("tls-cert-file")) != "" {
+		*useTLS = true
+	}
+	if err := parseFlags(fs, args, "factorgate healthcheck [flags]"); err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", *addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+		if ip != nil && ip.To4() == nil {
+			host = "::1"
+		}
+	}
+	scheme := "http"
+	client := &http.Client{Timeout: *timeout}
+	if *useTLS {
+		scheme = "https"
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // probing our own listener
+	}
+	url := scheme + "://" + net.JoinHostPort(host, port) + "/readyz"
+	res, err := client.Get(url)
+	if err != nil {
+		return fmt.Errorf("not ready: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("not ready: %s answered HTTP %d", url, res.StatusCode)
+	}
+	_, err = fmt.Fprintln(stdout, "ready")
+	return err
+}
+
+// versionString names the build: the -X version when set, else the module
+// version, with the VCS revision when the build recorded one.
+func versionString() string {
+	v, rev, dirty := version, "", false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	out := "factorgate " + v
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if dirty {
+			rev += "+dirty"
+		}
+		out += " " + rev
+	}
+	return out + " " + runtime.Version()
 }
 
 func splitList(s string) []string {

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -239,4 +242,82 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// capture runs fn with stdout sent to a buffer.
+func capture(t *testing.T, fn func() error) (string, error) {
+	t.Helper()
+	var b strings.Builder
+	old := stdout
+	stdout = &b
+	defer func() { stdout = old }()
+	err := fn()
+	return b.String(), err
+}
+
+// serve --help lists every flag with its environment variable and exits 0.
+func TestServeHelpNamesEveryFlagAndItsEnvironmentVariable(t *testing.T) {
+	out, err := capture(t, func() error { return run([]string{"serve", "--help"}) })
+	if err != nil {
+		t.Fatalf("serve --help: %v", err)
+	}
+	for _, f := range []string{"addr", "db", "data-dir", "masterkey-file", "tls-cert-file", "tls-key-file", "cors-origins",
+		"log-level", "log-format", "node", "issuer", "webauthn-rp-id", "webauthn-origins", "sqlite-synchronous", "shutdown-timeout"} {
+		if !strings.Contains(out, "--"+f+" ") || !strings.Contains(out, "("+envName(f)+")") {
+			t.Errorf("help does not document --%s with %s:\n%s", f, envName(f), out)
+		}
+	}
+	if !strings.Contains(out, "(default 127.0.0.1:8080)") {
+		t.Errorf("help does not show the default address:\n%s", out)
+	}
+}
+
+func TestVersionAndUnknownCommands(t *testing.T) {
+	out, err := capture(t, func() error { return run([]string{"version"}) })
+	if err != nil || !strings.HasPrefix(out, "factorgate ") || !strings.Contains(out, "go1.") {
+		t.Errorf("version = %q, %v; want \"factorgate <version> … go1.x\"", out, err)
+	}
+	if err := run([]string{"bogus"}); err == nil || !strings.Contains(err.Error(), `unknown command "bogus"`) {
+		t.Errorf("run(bogus) = %v, want an unknown-command error", err)
+	}
+	if err := run([]string{"serve", "--bogus"}); err == nil || !strings.Contains(err.Error(), "serve --help") {
+		t.Errorf("serve --bogus = %v, want an error pointing at --help", err)
+	}
+}
+
+// healthcheck: ready server → 0, nothing listening → error, a wildcard
+// FACTORGATE_ADDR (as in the container image) is probed on loopback.
+func TestHealthcheck(t *testing.T) {
+	cfg := server.DefaultConfig()
+	cfg.Addr, cfg.DataDir, cfg.SQLiteSynchronous = "127.0.0.1:0", t.TempDir(), "NORMAL"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	_, port, _ := net.SplitHostPort(srv.Addr())
+
+	out, err := capture(t, func() error { return healthcheck([]string{"--addr", srv.Addr()}, env()) })
+	if err != nil || out != "ready\n" {
+		t.Errorf("healthcheck of a ready server = %q, %v", out, err)
+	}
+	if _, err := capture(t, func() error { return healthcheck(nil, env("FACTORGATE_ADDR", "0.0.0.0:"+port)) }); err != nil {
+		t.Errorf("healthcheck with FACTORGATE_ADDR=0.0.0.0:%s: %v", port, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	if _, err := capture(t, func() error { return healthcheck([]string{"--addr", closed, "--timeout", "2s"}, env()) }); err == nil || !strings.Contains(err.Error(), "not ready") {
+		t.Errorf("healthcheck of a closed port = %v, want not ready", err)
+	}
+	if err := healthcheck([]string{"--addr", "no-port"}, env()); err == nil {
+		t.Error("healthcheck --addr no-port: want an error")
+	}
 }

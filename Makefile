@@ -49,7 +49,7 @@ checkgenerate: generate ## Fail if generated files differ from what is committed
 	fi
 
 .PHONY: lint
-lint: ## buf lint and format check, go vet, gofmt check (outside gen/)
+lint: web-deps ## buf lint and format check, go vet, gofmt check (outside gen/), TypeScript type check of web/
 	$(BUF) lint
 	$(BUF) format -d --exit-code $(BUF_OWN_PATHS)
 	go vet ./...
@@ -58,6 +58,7 @@ lint: ## buf lint and format check, go vet, gofmt check (outside gen/)
 	if [ -n "$$unformatted" ]; then \
 		echo "gofmt needed on:"; echo "$$unformatted"; exit 1; \
 	fi
+	cd web && node_modules/.bin/tsc -p tsconfig.json
 
 .PHONY: breaking
 breaking: ## buf breaking (WIRE_JSON) against the main branch

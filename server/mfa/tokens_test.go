@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/factorgate/factorgate/server/eventstore"
 	"github.com/factorgate/factorgate/server/mfa"
 )
 
@@ -149,5 +150,40 @@ func TestRevokeToken(t *testing.T) {
 	}
 	if again, _ := e.store.Load(e.admin, "user", g1.UserID, 0); len(again) != len(after) {
 		t.Errorf("a no-op revocation wrote %d events", len(again)-len(after))
+	}
+}
+
+// Seeded people look like enrolled ones: their factors are listed ready,
+// removals work, and the stored documents equal a replay of the events.
+func TestSeed(t *testing.T) {
+	e := newTestEnv(t)
+	org := e.org()
+	users, err := e.svc.Seed(e.admin, mfa.SeedOptions{OrgID: org, Users: 7, U2FPerUser: 2, Prefix: "seed", BatchSize: 3})
+	if err != nil || len(users) != 7 {
+		t.Fatalf("Seed = %d users, %v", len(users), err)
+	}
+	for _, u := range users {
+		fs, err := e.svc.ListFactors(e.admin, org, u.ID)
+		if err != nil || len(fs) != 3 {
+			t.Fatalf("ListFactors(%s) = %v, %v; want TOTP and two keys", u.ID, fs, err)
+		}
+		for _, f := range fs {
+			if f.State != mfa.FactorReady {
+				t.Errorf("seeded factor %+v is not ready", f)
+			}
+		}
+		replayed, stored, err := e.svc.Replay(e.admin, "user", u.ID)
+		if err != nil || !bytes.Equal(replayed, stored) {
+			t.Fatalf("replay of %s differs from its document (%v):\n%s\n%s", u.ID, err, replayed, stored)
+		}
+	}
+	if _, err := e.svc.RemoveFactor(e.admin, org, mfa.FactorRef{UserID: users[0].ID, Kind: mfa.FactorU2F, ID: users[0].U2FIDs[1]}); err != nil {
+		t.Errorf("removing a seeded key: %v", err)
+	}
+	if _, err := e.svc.RemoveFactor(e.admin, org, mfa.FactorRef{UserID: users[0].ID, Kind: mfa.FactorTOTP}); err != nil {
+		t.Errorf("removing a seeded TOTP: %v", err)
+	}
+	if _, err := e.svc.Seed(e.admin, mfa.SeedOptions{OrgID: org, Users: 1, Prefix: "seed"}); !errors.Is(err, eventstore.ErrClaimed) {
+		t.Errorf("seeding a taken username: %v, want ErrClaimed", err)
 	}
 }

@@ -105,5 +105,13 @@ build: ## Build bin/factorgate
 	go build -o bin/factorgate ./cmd/factorgate
 
 .PHONY: bench
-bench: ## Storage benchmarks (quote medians; the machine is shared)
+bench: build ## Removals and reads against a no-op baseline, every transport (BENCH_DURATION, BENCH_USERS, BENCH_DB)
+	BENCH_FACTORGATE=bin/factorgate go run ./bench
+
+.PHONY: bench-scale
+bench-scale: build ## Removal latency and server memory at 10k, 100k and 1M factors (BENCH_SCALE_SIZES)
+	BENCH_FACTORGATE=bin/factorgate go run ./bench scale
+
+.PHONY: bench-store
+bench-store: ## Storage benchmarks (quote medians; the machine is shared)
 	go test -run='^$$' -bench=. -benchtime=2s -count=5 ./server/eventstore/sqlite/

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestMain lets the test binary play the baseline server, as the bench
+// binary does when it re-executes itself.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "baseline" {
+		if err := runBaseline(); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// A short run of `make bench` end to end: every row runs on both servers
+// without errors and the report is written. It measures nothing worth
+// reading; it keeps the program from rotting.
+func TestBenchRunsEveryRowWithoutErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server")
+	}
+	bin := filepath.Join(t.TempDir(), "factorgate")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/factorgate").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out := t.TempDir()
+	t.Setenv("BENCH_FACTORGATE", bin)
+	t.Setenv("BENCH_DURATION", "200ms")
+	t.Setenv("BENCH_USERS", "30")
+	t.Setenv("BENCH_CONCURRENCY", "2")
+	t.Setenv("BENCH_OUT", out)
+	if err := runRows(context.Background()); err != nil {
+		t.Fatalf("runRows: %v", err)
+	}
+	data, err := os.ReadFile(filepath.Join(out, "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report struct{ Rows []row }
+	if err := json.Unmarshal(data, &report); err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Rows) != 5 {
+		t.Fatalf("%d rows, want 5 (four removals and a read)", len(report.Rows))
+	}
+	for _, r := range report.Rows {
+		if r.Factorgate.Requests == 0 || r.Baseline.Requests == 0 {
+			t.Errorf("%s over %s: %d requests to factorgate, %d to the baseline", r.Op, r.Transport, r.Factorgate.Requests, r.Baseline.Requests)
+		}
+		if r.Factorgate.Errors != 0 || r.Baseline.Errors != 0 {
+			t.Errorf("%s over %s: errors %d (%s) / baseline %d (%s)", r.Op, r.Transport,
+				r.Factorgate.Errors, r.Factorgate.FirstError, r.Baseline.Errors, r.Baseline.FirstError)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "latest.md")); err != nil {
+		t.Error(err)
+	}
+}

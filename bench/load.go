@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	mgmt "github.com/factorgate/factorgate/gen/zitadel/management"
+	userv2 "github.com/factorgate/factorgate/gen/zitadel/user/v2"
+)
+
+// target is one server under load: factorgate or the baseline.
+type target struct {
+	name  string
+	base  string // http://host:port
+	pid   int
+	conn  *grpc.ClientConn
+	token string
+	org   string
+}
+
+func dial(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// work is one unit a request consumes: a user and, for keys, a factor.
+type work struct{ user, factor string }
+
+// pool hands out work without replacement (removals) or round-robin
+// (reads). take reports false when a removal pool is empty.
+type pool struct {
+	items  []work
+	next   atomic.Int64
+	cyclic bool
+}
+
+func (p *pool) take() (work, bool) {
+	i := p.next.Add(1) - 1
+	if p.cyclic {
+		return p.items[int(i)%len(p.items)], true
+	}
+	if int(i) >= len(p.items) {
+		return work{}, false
+	}
+	return p.items[i], true
+}
+
+// call performs one request against t.
+type call func(ctx context.Context, t *target, w work) error
+
+// op is one benchmarked operation.
+type op struct {
+	name      string // row label
+	transport string
+	call      call
+	// pool builds the work of one row (seeding what it removes).
+	pool func(ctx context.Context) (*pool, error)
+}
+
+func (t *target) ctx(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+t.token, "x-zitadel-orgid", t.org)
+}
+
+func grpcRemoveU2F(ctx context.Context, t *target, w work) error {
+	_, err := mgmt.NewManagementServiceClient(t.conn).RemoveHumanAuthFactorU2F(t.ctx(ctx),
+		&mgmt.RemoveHumanAuthFactorU2FRequest{UserId: w.user, TokenId: w.factor})
+	return err
+}
+
+func grpcRemoveTOTP(ctx context.Context, t *target, w work) error {
+	_, err := userv2.NewUserServiceClient(t.conn).RemoveTOTP(t.ctx(ctx), &userv2.RemoveTOTPRequest{UserId: w.user})
+	return err
+}
+
+func grpcListFactors(ctx context.Context, t *target, w work) error {
+	_, err := userv2.NewUserServiceClient(t.conn).ListAuthenticationFactors(t.ctx(ctx), &userv2.ListAuthenticationFactorsRequest{UserId: w.user})
+	return err
+}
+
+// httpClients keeps one HTTP/1.1 keep-alive client per concurrency level,
+// with as many idle connections as workers.
+var httpClients sync.Map
+
+func httpClient(conc int) *http.Client {
+	if c, ok := httpClients.Load(conc); ok {
+		return c.(*http.Client)
+	}
+	c := &http.Client{Transport: &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, IdleConnTimeout: time.Minute}}
+	httpClients.Store(conc, c)
+	return c
+}
+
+func restCall(method, path string) func(conc int) call {
+	return func(conc int) call {
+		client := httpClient(conc)
+		return func(ctx context.Context, t *target, w work) error {
+			req, err := http.NewRequestWithContext(ctx, method, t.base+fmt.Sprintf(path, w.user, w.factor), nil)
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "Bearer "+t.token)
+			res, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode >= 300 {
+				return fmt.Errorf("HTTP %d", res.StatusCode)
+			}
+			return nil
+		}
+	}
+}
+
+func grpcWebRemoveTOTP(conc int) call {
+	client := httpClient(conc)
+	var clients sync.Map // base URL → connect client
+	return func(ctx context.Context, t *target, w work) error {
+		c, ok := clients.Load(t.base)
+		if !ok {
+			c, _ = clients.LoadOrStore(t.base, connect.NewClient[userv2.RemoveTOTPRequest, userv2.RemoveTOTPResponse](client,
+				t.base+"/zitadel.user.v2.UserService/RemoveTOTP", connect.WithGRPCWeb()))
+		}
+		req := connect.NewRequest(&userv2.RemoveTOTPRequest{UserId: w.user})
+		req.Header().Set("Authorization", "Bearer "+t.token)
+		_, err := c.(*connect.Client[userv2.RemoveTOTPRequest, userv2.RemoveTOTPResponse]).CallUnary(ctx, req)
+		return err
+	}
+}
+
+// result is one row's measurement against one target.
+type result struct {
+	Requests   int64         `json:"requests"`
+	Errors     int64         `json:"errors"`
+	FirstError string        `json:"first_error,omitempty"`
+	Elapsed    time.Duration `json:"elapsed_ns"`
+	RPS        float64       `json:"rps"`
+	P50        time.Duration `json:"p50_ns"`
+	P99        time.Duration `json:"p99_ns"`
+	CPUPerReq  time.Duration `json:"server_cpu_per_request_ns"`
+	Exhausted  bool          `json:"pool_exhausted,omitempty"`
+}
+
+// drive runs conc workers calling fn for d (or until the pool runs dry)
+// and measures the target process's CPU time over the row. Requests carry
+// no deadline (a gRPC deadline would end the last ones as errors): workers
+// stop starting new ones after d, and the row ends when the last returns.
+func drive(ctx context.Context, t *target, fn call, p *pool, conc int, d time.Duration) (result, error) {
+	cpu0, err := cpuTime(t.pid)
+	if err != nil {
+		return result{}, err
+	}
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		lat       []time.Duration
+		errs      atomic.Int64
+		first     atomic.Value
+		exhausted atomic.Bool
+	)
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := make([]time.Duration, 0, 4096)
+			for ctx.Err() == nil && time.Since(start) < d {
+				w, ok := p.take()
+				if !ok {
+					exhausted.Store(true)
+					break
+				}
+				t0 := time.Now()
+				err := fn(ctx, t, w)
+				mine = append(mine, time.Since(t0))
+				if err != nil {
+					if errs.Add(1) == 1 {
+						first.Store(err.Error())
+					}
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu1, err := cpuTime(t.pid)
+	if err != nil {
+		return result{}, err
+	}
+	slices.Sort(lat)
+	r := result{Requests: int64(len(lat)), Errors: errs.Load(), Elapsed: elapsed, Exhausted: exhausted.Load()}
+	if s, ok := first.Load().(string); ok {
+		r.FirstError = s
+	}
+	if len(lat) > 0 {
+		r.RPS = float64(len(lat)) / elapsed.Seconds()
+		r.P50 = lat[len(lat)*50/100]
+		r.P99 = lat[min(len(lat)-1, len(lat)*99/100)]
+		r.CPUPerReq = (cpu1 - cpu0) / time.Duration(len(lat))
+	}
+	return r, nil
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// row is one line of the table: an operation at one concurrency, measured
+// on factorgate and, right before, on the baseline.
+type row struct {
+	Op          string `json:"op"`
+	Transport   string `json:"transport"`
+	Concurrency int    `json:"concurrency"`
+	Factorgate  result `json:"factorgate"`
+	Baseline    result `json:"baseline"`
+	Ratio       float64
+	Seeding     time.Duration `json:"seeding_ns"`
+}
+
+// u2fPerUser is how many security keys each seeded person holds besides
+// the TOTP app: the U2F rows remove keys, the TOTP rows the app.
+const u2fPerUser = 2
+
+func operations(b *bench, conc int) []op {
+	removalPool := func(kind string) func(ctx context.Context) (*pool, error) {
+		return func(ctx context.Context) (*pool, error) {
+			users, _, err := b.seed(ctx, b.set.users, u2fPerUser)
+			if err != nil {
+				return nil, err
+			}
+			p := &pool{}
+			for _, u := range users {
+				if kind == "u2f" {
+					for _, k := range u.U2FIDs {
+						p.items = append(p.items, work{user: u.ID, factor: k})
+					}
+				} else {
+					p.items = append(p.items, work{user: u.ID, factor: u.TOTPID})
+				}
+			}
+			return p, nil
+		}
+	}
+	var readers *pool
+	readPool := func(ctx context.Context) (*pool, error) {
+		if readers == nil {
+			users, _, err := b.seed(ctx, b.set.users, u2fPerUser)
+			if err != nil {
+				return nil, err
+			}
+			readers = &pool{cyclic: true}
+			for _, u := range users {
+				readers.items = append(readers.items, work{user: u.ID})
+			}
+		}
+		readers.next.Store(0)
+		return readers, nil
+	}
+	return []op{
+		{name: "remove U2F (management.v1 RemoveHumanAuthFactorU2F)", transport: "gRPC", call: grpcRemoveU2F, pool: removalPool("u2f")},
+		{name: "remove TOTP (user.v2 RemoveTOTP)", transport: "gRPC", call: grpcRemoveTOTP, pool: removalPool("totp")},
+		{name: "remove TOTP (DELETE /v2/users/{id}/totp)", transport: "REST", call: restCall("DELETE", "/v2/users/%s/totp%.0s")(conc), pool: removalPool("totp")},
+		{name: "remove TOTP (user.v2 RemoveTOTP)", transport: "gRPC-Web", call: grpcWebRemoveTOTP(conc), pool: removalPool("totp")},
+		{name: "read (user.v2 ListAuthenticationFactors)", transport: "gRPC", call: grpcListFactors, pool: readPool},
+	}
+}
+
+func runRows(ctx context.Context) error {
+	set, err := load()
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	b, err := start(ctx, set)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	fmt.Printf("factorgate bench: %s; %d people per removal row, %s per row, store %s\n",
+		machine(), set.users, set.duration, storeName(set.db))
+	var rows []row
+	for _, conc := range set.concurrency {
+		for _, o := range operations(b, conc) {
+			r := row{Op: o.name, Transport: o.transport, Concurrency: conc}
+			// The baseline answers without doing anything: its pool is a
+			// copy that is never exhausted.
+			t0 := time.Now()
+			p, err := o.pool(ctx)
+			if err != nil {
+				return fmt.Errorf("%s: seed: %w", o.name, err)
+			}
+			r.Seeding = time.Since(t0)
+			base := &pool{items: p.items, cyclic: true}
+			if r.Baseline, err = drive(ctx, b.nop, o.call, base, conc, set.duration); err != nil {
+				return err
+			}
+			if r.Factorgate, err = drive(ctx, b.fg, o.call, p, conc, set.duration); err != nil {
+				return err
+			}
+			if r.Baseline.RPS > 0 {
+				r.Ratio = r.Factorgate.RPS / r.Baseline.RPS
+			}
+			rows = append(rows, r)
+			fmt.Println(line(r))
+		}
+	}
+	report := struct {
+		Machine  string        `json:"machine"`
+		Date     time.Time     `json:"date"`
+		Store    string        `json:"store"`
+		Users    int           `json:"users_per_row"`
+		Duration time.Duration `json:"row_duration_ns"`
+		Total    time.Duration `json:"total_ns"`
+		Rows     []row         `json:"rows"`
+	}{machine(), time.Now().UTC(), storeName(set.db), set.users, set.duration, time.Since(started), rows}
+	md := markdown(report.Machine, report.Store, rows)
+	fmt.Print("\n" + md)
+	fmt.Printf("total %s\n", time.Since(started).Round(time.Second))
+	if err := os.MkdirAll(set.out, 0o755); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(set.out, "latest.json"), report); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(set.out, "latest.md"), []byte(md), 0o644)
+}
+
+func storeName(db string) string {
+	if db == "" {
+		return "SQLite (synchronous=FULL, WAL)"
+	}
+	if i := strings.Index(db, "://"); i > 0 {
+		return db[:i]
+	}
+	return db
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+
+func line(r row) string {
+	ex := ""
+	if r.Factorgate.Exhausted {
+		ex = fmt.Sprintf(" (pool used up after %s)", r.Factorgate.Elapsed.Round(100*time.Millisecond))
+	}
+	errs := ""
+	if r.Factorgate.Errors > 0 {
+		errs = " first error: " + r.Factorgate.FirstError
+	}
+	return fmt.Sprintf("%-55s %-8s c=%-3d %8.0f req/s  p50 %s ms  p99 %s ms  errors %d  cpu %s ms/req  baseline %8.0f req/s  ratio %.2f%s%s",
+		r.Op, r.Transport, r.Concurrency, r.Factorgate.RPS, ms(r.Factorgate.P50), ms(r.Factorgate.P99), r.Factorgate.Errors,
+		fmt.Sprintf("%.3f", float64(r.Factorgate.CPUPerReq)/float64(time.Millisecond)), r.Baseline.RPS, r.Ratio, ex, errs)
+}
+
+func markdown(machine, store string, rows []row) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "Machine: %s. Store: %s.\n\n", machine, store)
+	s.WriteString("| operation | transport | conc | req/s | p50 ms | p99 ms | errors | server CPU ms/req | baseline req/s | baseline CPU ms/req | ratio |\n")
+	s.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&s, "| %s | %s | %d | %.0f | %s | %s | %d | %.3f | %.0f | %.3f | %.2f |\n", r.Op, r.Transport, r.Concurrency,
+			r.Factorgate.RPS, ms(r.Factorgate.P50), ms(r.Factorgate.P99), r.Factorgate.Errors,
+			float64(r.Factorgate.CPUPerReq)/float64(time.Millisecond), r.Baseline.RPS,
+			float64(r.Baseline.CPUPerReq)/float64(time.Millisecond), r.Ratio)
+	}
+	return s.String()
+}

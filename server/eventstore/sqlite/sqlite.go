@@ -8,6 +8,15 @@
 // connections and run concurrently with the writer, each seeing the last
 // committed state.
 //
+// Group commit: one goroutine owns the writer. Batches that arrive while it
+// commits wait, and the next transaction takes all of them (up to
+// maxGroup), each inside a savepoint of its own: a batch that fails is
+// rolled back to its savepoint alone and answers its own error, the others
+// commit together, with one WAL sync for the group. Every caller learns its
+// outcome only after the group's COMMIT, so an acknowledged batch is durable
+// (at the configured synchronous level) and a caller that lost a race
+// reloads state that already has the winner's events.
+//
 // The schema is created and upgraded by the embedded migrations/NNNN_*.sql
 // files, applied in order when the store is opened and recorded in the
 // schema_migrations table.
@@ -25,6 +34,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -80,8 +90,29 @@ type Store struct {
 	insertEvent, releaseClaim, takeClaim, deleteDoc, putDoc *sql.Stmt // on writer
 	loadEvents, getDoc, listDocs, claimOwner                *sql.Stmt // on reader
 
+	queue     chan *appendReq // hands batches to the committer
+	closing   chan struct{}   // closed when Close begins
+	committed chan struct{}   // closed when the committer has stopped
+
+	// Group commit statistics and a test hook, called after the first
+	// batch of a group is taken (the tests use it to gather a group).
+	pending, groups, batches atomic.Int64
+	groupHook                func()
+
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// maxGroup bounds how many batches one transaction commits.
+const maxGroup = 128
+
+// appendReq is one Append waiting for its group's commit.
+type appendReq struct {
+	ctx   context.Context
+	batch eventstore.Batch
+	out   []eventstore.Event
+	err   error
+	done  chan struct{}
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -195,6 +226,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("sqlite: open %s: prepare: %w", abs, err)
 		}
 	}
+	// The queue is unbuffered: a batch is handed to the committer or not
+	// at all, so none can be left behind in a buffer when the store closes.
+	s.queue, s.closing, s.committed = make(chan *appendReq), make(chan struct{}), make(chan struct{})
+	go s.commitLoop()
 	ok = true
 	return s, nil
 }
@@ -207,7 +242,13 @@ func dsn(abs string, params url.Values) string {
 	return "file:" + path + "?" + params.Encode()
 }
 
-// Append implements eventstore.Store.
+// errClosed answers an Append after Close.
+var errClosed = errors.New("sqlite: store is closed")
+
+// Append implements eventstore.Store. The batch joins the next group
+// commit; Append returns when that group has committed (or the batch
+// failed on its own), never before, even if ctx ends meanwhile: once a batch
+// is queued its outcome is decided by the store, and the caller is told it.
 func (s *Store) Append(ctx context.Context, b eventstore.Batch) ([]eventstore.Event, error) {
 	if err := eventstore.CheckBatch(b); err != nil {
 		return nil, fmt.Errorf("sqlite: append: %w", err)
@@ -218,19 +259,133 @@ func (s *Store) Append(ctx context.Context, b eventstore.Batch) ([]eventstore.Ev
 	if len(b.Events)+len(b.Claims)+len(b.Release)+len(b.Put)+len(b.Delete) == 0 {
 		return nil, nil
 	}
+	select {
+	case <-s.closing:
+		return nil, errClosed
+	default:
+	}
+	r := &appendReq{ctx: ctx, batch: b, done: make(chan struct{})}
+	s.pending.Add(1)
+	defer s.pending.Add(-1)
+	select {
+	case s.queue <- r:
+	case <-s.closing:
+		return nil, errClosed
+	case <-ctx.Done():
+		return nil, fmt.Errorf("sqlite: append: %w", ctx.Err())
+	}
+	<-r.done
+	return r.out, r.err
+}
+
+// commitLoop owns the writer: it takes the waiting batches as one group,
+// commits them in one transaction and answers each.
+func (s *Store) commitLoop() {
+	defer close(s.committed)
+	group := make([]*appendReq, 0, maxGroup)
+	for {
+		group = group[:0]
+		select {
+		case r := <-s.queue:
+			group = append(group, r)
+			if s.groupHook != nil {
+				s.groupHook()
+			}
+		case <-s.closing:
+			// Answer what is still queued, then stop.
+			for {
+				select {
+				case r := <-s.queue:
+					r.err = errClosed
+					close(r.done)
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(group) < maxGroup {
+			select {
+			case r := <-s.queue:
+				group = append(group, r)
+			default:
+				break fill
+			}
+		}
+		s.commitGroup(group)
+		s.groups.Add(1)
+		s.batches.Add(int64(len(group)))
+		for _, r := range group {
+			close(r.done)
+		}
+	}
+}
+
+// commitGroup writes every batch of the group in one transaction, each in a
+// savepoint, and sets each request's outcome. It runs on a context of its
+// own: one caller giving up must not roll back the others.
+func (s *Store) commitGroup(group []*appendReq) {
+	ctx := context.Background()
+	failAll := func(tx *sql.Tx, err error) {
+		if tx != nil {
+			_ = tx.Rollback() // the error that matters is err
+		}
+		for _, r := range group {
+			r.out, r.err = nil, err
+		}
+	}
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: append: begin: %w", err)
+		failAll(nil, fmt.Errorf("sqlite: append: begin: %w", err))
+		return
+	}
+	written := 0
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = fmt.Errorf("sqlite: append: %w", err) // gave up while queued: not written
+			continue
+		}
+		if len(group) == 1 {
+			r.out, r.err = s.appendTx(ctx, tx, r.batch) // a failure rolls back the whole transaction below
+		} else if r.out, r.err = s.appendSavepoint(ctx, tx, r.batch); errors.Is(r.err, errSavepoint) {
+			// The batch's own changes could not be undone: keep nothing.
+			failAll(tx, fmt.Errorf("sqlite: append: %w", r.err))
+			return
+		}
+		if r.err != nil {
+			r.err = fmt.Errorf("sqlite: append: %w", r.err)
+			continue
+		}
+		written++
+	}
+	if written == 0 {
+		_ = tx.Rollback() // nothing to keep; each request has its error
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		failAll(nil, fmt.Errorf("sqlite: append: commit: %w", err))
+	}
+}
+
+// errSavepoint marks a failure of the savepoint statements themselves.
+var errSavepoint = errors.New("savepoint failed")
+
+// appendSavepoint applies one batch of a group inside a savepoint, so that
+// its failure undoes its own changes only.
+func (s *Store) appendSavepoint(ctx context.Context, tx *sql.Tx, b eventstore.Batch) ([]eventstore.Event, error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT batch"); err != nil {
+		return nil, fmt.Errorf("%w: %w", errSavepoint, err)
 	}
 	out, err := s.appendTx(ctx, tx, b)
 	if err != nil {
-		_ = tx.Rollback() // the error that matters is err
-		return nil, fmt.Errorf("sqlite: append: %w", err)
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO batch"); rerr != nil {
+			return nil, fmt.Errorf("%w: rollback to: %w (after %w)", errSavepoint, rerr, err)
+		}
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("sqlite: append: commit: %w", err)
+	if _, rerr := tx.ExecContext(ctx, "RELEASE batch"); rerr != nil {
+		return nil, fmt.Errorf("%w: release: %w", errSavepoint, rerr)
 	}
-	return out, nil
+	return out, err
 }
 
 func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, b eventstore.Batch) ([]eventstore.Event, error) {
@@ -395,6 +550,10 @@ func (s *Store) ClaimOwner(ctx context.Context, key string) (string, error) {
 // writer to finish; later calls fail.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		if s.closing != nil {
+			close(s.closing)
+			<-s.committed
+		}
 		var errs []error
 		for _, st := range []*sql.Stmt{
 			s.insertEvent, s.releaseClaim, s.takeClaim, s.deleteDoc, s.putDoc,

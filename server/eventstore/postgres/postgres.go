@@ -179,10 +179,10 @@ func (s *Store) append(ctx context.Context, b eventstore.Batch) (_ []eventstore.
 		return nil, err
 	}
 	if err := br.Close(); err != nil {
-		return nil, classify(err)
+		return nil, s.classify(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("commit: %w", classify(err))
+		return nil, fmt.Errorf("commit: %w", s.classify(err))
 	}
 	return out, nil
 }
@@ -192,11 +192,11 @@ func (s *Store) append(ctx context.Context, b eventstore.Batch) (_ []eventstore.
 // error classified.
 func (s *Store) readResults(br pgx.BatchResults, b eventstore.Batch, out []eventstore.Event) error {
 	if _, err := br.Exec(); err != nil { // BEGIN
-		return classify(err)
+		return s.classify(err)
 	}
 	var last int64
 	if err := br.QueryRow().Scan(&last); err != nil {
-		return fmt.Errorf("lock positions: %w", classify(err))
+		return fmt.Errorf("lock positions: %w", s.classify(err))
 	}
 	for i, e := range b.Events {
 		err := br.QueryRow().Scan(&out[i].Position)
@@ -205,18 +205,18 @@ func (s *Store) readResults(br pgx.BatchResults, b eventstore.Batch, out []event
 				eventstore.ErrConflict, e.AggregateType, e.AggregateID, e.Sequence)
 		}
 		if err != nil {
-			return fmt.Errorf("insert event: %w", classifyUnique(err, eventstore.ErrConflict))
+			return fmt.Errorf("insert event: %w", s.classifyUnique(err, eventstore.ErrConflict))
 		}
 	}
 	for range b.Release {
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("release claim: %w", classify(err))
+			return fmt.Errorf("release claim: %w", s.classify(err))
 		}
 	}
 	for _, c := range b.Claims {
 		tag, err := br.Exec()
 		if err != nil {
-			return fmt.Errorf("take claim: %w", classifyUnique(err, eventstore.ErrClaimed))
+			return fmt.Errorf("take claim: %w", s.classifyUnique(err, eventstore.ErrClaimed))
 		}
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("%w: %q", eventstore.ErrClaimed, c.Key)
@@ -224,12 +224,12 @@ func (s *Store) readResults(br pgx.BatchResults, b eventstore.Batch, out []event
 	}
 	for range b.Delete {
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("delete doc: %w", classify(err))
+			return fmt.Errorf("delete doc: %w", s.classify(err))
 		}
 	}
 	for range b.Put {
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("put doc: %w", classify(err))
+			return fmt.Errorf("put doc: %w", s.classify(err))
 		}
 	}
 	return nil
@@ -245,7 +245,7 @@ func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, aft
 	}
 	rows, err := s.pool.Query(ctx, sqlLoadEvents, aggregateType, aggregateID, int64(after))
 	if err != nil {
-		return nil, fmt.Errorf("postgres: load: %w", classify(err))
+		return nil, fmt.Errorf("postgres: load: %w", s.classify(err))
 	}
 	defer rows.Close()
 	var out []eventstore.Event
@@ -254,7 +254,7 @@ func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, aft
 		var seq int64
 		var version int32
 		if err := rows.Scan(&e.Position, &seq, &e.Type, &version, &e.ResourceOwner, &e.Creator, &e.CreatedAt, &e.Payload); err != nil {
-			return nil, fmt.Errorf("postgres: load: %w", classify(err))
+			return nil, fmt.Errorf("postgres: load: %w", s.classify(err))
 		}
 		e.Sequence = uint64(seq)
 		e.Version = int(version)
@@ -263,7 +263,7 @@ func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, aft
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: load: %w", classify(err))
+		return nil, fmt.Errorf("postgres: load: %w", s.classify(err))
 	}
 	return out, nil
 }
@@ -282,7 +282,7 @@ func (s *Store) Get(ctx context.Context, kind, id string) (eventstore.Doc, error
 		return eventstore.Doc{}, fmt.Errorf("postgres: get %s/%s: %w", kind, id, eventstore.ErrNotFound)
 	}
 	if err != nil {
-		return eventstore.Doc{}, fmt.Errorf("postgres: get %s/%s: %w", kind, id, classify(err))
+		return eventstore.Doc{}, fmt.Errorf("postgres: get %s/%s: %w", kind, id, s.classify(err))
 	}
 	d.Data = nilIfEmpty(d.Data)
 	return d, nil
@@ -304,20 +304,20 @@ func (s *Store) List(ctx context.Context, kind, owner, after string, limit int) 
 		rows, err = s.pool.Query(ctx, sqlListAll, kind, owner, after)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list: %w", classify(err))
+		return nil, fmt.Errorf("postgres: list: %w", s.classify(err))
 	}
 	defer rows.Close()
 	var out []eventstore.Doc
 	for rows.Next() {
 		d := eventstore.Doc{Kind: kind, Owner: owner}
 		if err := rows.Scan(&d.ID, &d.Data); err != nil {
-			return nil, fmt.Errorf("postgres: list: %w", classify(err))
+			return nil, fmt.Errorf("postgres: list: %w", s.classify(err))
 		}
 		d.Data = nilIfEmpty(d.Data)
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: list: %w", classify(err))
+		return nil, fmt.Errorf("postgres: list: %w", s.classify(err))
 	}
 	return out, nil
 }
@@ -336,17 +336,9 @@ func (s *Store) ClaimOwner(ctx context.Context, key string) (string, error) {
 		return "", fmt.Errorf("postgres: claim %q: %w", key, eventstore.ErrNotFound)
 	}
 	if err != nil {
-		return "", fmt.Errorf("postgres: claim %q: %w", key, classify(err))
+		return "", fmt.Errorf("postgres: claim %q: %w", key, s.classify(err))
 	}
 	return owner, nil
-}
-
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: ping: %w", classify(err))
-	}
-	return nil
 }
 
 // Close implements eventstore.Store. It waits for connections in use to be
@@ -388,12 +380,24 @@ func classify(err error) error {
 
 // classifyUnique turns a unique violation into rule (ErrConflict for
 // events, ErrClaimed for claims); other errors are classified.
-func classifyUnique(err, rule error) error {
+func (s *Store) classifyUnique(err, rule error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		return fmt.Errorf("%w: %w", rule, err)
 	}
-	return classify(err)
+	return s.classify(err)
+}
+
+// classify classifies err (see the function classify). When the database
+// is unavailable it also drops every pooled connection: after a restart
+// or a network cut they are all dead, and the next calls should open new
+// ones instead of finding the dead ones one by one.
+func (s *Store) classify(err error) error {
+	err = classify(err)
+	if errors.Is(err, eventstore.ErrUnavailable) {
+		s.pool.Reset()
+	}
+	return err
 }
 
 // storable reports whether s can be stored in a text column: PostgreSQL's

@@ -4,9 +4,10 @@
 // Many factorgate replicas may share one database. The store keeps the
 // contract of package eventstore across all of them:
 //
-//   - Every Append is one transaction, sent as one pipelined batch (BEGIN,
-//     the statements, then COMMIT after the results are checked: two round
-//     trips).
+//   - Every Append is one transaction, sent as one pipelined batch: one
+//     round trip (plus, once per connection, one to prepare the
+//     statements). The checks run on the server and abort the transaction
+//     when they fail (fg_fail in the migrations).
 //   - The first statement of every append locks the single row of
 //     event_position and takes the batch's positions from it; the lock is
 //     held until the transaction ends. So appends commit one at a time, in
@@ -92,18 +93,25 @@ const (
 	// when the aggregate's last committed sequence is the one before. The
 	// position is read from event_position, locked and advanced by this
 	// transaction: $1 is the event's offset from the batch's last position.
-	sqlInsertEvent = `INSERT INTO events
-		(position, aggregate_type, aggregate_id, sequence, type, version, resource_owner, creator, created_at, payload)
-		SELECT p.last - $1::bigint, $2::text, $3::text, $4::bigint, $5::text, $6::integer, $7::text, $8::text,
-			$9::timestamptz, $10::bytea
-		FROM event_position p
-		WHERE coalesce((SELECT max(sequence) FROM events WHERE aggregate_type = $2 AND aggregate_id = $3), 0) = $4 - 1
-		RETURNING position`
+	sqlInsertEvent = `WITH ins AS (
+			INSERT INTO events
+			(position, aggregate_type, aggregate_id, sequence, type, version, resource_owner, creator, created_at, payload)
+			SELECT p.last - $1::bigint, $2::text, $3::text, $4::bigint, $5::text, $6::integer, $7::text, $8::text,
+				$9::timestamptz, $10::bytea
+			FROM event_position p
+			WHERE coalesce((SELECT max(sequence) FROM events WHERE aggregate_type = $2 AND aggregate_id = $3), 0) = $4 - 1
+			RETURNING position)
+		SELECT position FROM ins
+		UNION ALL
+		SELECT fg_fail('FGCON', 'sequence is not the next one') WHERE NOT EXISTS (SELECT FROM ins)`
 	sqlReleaseClaim = `DELETE FROM claims WHERE key = $1`
-	// Changes one row when the key is free or already the owner's, none
-	// when another owner holds it.
-	sqlTakeClaim = `INSERT INTO claims (key, owner) VALUES ($1, $2)
-		ON CONFLICT (key) DO UPDATE SET owner = excluded.owner WHERE claims.owner = excluded.owner`
+	// Takes the key when it is free or already the owner's; fails with
+	// FGCLM when another owner holds it.
+	sqlTakeClaim = `WITH t AS (
+			INSERT INTO claims (key, owner) VALUES ($1, $2)
+			ON CONFLICT (key) DO UPDATE SET owner = excluded.owner WHERE claims.owner = excluded.owner
+			RETURNING 1)
+		SELECT fg_fail('FGCLM', 'claim held by another owner') WHERE NOT EXISTS (SELECT FROM t)`
 	sqlDeleteDoc = `DELETE FROM docs WHERE kind = $1 AND id = $2`
 	sqlPutDoc    = `INSERT INTO docs (kind, id, owner, data) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (kind, id) DO UPDATE SET owner = excluded.owner, data = excluded.data`
@@ -136,18 +144,21 @@ func (s *Store) Append(ctx context.Context, b eventstore.Batch) ([]eventstore.Ev
 	return out, nil
 }
 
-func (s *Store) append(ctx context.Context, b eventstore.Batch) (_ []eventstore.Event, err error) {
-	n := int64(len(b.Events))
+func (s *Store) append(ctx context.Context, b eventstore.Batch) ([]eventstore.Event, error) {
+	// No BEGIN and COMMIT: the statements of one pipelined batch, up to its
+	// Sync, are one implicit transaction. A failed check raises an error
+	// that aborts it on the server, so nothing of a failed batch is
+	// written, and the position lock is held only while the server runs
+	// the batch and commits, never across a round trip.
 	batch := &pgx.Batch{}
-	batch.BeginTx(pgx.TxOptions{})
-	batch.Queue(sqlLockPositions, n)
+	batch.Queue(sqlLockPositions, int64(len(b.Events)))
 	out := make([]eventstore.Event, len(b.Events))
 	for i, e := range b.Events {
 		e.CreatedAt = eventstore.NormalizeTime(e.CreatedAt)
 		e.Payload = clone(e.Payload)
 		out[i] = e
 		batch.Queue(sqlInsertEvent,
-			n-1-int64(i), e.AggregateType, e.AggregateID, int64(e.Sequence), e.Type, int32(e.Version),
+			int64(len(b.Events)-1-i), e.AggregateType, e.AggregateID, int64(e.Sequence), e.Type, int32(e.Version),
 			e.ResourceOwner, e.Creator, e.CreatedAt, bytea(e.Payload))
 	}
 	for _, key := range b.Release {
@@ -162,50 +173,29 @@ func (s *Store) append(ctx context.Context, b eventstore.Batch) (_ []eventstore.
 	for _, d := range b.Put {
 		batch.Queue(sqlPutDoc, d.Kind, d.ID, d.Owner, bytea(d.Data))
 	}
-
 	br := s.pool.SendBatch(ctx, batch)
-	tx := br.Tx()
-	defer func() {
-		if err != nil {
-			// Ends the transaction; on a broken connection the pool
-			// discards it.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = tx.Rollback(rctx)
-			cancel()
-		}
-	}()
 	if err := s.readResults(br, b, out); err != nil {
 		_ = br.Close()
 		return nil, err
 	}
+	// Close reads the end of the batch: the commit.
 	if err := br.Close(); err != nil {
-		return nil, s.classify(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("commit: %w", s.classify(err))
 	}
 	return out, nil
 }
 
-// readResults reads the batch's results in order and returns the first
-// failure: a broken rule as ErrConflict or ErrClaimed, a server or network
-// error classified.
+// readResults reads the batch's results in order. The server stops at the
+// first failure, so there is at most one: a broken rule (ErrConflict,
+// ErrClaimed) or a server or network error, classified.
 func (s *Store) readResults(br pgx.BatchResults, b eventstore.Batch, out []eventstore.Event) error {
-	if _, err := br.Exec(); err != nil { // BEGIN
-		return s.classify(err)
-	}
 	var last int64
 	if err := br.QueryRow().Scan(&last); err != nil {
 		return fmt.Errorf("lock positions: %w", s.classify(err))
 	}
-	for i, e := range b.Events {
-		err := br.QueryRow().Scan(&out[i].Position)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("%w: %s/%s: sequence %d is not the next one",
-				eventstore.ErrConflict, e.AggregateType, e.AggregateID, e.Sequence)
-		}
-		if err != nil {
-			return fmt.Errorf("insert event: %w", s.classifyUnique(err, eventstore.ErrConflict))
+	for i := range b.Events {
+		if err := br.QueryRow().Scan(&out[i].Position); err != nil {
+			return fmt.Errorf("insert event: %w", s.classifyRule(err))
 		}
 	}
 	for range b.Release {
@@ -213,13 +203,9 @@ func (s *Store) readResults(br pgx.BatchResults, b eventstore.Batch, out []event
 			return fmt.Errorf("release claim: %w", s.classify(err))
 		}
 	}
-	for _, c := range b.Claims {
-		tag, err := br.Exec()
-		if err != nil {
-			return fmt.Errorf("take claim: %w", s.classifyUnique(err, eventstore.ErrClaimed))
-		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("%w: %q", eventstore.ErrClaimed, c.Key)
+	for range b.Claims {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("take claim: %w", s.classifyRule(err))
 		}
 	}
 	for range b.Delete {
@@ -378,12 +364,19 @@ func classify(err error) error {
 	return err
 }
 
-// classifyUnique turns a unique violation into rule (ErrConflict for
-// events, ErrClaimed for claims); other errors are classified.
-func (s *Store) classifyUnique(err, rule error) error {
+// classifyRule turns a failed rule check into ErrConflict (FGCON, or a
+// unique violation of an event's (aggregate, sequence)) or ErrClaimed
+// (FGCLM, or a unique violation of a claim's key); other errors are
+// classified.
+func (s *Store) classifyRule(err error) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
-		return fmt.Errorf("%w: %w", rule, err)
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "FGCON", pe.Code == "23505" && pe.TableName == "events":
+			return fmt.Errorf("%w: %s", eventstore.ErrConflict, pe.Message)
+		case pe.Code == "FGCLM", pe.Code == "23505" && pe.TableName == "claims":
+			return fmt.Errorf("%w: %s", eventstore.ErrClaimed, pe.Message)
+		}
 	}
 	return s.classify(err)
 }

@@ -39,3 +39,15 @@ CREATE TABLE docs (
 );
 
 CREATE INDEX docs_kind_owner_id ON docs (kind, owner, id);
+
+-- fg_fail ends an append whose rule check failed, with SQLSTATE FGCON (an
+-- event's sequence is not the next one) or FGCLM (a claim is held by
+-- another owner). Raising it inside the append's statements aborts the
+-- whole transaction on the server, so the append needs no round trip
+-- between its checks and its commit.
+CREATE FUNCTION fg_fail(state text, msg text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = state, MESSAGE = msg;
+END
+$$;

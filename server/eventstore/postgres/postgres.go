@@ -25,9 +25,9 @@
 //     is ErrConflict as well, so the core reloads and decides again. A
 //     batch is never retried blindly.
 //   - When the database cannot be reached (refused, reset, restarting), the
-//     error wraps eventstore.ErrUnavailable. The pool replaces broken
-//     connections on its own, so the store recovers when the database is
-//     back. An Append that fails with ErrUnavailable while committing may
+//     error wraps eventstore.ErrUnavailable and the store drops every
+//     pooled connection (they all broke); the pool opens new ones on
+//     demand, so the store recovers by itself once the database is back. An Append that fails with ErrUnavailable while committing may
 //     have committed.
 //
 // The schema is created and upgraded by the embedded migrations/NNNN_*.sql

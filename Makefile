@@ -18,6 +18,12 @@ BUF_OWN_PATHS := --path proto/zitadel
 # `.git#branch=origin/main` (escape the # in make: \#).
 BREAKING_AGAINST ?= .git\#branch=main
 COMPAT_DIR := server/api/zitadel/compat
+# PostgreSQL for `make test-postgres`: the server it creates a fresh
+# database on (dropped afterwards). FACTORGATE_TEST_DB, when set, makes
+# `make test` run the store contract suite and the end-to-end suite on that
+# database instead of SQLite.
+PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+PGTESTDB := go run ./server/eventstore/postgres/pgtest/pgtestdb
 
 .PHONY: help
 help: ## Describe the make targets
@@ -82,7 +88,12 @@ run: ## Run the service on its embedded default (SQLite under ./data, 127.0.0.1:
 
 .PHONY: test
 test: ## Run every test: Go (race detector on), the ZITADEL compatibility test, the browser test
+ifeq ($(FACTORGATE_TEST_DB),)
+	@echo "make test: FACTORGATE_TEST_DB is not set; PostgreSQL tests skipped (SQLite only) - see README, make test-postgres"
+	go test -race -count=1 -skip '^TestPostgres' $$(go list ./... | grep -v '/server/eventstore/postgres$$')
+else
 	go test -race -count=1 ./...
+endif
 	$(MAKE) compat
 	$(MAKE) test-browser
 
@@ -100,6 +111,13 @@ test-browser: web-deps build ## The example page in headless Chromium (installs 
 	fi
 	cd web && FACTORGATE_BIN=../bin/factorgate CHROMIUM=$(CHROMIUM) node --test --test-reporter=spec test/
 
+.PHONY: test-postgres
+test-postgres: ## The store contract suite and the end-to-end suite on a fresh PostgreSQL database (PG_ADMIN_URL)
+	@db="$$($(PGTESTDB) create '$(PG_ADMIN_URL)')" || { echo "make test-postgres: PostgreSQL at PG_ADMIN_URL does not answer" >&2; exit 1; }; \
+	trap '$(PGTESTDB) drop '"'"'$(PG_ADMIN_URL)'"'"' "$$db"' EXIT; \
+	echo "make test-postgres: on $$db"; \
+	FACTORGATE_TEST_DB="$$db" go test -race -count=1 ./server/...
+
 .PHONY: build
 build: ## Build bin/factorgate
 	go build -o bin/factorgate ./cmd/factorgate
@@ -113,5 +131,8 @@ bench-scale: build ## Removal latency and server memory at 10k, 100k and 1M fact
 	BENCH_FACTORGATE=bin/factorgate go run ./bench scale
 
 .PHONY: bench-store
-bench-store: ## Storage benchmarks (quote medians; the machine is shared)
+bench-store: ## Storage benchmarks (quote medians; the machine is shared); PostgreSQL's with FACTORGATE_TEST_DB
 	go test -run='^$$' -bench=. -benchtime=2s -count=5 ./server/eventstore/sqlite/
+ifneq ($(FACTORGATE_TEST_DB),)
+	go test -run='^$$' -bench=. -benchtime=2s -count=5 ./server/eventstore/postgres/
+endif

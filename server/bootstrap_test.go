@@ -28,6 +28,7 @@ import (
 	userv1 "github.com/factorgate/factorgate/gen/zitadel/user"
 	userv2 "github.com/factorgate/factorgate/gen/zitadel/user/v2"
 	"github.com/factorgate/factorgate/server"
+	"github.com/factorgate/factorgate/server/eventstore/postgres/pgtest"
 )
 
 // First start, restarts and shutdown, on the real SQLite file.
@@ -69,7 +70,7 @@ func TestFirstStartWritesSecretsPrivately(t *testing.T) {
 			}
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "factorgate.db")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "factorgate.db")); err != nil && !pgtest.Enabled() {
 		t.Errorf("SQLite file: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	"github.com/factorgate/factorgate/gen/zitadel/message"
 	"github.com/factorgate/factorgate/server"
+	"github.com/factorgate/factorgate/server/eventstore/postgres/pgtest"
 	"github.com/factorgate/factorgate/server/mfa"
 )
 
@@ -48,6 +50,9 @@ func mustRunServer(tb testing.TB, opts ...func(*server.Config)) *env {
 	cfg := testConfig(tb)
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if pgtest.Enabled() && cfg.DB == "" {
+		cfg.DB = testDB(tb, cfg.DataDir)
 	}
 	srv, err := server.New(context.Background(), cfg)
 	if err != nil {
@@ -86,12 +91,18 @@ func mustRunServer(tb testing.TB, opts ...func(*server.Config)) *env {
 }
 
 // testConfig is the configuration of a test server: a free port on
-// 127.0.0.1, a fresh data directory, logs discarded unless -v.
+// 127.0.0.1, a fresh data directory, logs discarded unless -v. The store is
+// a SQLite file in the data directory or, when FACTORGATE_TEST_DB is set,
+// a fresh schema in that PostgreSQL database (the same one again for a
+// restart on the same data directory).
 func testConfig(tb testing.TB) server.Config {
 	cfg := server.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.DataDir = tb.TempDir()
 	cfg.SQLiteSynchronous = "NORMAL"
+	if pgtest.Enabled() {
+		cfg.DB = testDB(tb, cfg.DataDir)
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -99,9 +110,30 @@ func testConfig(tb testing.TB) server.Config {
 	return cfg
 }
 
-// withDataDir runs the server on dir (to restart on the same files).
+// withDataDir runs the server on dir (to restart on the same files, and
+// on PostgreSQL on the same schema).
 func withDataDir(dir string) func(*server.Config) {
-	return func(c *server.Config) { c.DataDir = dir }
+	return func(c *server.Config) {
+		c.DataDir = dir
+		if pgtest.Enabled() {
+			c.DB = "" // mustRunServer picks the data directory's schema
+		}
+	}
+}
+
+// testDBs maps a test data directory to its PostgreSQL schema's URL.
+var testDBs sync.Map
+
+// testDB returns the PostgreSQL URL of the test server with data directory
+// dir, creating a fresh schema for a new directory.
+func testDB(tb testing.TB, dir string) string {
+	tb.Helper()
+	if u, ok := testDBs.Load(dir); ok {
+		return u.(string)
+	}
+	u := pgtest.SchemaURL(tb)
+	testDBs.Store(dir, u)
+	return u
 }
 
 // withCORS allows browser calls from origins.

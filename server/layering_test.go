@@ -26,6 +26,7 @@ func TestLayering(t *testing.T) {
 		{module + "/server/mfa", concat(transport, storage, []string{module + "/gen", module + "/server/api"}), false},
 		{module + "/server/eventstore", concat(transport, storage, []string{module + "/gen", module + "/server/mfa", module + "/server/api"}), false},
 		{module + "/server/eventstore/sqlite", concat(transport, []string{module + "/gen", module + "/server/mfa", module + "/server/api"}), false},
+		{module + "/server/eventstore/postgres", concat(transport, []string{module + "/gen", module + "/server/mfa", module + "/server/api", module + "/server/eventstore/sqlite"}), false},
 		{module + "/server/api", concat(storage, dialects, []string{module + "/gen"}), true},
 		{module + "/server/api/zitadel", concat(storage, []string{module + "/server/api/onelogin", module + "/server/api/druid", module + "/server/eventstore"}), true},
 		{module + "/cmd/factorgate", []string{module + "/server/", module + "/gen"}, true},

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"connectrpc.com/vanguard"
 	"github.com/rs/cors"
@@ -31,6 +32,7 @@ import (
 	"github.com/factorgate/factorgate/server/api"
 	"github.com/factorgate/factorgate/server/api/zitadel"
 	"github.com/factorgate/factorgate/server/eventstore"
+	"github.com/factorgate/factorgate/server/eventstore/postgres"
 	"github.com/factorgate/factorgate/server/eventstore/sqlite"
 	"github.com/factorgate/factorgate/server/mfa"
 	"github.com/factorgate/factorgate/web"
@@ -126,9 +128,9 @@ func openStore(ctx context.Context, cfg Config) (eventstore.Store, error) {
 		}
 		return sqlite.Open(ctx, path, sqlite.WithSynchronous(sync))
 	case strings.HasPrefix(cfg.DB, "postgres://"), strings.HasPrefix(cfg.DB, "postgresql://"):
-		return nil, errors.New("db: the PostgreSQL store is not built yet; use sqlite://")
+		return postgres.Open(ctx, cfg.DB)
 	}
-	return nil, fmt.Errorf("db: unsupported URL %q (want sqlite://<file>)", cfg.DB)
+	return nil, fmt.Errorf("db: unsupported URL %q (want sqlite://<file> or postgres://…)", redactDB(cfg.DB))
 }
 
 // loadOrCreateKey reads the master key (hex) or creates one with mode 0600.
@@ -312,8 +314,13 @@ func corsHandler(origins []string) *cors.Cors {
 	})
 }
 
+// ready answers 503 while the store cannot be read (with PostgreSQL: while
+// the database is down or unreachable) and 200 once it can again; the
+// store reconnects by itself.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.store.ClaimOwner(r.Context(), "instance"); err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	if _, err := s.store.ClaimOwner(ctx, "instance"); err != nil {
 		writeText(w, http.StatusServiceUnavailable, "store unavailable")
 		return
 	}
@@ -353,6 +360,9 @@ func serveOpenAPIIndex(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(openapiIndex())
 }
+
+// readyTimeout bounds the store check of /readyz.
+const readyTimeout = 3 * time.Second
 
 func writeText(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -36,6 +36,11 @@ var (
 	ErrClaimed = errors.New("eventstore: unique claim already held")
 	// ErrNotFound: Get found no document with that kind and id.
 	ErrNotFound = errors.New("eventstore: not found")
+	// ErrUnavailable: the store's database cannot be reached right now
+	// (connection refused or lost, server restarting). The call may
+	// succeed later; an Append that fails with it while committing may
+	// have been applied.
+	ErrUnavailable = errors.New("eventstore: store unavailable")
 	// ErrInvalid: the batch is malformed (empty aggregate, zero sequence,
 	// events of one aggregate not contiguous within the batch, …). Retrying
 	// the same batch cannot succeed. See CheckBatch.

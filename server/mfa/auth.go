@@ -98,6 +98,12 @@ func newTokenString() (string, error) {
 
 // Authenticate resolves a bearer token to its principal. The lookup is by
 // the token's hash, so no stored secret is compared byte by byte.
+//
+// Nothing is cached: every call reads the token's document from the store.
+// So with many replicas on one database, a token revoked through any of
+// them (RevokeToken deletes the document in the revoking transaction) is
+// refused by all of them from the moment the revocation returns: the bound
+// is zero. Roles are read the same way on every call (Authorize).
 func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, error) {
 	if token == "" {
 		return nil, ErrTokenInvalid
@@ -107,7 +113,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 		return nil, ErrTokenInvalid
 	}
 	if err != nil {
-		return nil, internal("AUTH-tok01", err)
+		return nil, storeErr("AUTH-tok01", err)
 	}
 	var td tokenDoc
 	if err := json.Unmarshal(d.Data, &td); err != nil {

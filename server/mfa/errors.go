@@ -3,6 +3,8 @@ package mfa
 import (
 	"errors"
 	"fmt"
+
+	"github.com/factorgate/factorgate/server/eventstore"
 )
 
 // Kind classifies a domain error. The API layer maps each kind to one gRPC
@@ -188,6 +190,18 @@ var (
 	// Store.
 	ErrBusy = newErr(KindUnavailable, "EVENT-Busy1", "Errors.Busy", "too many concurrent changes, try again")
 )
+
+// storeErr turns an error of the store into a domain error: Unavailable
+// (one stable ID, EVENT-unav1) when the store's database cannot be reached,
+// so clients get codes.Unavailable (HTTP 503) and may try again; Internal
+// with the call site's id otherwise.
+func storeErr(id string, err error) *Error {
+	if errors.Is(err, eventstore.ErrUnavailable) {
+		return &Error{Kind: KindUnavailable, ID: "EVENT-unav1", Key: "Errors.Unavailable",
+			Message: "the store is unavailable, try again", Err: err}
+	}
+	return internal(id, err)
+}
 
 // invalid builds an InvalidArgument error for input the transport's schema
 // validation cannot express.

@@ -60,7 +60,7 @@ func (s *Service) Bootstrap(ctx context.Context, opt BootstrapOptions) (Bootstra
 			return BootstrapResult{InstanceID: owner, OrgID: in.DefaultOrgID, AdminUserID: in.AdminUserID}, nil
 		}
 		if !errors.Is(err, eventstore.ErrNotFound) {
-			return BootstrapResult{}, internal("SETUP-boot1", err)
+			return BootstrapResult{}, storeErr("SETUP-boot1", err)
 		}
 		res, err := s.createInstance(ctx, opt)
 		if errors.Is(err, eventstore.ErrClaimed) || errors.Is(err, eventstore.ErrConflict) {

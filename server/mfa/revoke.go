@@ -27,7 +27,7 @@ func (s *Service) RevokeToken(ctx context.Context, token string) (revoked bool, 
 			return nil
 		}
 		if err != nil {
-			return internal("COMMAND-rvk01", err)
+			return storeErr("COMMAND-rvk01", err)
 		}
 		var td tokenDoc
 		if err := json.Unmarshal(d.Data, &td); err != nil {

@@ -142,7 +142,7 @@ func (s *Service) commit(ctx context.Context, c *change) error {
 		if ctx.Err() != nil {
 			return &Error{Kind: KindUnavailable, ID: "EVENT-ctx01", Key: "Errors.Canceled", Message: "request canceled", Err: err}
 		}
-		return internal("EVENT-push1", err)
+		return storeErr("EVENT-push1", err)
 	}
 	return nil
 }
@@ -177,7 +177,7 @@ func (s *Service) load(ctx context.Context, kind, id string, into writeModel) (b
 		return false, nil
 	}
 	if err != nil {
-		return false, internal("QUERY-load1", err)
+		return false, storeErr("QUERY-load1", err)
 	}
 	if err := json.Unmarshal(d.Data, into); err != nil {
 		return false, internal("QUERY-load2", err)

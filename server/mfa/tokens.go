@@ -79,7 +79,7 @@ func (s *Service) userByName(ctx context.Context, username string) (*userState, 
 		return nil, nil
 	}
 	if err != nil {
-		return nil, internal("QUERY-usr01", err)
+		return nil, storeErr("QUERY-usr01", err)
 	}
 	return s.loadUser(ctx, id)
 }

@@ -1,0 +1,457 @@
+// Package postgres is the scale-out eventstore.Store, on PostgreSQL through
+// github.com/jackc/pgx/v5 and its connection pool.
+//
+// Many factorgate replicas may share one database. The store keeps the
+// contract of package eventstore across all of them:
+//
+//   - Every Append is one transaction, sent as one pipelined batch: one
+//     round trip (plus, once per connection, one to prepare the
+//     statements). The checks run on the server and abort the transaction
+//     when they fail (fg_fail in the migrations).
+//   - The first statement of every append locks the single row of
+//     event_position and takes the batch's positions from it; the lock is
+//     held until the transaction ends. So appends commit one at a time, in
+//     the order of their positions: a reader never sees position n+1
+//     before n, and Position is strictly increasing in commit order across
+//     every replica. The same serialisation makes the per-aggregate
+//     sequence check exact (an event is inserted only when its aggregate's
+//     last committed sequence is the one before) and rules out deadlocks
+//     between appends. The cost is that appends do not overlap in the
+//     database: throughput is bounded by one commit at a time (see the
+//     benchmark in bench_test.go).
+//   - A lost sequence check is eventstore.ErrConflict, a claim held by
+//     another owner is eventstore.ErrClaimed; a serialization failure or a
+//     deadlock reported by the server (possible only with outside writers)
+//     is ErrConflict as well, so the core reloads and decides again. A
+//     batch is never retried blindly.
+//   - When the database cannot be reached (refused, reset, restarting), the
+//     error wraps eventstore.ErrUnavailable and the store drops every
+//     pooled connection (they all broke); the pool opens new ones on
+//     demand, so the store recovers by itself once the database is back. An Append that fails with ErrUnavailable while committing may
+//     have committed.
+//
+// The schema is created and upgraded by the embedded migrations/NNNN_*.sql
+// files, applied in one transaction under an advisory lock when the store
+// is opened, and recorded in the schema_migrations table. The tables live
+// in the connection's current schema (set search_path in the URL to use
+// another one).
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/factorgate/factorgate/server/eventstore"
+)
+
+// Store is the PostgreSQL eventstore.Store. It is safe for concurrent use.
+type Store struct {
+	pool      *pgxpool.Pool
+	closeOnce sync.Once
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Open connects to the database at url (postgres://… or postgresql://…, any
+// parameter pgx understands, e.g. pool_max_conns or search_path) and brings
+// its schema up to date. Several processes may open one database at once.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's message may quote the URL; never echo a password.
+		return nil, errors.New("postgres: open: the database URL cannot be parsed")
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", classify(err))
+	}
+	return &Store{pool: pool}, nil
+}
+
+const (
+	sqlLockPositions = `UPDATE event_position SET last = last + $1 RETURNING last`
+	// The sequence check is part of the insert: the row is inserted only
+	// when the aggregate's last committed sequence is the one before. The
+	// position is read from event_position, locked and advanced by this
+	// transaction: $1 is the event's offset from the batch's last position.
+	sqlInsertEvent = `WITH ins AS (
+			INSERT INTO events
+			(position, aggregate_type, aggregate_id, sequence, type, version, resource_owner, creator, created_at, payload)
+			SELECT p.last - $1::bigint, $2::text, $3::text, $4::bigint, $5::text, $6::integer, $7::text, $8::text,
+				$9::timestamptz, $10::bytea
+			FROM event_position p
+			WHERE coalesce((SELECT max(sequence) FROM events WHERE aggregate_type = $2 AND aggregate_id = $3), 0) = $4 - 1
+			RETURNING position)
+		SELECT position FROM ins
+		UNION ALL
+		SELECT fg_fail('FGCON', 'sequence is not the next one') WHERE NOT EXISTS (SELECT FROM ins)`
+	sqlReleaseClaim = `DELETE FROM claims WHERE key = $1`
+	// Takes the key when it is free or already the owner's; fails with
+	// FGCLM when another owner holds it.
+	sqlTakeClaim = `WITH t AS (
+			INSERT INTO claims (key, owner) VALUES ($1, $2)
+			ON CONFLICT (key) DO UPDATE SET owner = excluded.owner WHERE claims.owner = excluded.owner
+			RETURNING 1)
+		SELECT fg_fail('FGCLM', 'claim held by another owner') WHERE NOT EXISTS (SELECT FROM t)`
+	sqlDeleteDoc = `DELETE FROM docs WHERE kind = $1 AND id = $2`
+	sqlPutDoc    = `INSERT INTO docs (kind, id, owner, data) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (kind, id) DO UPDATE SET owner = excluded.owner, data = excluded.data`
+	sqlLoadEvents = `SELECT position, sequence, type, version, resource_owner, creator, created_at, payload
+		FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence`
+	sqlGetDoc     = `SELECT owner, data FROM docs WHERE kind = $1 AND id = $2`
+	sqlListDocs   = `SELECT id, data FROM docs WHERE kind = $1 AND owner = $2 AND id > $3 ORDER BY id LIMIT $4`
+	sqlListAll    = `SELECT id, data FROM docs WHERE kind = $1 AND owner = $2 AND id > $3 ORDER BY id`
+	sqlClaimOwner = `SELECT owner FROM claims WHERE key = $1`
+)
+
+// Append implements eventstore.Store.
+func (s *Store) Append(ctx context.Context, b eventstore.Batch) ([]eventstore.Event, error) {
+	if err := eventstore.CheckBatch(b); err != nil {
+		return nil, fmt.Errorf("postgres: append: %w", err)
+	}
+	if err := checkText(b); err != nil {
+		return nil, fmt.Errorf("postgres: append: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: append: %w", err)
+	}
+	if len(b.Events)+len(b.Claims)+len(b.Release)+len(b.Put)+len(b.Delete) == 0 {
+		return nil, nil
+	}
+	out, err := s.append(ctx, b)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: append: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) append(ctx context.Context, b eventstore.Batch) ([]eventstore.Event, error) {
+	// No BEGIN and COMMIT: the statements of one pipelined batch, up to its
+	// Sync, are one implicit transaction. A failed check raises an error
+	// that aborts it on the server, so nothing of a failed batch is
+	// written, and the position lock is held only while the server runs
+	// the batch and commits, never across a round trip.
+	batch := &pgx.Batch{}
+	batch.Queue(sqlLockPositions, int64(len(b.Events)))
+	out := make([]eventstore.Event, len(b.Events))
+	for i, e := range b.Events {
+		e.CreatedAt = eventstore.NormalizeTime(e.CreatedAt)
+		e.Payload = clone(e.Payload)
+		out[i] = e
+		batch.Queue(sqlInsertEvent,
+			int64(len(b.Events)-1-i), e.AggregateType, e.AggregateID, int64(e.Sequence), e.Type, int32(e.Version),
+			e.ResourceOwner, e.Creator, e.CreatedAt, bytea(e.Payload))
+	}
+	for _, key := range b.Release {
+		batch.Queue(sqlReleaseClaim, key)
+	}
+	for _, c := range b.Claims {
+		batch.Queue(sqlTakeClaim, c.Key, c.Owner)
+	}
+	for _, k := range b.Delete {
+		batch.Queue(sqlDeleteDoc, k.Kind, k.ID)
+	}
+	for _, d := range b.Put {
+		batch.Queue(sqlPutDoc, d.Kind, d.ID, d.Owner, bytea(d.Data))
+	}
+	br := s.pool.SendBatch(ctx, batch)
+	if err := s.readResults(br, b, out); err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	// Close reads the end of the batch: the commit.
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("commit: %w", s.classify(err))
+	}
+	return out, nil
+}
+
+// readResults reads the batch's results in order. The server stops at the
+// first failure, so there is at most one: a broken rule (ErrConflict,
+// ErrClaimed) or a server or network error, classified.
+func (s *Store) readResults(br pgx.BatchResults, b eventstore.Batch, out []eventstore.Event) error {
+	var last int64
+	if err := br.QueryRow().Scan(&last); err != nil {
+		return fmt.Errorf("lock positions: %w", s.classify(err))
+	}
+	for i := range b.Events {
+		if err := br.QueryRow().Scan(&out[i].Position); err != nil {
+			return fmt.Errorf("insert event: %w", s.classifyRule(err))
+		}
+	}
+	for range b.Release {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("release claim: %w", s.classify(err))
+		}
+	}
+	for range b.Claims {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("take claim: %w", s.classifyRule(err))
+		}
+	}
+	for range b.Delete {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("delete doc: %w", s.classify(err))
+		}
+	}
+	for range b.Put {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("put doc: %w", s.classify(err))
+		}
+	}
+	return nil
+}
+
+// Load implements eventstore.Store.
+func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, after uint64) ([]eventstore.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: load: %w", err)
+	}
+	if after >= math.MaxInt64 || !storable(aggregateType) || !storable(aggregateID) {
+		return nil, nil // no stored event matches
+	}
+	rows, err := s.pool.Query(ctx, sqlLoadEvents, aggregateType, aggregateID, int64(after))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: load: %w", s.classify(err))
+	}
+	defer rows.Close()
+	var out []eventstore.Event
+	for rows.Next() {
+		e := eventstore.Event{AggregateType: aggregateType, AggregateID: aggregateID}
+		var seq int64
+		var version int32
+		if err := rows.Scan(&e.Position, &seq, &e.Type, &version, &e.ResourceOwner, &e.Creator, &e.CreatedAt, &e.Payload); err != nil {
+			return nil, fmt.Errorf("postgres: load: %w", s.classify(err))
+		}
+		e.Sequence = uint64(seq)
+		e.Version = int(version)
+		e.CreatedAt = e.CreatedAt.UTC()
+		e.Payload = nilIfEmpty(e.Payload)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: load: %w", s.classify(err))
+	}
+	return out, nil
+}
+
+// Get implements eventstore.Store.
+func (s *Store) Get(ctx context.Context, kind, id string) (eventstore.Doc, error) {
+	if err := ctx.Err(); err != nil {
+		return eventstore.Doc{}, fmt.Errorf("postgres: get: %w", err)
+	}
+	if !storable(kind) || !storable(id) {
+		return eventstore.Doc{}, fmt.Errorf("postgres: get: %w", eventstore.ErrNotFound)
+	}
+	d := eventstore.Doc{Kind: kind, ID: id}
+	err := s.pool.QueryRow(ctx, sqlGetDoc, kind, id).Scan(&d.Owner, &d.Data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return eventstore.Doc{}, fmt.Errorf("postgres: get %s/%s: %w", kind, id, eventstore.ErrNotFound)
+	}
+	if err != nil {
+		return eventstore.Doc{}, fmt.Errorf("postgres: get %s/%s: %w", kind, id, s.classify(err))
+	}
+	d.Data = nilIfEmpty(d.Data)
+	return d, nil
+}
+
+// List implements eventstore.Store.
+func (s *Store) List(ctx context.Context, kind, owner, after string, limit int) ([]eventstore.Doc, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: list: %w", err)
+	}
+	if !storable(kind) || !storable(owner) || !storable(after) {
+		return nil, nil
+	}
+	var rows pgx.Rows
+	var err error
+	if limit > 0 {
+		rows, err = s.pool.Query(ctx, sqlListDocs, kind, owner, after, int64(limit))
+	} else {
+		rows, err = s.pool.Query(ctx, sqlListAll, kind, owner, after)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list: %w", s.classify(err))
+	}
+	defer rows.Close()
+	var out []eventstore.Doc
+	for rows.Next() {
+		d := eventstore.Doc{Kind: kind, Owner: owner}
+		if err := rows.Scan(&d.ID, &d.Data); err != nil {
+			return nil, fmt.Errorf("postgres: list: %w", s.classify(err))
+		}
+		d.Data = nilIfEmpty(d.Data)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: list: %w", s.classify(err))
+	}
+	return out, nil
+}
+
+// ClaimOwner implements eventstore.Store.
+func (s *Store) ClaimOwner(ctx context.Context, key string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("postgres: claim: %w", err)
+	}
+	if !storable(key) {
+		return "", fmt.Errorf("postgres: claim: %w", eventstore.ErrNotFound)
+	}
+	var owner string
+	err := s.pool.QueryRow(ctx, sqlClaimOwner, key).Scan(&owner)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("postgres: claim %q: %w", key, eventstore.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("postgres: claim %q: %w", key, s.classify(err))
+	}
+	return owner, nil
+}
+
+// Close implements eventstore.Store. It waits for connections in use to be
+// returned; later calls fail.
+func (s *Store) Close() error {
+	s.closeOnce.Do(s.pool.Close)
+	return nil
+}
+
+// classify wraps err with eventstore.ErrUnavailable when the database could
+// not be reached or went away, and with eventstore.ErrConflict for a
+// serialization failure or a deadlock (the caller reloads and decides
+// again). Context errors and other server errors are returned as they are.
+func classify(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "40001", pe.Code == "40P01": // serialization_failure, deadlock_detected
+			return fmt.Errorf("%w: %w", eventstore.ErrConflict, err)
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			strings.HasPrefix(pe.Code, "53"),                           // insufficient resources (too many connections, …)
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03": // shutdown, crash, cannot connect now
+			return fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+		}
+		return err
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, net.ErrClosed), errors.Is(err, pgconn.ErrConnClosed), pgconn.SafeToRetry(err):
+		return fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
+	return err
+}
+
+// classifyRule turns a failed rule check into ErrConflict (FGCON, or a
+// unique violation of an event's (aggregate, sequence)) or ErrClaimed
+// (FGCLM, or a unique violation of a claim's key); other errors are
+// classified.
+func (s *Store) classifyRule(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "FGCON", pe.Code == "23505" && pe.TableName == "events":
+			return fmt.Errorf("%w: %s", eventstore.ErrConflict, pe.Message)
+		case pe.Code == "FGCLM", pe.Code == "23505" && pe.TableName == "claims":
+			return fmt.Errorf("%w: %s", eventstore.ErrClaimed, pe.Message)
+		}
+	}
+	return s.classify(err)
+}
+
+// classify classifies err (see the function classify). When the database
+// is unavailable it also drops every pooled connection: after a restart
+// or a network cut they are all dead, and the next calls should open new
+// ones instead of finding the dead ones one by one.
+func (s *Store) classify(err error) error {
+	err = classify(err)
+	if errors.Is(err, eventstore.ErrUnavailable) {
+		s.pool.Reset()
+	}
+	return err
+}
+
+// storable reports whether s can be stored in a text column: PostgreSQL's
+// text holds valid UTF-8 without NUL characters.
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// checkText rejects a batch with a string PostgreSQL cannot store, with
+// eventstore.ErrInvalid (retrying cannot help).
+func checkText(b eventstore.Batch) error {
+	bad := func(what string, i int) error {
+		return fmt.Errorf("%w: %s %d: text with a NUL character or invalid UTF-8", eventstore.ErrInvalid, what, i)
+	}
+	for i, e := range b.Events {
+		if !storable(e.AggregateType) || !storable(e.AggregateID) || !storable(e.Type) ||
+			!storable(e.ResourceOwner) || !storable(e.Creator) {
+			return bad("event", i)
+		}
+	}
+	for i, c := range b.Claims {
+		if !storable(c.Key) || !storable(c.Owner) {
+			return bad("claim", i)
+		}
+	}
+	for i, k := range b.Release {
+		if !storable(k) {
+			return bad("release", i)
+		}
+	}
+	for i, d := range b.Put {
+		if !storable(d.Kind) || !storable(d.ID) || !storable(d.Owner) {
+			return bad("put", i)
+		}
+	}
+	for i, d := range b.Delete {
+		if !storable(d.Kind) || !storable(d.ID) {
+			return bad("delete", i)
+		}
+	}
+	return nil
+}
+
+// bytea returns b as a query argument, NULL when empty.
+func bytea(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}

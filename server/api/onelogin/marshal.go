@@ -49,6 +49,9 @@ func (marshaler) Unmarshal(data []byte, v any) error {
 	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, m)
 }
 
+// errRequestFailure is OneLogin's generic 400 text (its spec's example).
+var errRequestFailure = errors.New("Request Failure")
+
 func (m marshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	return runtime.DecoderFunc(func(v any) error {
 		data, err := io.ReadAll(io.LimitReader(r, 1<<20))
@@ -58,7 +61,12 @@ func (m marshaler) NewDecoder(r io.Reader) runtime.Decoder {
 		if len(bytes.TrimSpace(data)) == 0 {
 			return io.EOF // no body: the gateway takes the zero request
 		}
-		return m.Unmarshal(data, v)
+		if err := m.Unmarshal(data, v); err != nil {
+			// The gateway answers InvalidArgument with this text; the
+			// parser's own words are no part of OneLogin's contract.
+			return errRequestFailure
+		}
+		return nil
 	})
 }
 

@@ -620,3 +620,36 @@ func TestOneLoginOverGRPC(t *testing.T) {
 		t.Fatalf("RemoveFactor: %v", err)
 	}
 }
+
+// An administrator creates API credentials through factorgate's own call.
+func TestOneLoginCreateCredentialCall(t *testing.T) {
+	e := newOLEnv(t)
+	other := e.newOrg("creds-" + time.Now().Format("150405.000000"))
+	credRE := regexp.MustCompile(`^\{"client_id":"([0-9a-f]{64})","client_secret":"([0-9a-f]{64})"\}$`)
+	for _, c := range []struct{ name, auth, body, scope, org string }{
+		{"AdminPAT_OwnOrg", "Bearer " + e.admin, `{"scope":"Manage users"}`, mfa.ScopeManageUsers, e.org},
+		{"AdminPAT_OtherOrg", "Bearer " + e.admin, `{"org_id":"` + other + `","scope":"Read All"}`, mfa.ScopeReadAll, other},
+		{"ManageAllCredential_OwnOrg", e.bearer(mfa.ScopeManageAll), `{"scope":"Read users"}`, mfa.ScopeReadUsers, e.org},
+	} {
+		t.Run(c.name+"_200", func(t *testing.T) {
+			code, body, _ := e.do(t, "POST", "/api/1/factorgate/credentials", c.auth, c.body)
+			m := credRE.FindStringSubmatch(body)
+			if code != 200 || m == nil {
+				t.Fatalf("%d %s", code, body)
+			}
+			p, err := e.core.Authenticate(context.Background(), e.token(t, m[1], m[2]))
+			if err != nil || p.OrgID != c.org || len(p.Scopes) != 1 || p.Scopes[0] != c.scope {
+				t.Fatalf("token of the new credential: %+v %v", p, err)
+			}
+		})
+	}
+	e.run(t, []olCase{
+		{name: "ManageUsersCredential_401InsufficientPermission", method: "POST", path: "/api/1/factorgate/credentials", auth: e.bearer(mfa.ScopeManageUsers),
+			body: `{"scope":"Manage All"}`, wantStatus: 401, want: v1Insufficient},
+		{name: "ManageAllCredential_OtherOrg_401InsufficientPermission", method: "POST", path: "/api/1/factorgate/credentials", auth: e.bearer(mfa.ScopeManageAll),
+			body: `{"org_id":"` + other + `","scope":"Manage All"}`, wantStatus: 401, want: v1Insufficient},
+		{name: "NoToken_401", method: "POST", path: "/api/1/factorgate/credentials", body: `{"scope":"Manage All"}`, wantStatus: 401, want: v1AuthFailure},
+		{name: "UnknownScope_400", method: "POST", path: "/api/1/factorgate/credentials", auth: "Bearer " + e.admin, body: `{"scope":"Everything"}`, wantStatus: 400,
+			want: `{"status":{"error":true,"code":400,"type":"bad request","message":"Unknown scope (want Authentication Only, Read users, Manage users, Read All or Manage All)"}}`},
+	})
+}

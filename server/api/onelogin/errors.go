@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -74,6 +75,11 @@ type v2Error struct {
 func errorHandler(version int) runtime.ErrorHandlerFunc {
 	return func(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
 		st := status.Convert(err)
+		if st.Code() == codes.NotFound && strings.HasSuffix(st.Message(), "("+mfa.ErrNoMembership.ID+")") {
+			// The chain's "no role in that organization" is a permission
+			// problem to a OneLogin client.
+			st = status.New(codes.PermissionDenied, "Insufficient Permission")
+		}
 		if version == 1 {
 			code, typ, msg := v1Answer(st)
 			writeJSON(w, code, v1Error{Status: v1Status{Error: true, Code: code, Type: typ, Message: msg}})

@@ -50,6 +50,7 @@ func (s *Service) Name() string { return "onelogin" }
 func (s *Service) RegisterGRPC(g *grpc.Server) {
 	oneloginv1.RegisterMFAServiceServer(g, &v1Server{core: s.core})
 	oneloginv2.RegisterMFAServiceServer(g, &v2Server{core: s.core})
+	oneloginv1.RegisterCredentialServiceServer(g, &credentialServer{core: s.core})
 }
 
 // The scopes of OneLogin's MFA endpoints (reference/onelogin.md §4, §6, §9).
@@ -77,6 +78,10 @@ func (s *Service) Rules() map[string]api.Rule {
 		oneloginv2.MFAService_RemoveFactor_FullMethodName:        {Permission: mfa.PermUserWrite, Scopes: manageAll},
 		oneloginv2.MFAService_CreateRegistration_FullMethodName:  {Permission: mfa.PermUserCredentialWrite, Scopes: manageAll},
 		oneloginv2.MFAService_VerifyRegistration_FullMethodName:  {Permission: mfa.PermUserCredentialWrite, Scopes: manageAll},
+
+		// Creating a credential hands out its scope's role: the caller
+		// needs org.member.write there, whatever its token's scopes.
+		oneloginv1.CredentialService_CreateCredential_FullMethodName: {Permission: mfa.PermOrgMemberWrite, OrgFromRequest: credentialOrg},
 	}
 }
 
@@ -84,6 +89,9 @@ func (s *Service) Rules() map[string]api.Rule {
 func (s *Service) Routes(ctx context.Context, conn *grpc.ClientConn) ([]api.Route, error) {
 	v1Mux, v2Mux := newGatewayMux(1), newGatewayMux(2)
 	if err := oneloginv1.RegisterMFAServiceHandlerClient(ctx, v1Mux, oneloginv1.NewMFAServiceClient(conn)); err != nil {
+		return nil, err
+	}
+	if err := oneloginv1.RegisterCredentialServiceHandlerClient(ctx, v1Mux, oneloginv1.NewCredentialServiceClient(conn)); err != nil {
 		return nil, err
 	}
 	if err := oneloginv2.RegisterMFAServiceHandlerClient(ctx, v2Mux, oneloginv2.NewMFAServiceClient(conn)); err != nil {

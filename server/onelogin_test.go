@@ -405,6 +405,9 @@ func TestOneLoginV2Registrations(t *testing.T) {
 		{name: "NoOTP_400", method: "PUT", path: put, auth: all, body: `{}`, wantStatus: 400,
 			want: `{"statusCode":400,"name":"BadRequestError","message":"invalid value in \"otp\""}`},
 	})
+	putPath := strings.Replace(put, person, "{u}", 1)
+	e.run(t, errorCases("PUT", putPath, `{"otp":"123456"}`, e.bearer(mfa.ScopeManageUsers),
+		"ManageUsersScope_Unverified403Forbidden", v2Forbidden, 403, v2Unauthorized, "404NotFoundError", 404, v2NotFound, all))
 	otp, err := totp.GenerateCode(u.Query().Get("secret"), time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -472,7 +475,7 @@ func TestOneLoginBearerSpellings(t *testing.T) {
 
 func TestOneLoginTokenEndpoint(t *testing.T) {
 	e := newOLEnv(t)
-	tokenRE := regexp.MustCompile(`^\{"access_token":"(fg_[A-Za-z0-9_-]{43})","created_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z","expires_in":36000,"token_type":"bearer","account_id":` + e.org + `\}$`)
+	tokenRE := regexp.MustCompile(`^\{"access_token":"(fg_[A-Za-z0-9_-]{43})","created_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","expires_in":36000,"token_type":"bearer","account_id":` + e.org + `\}$`)
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(e.clientID+":"+e.secret))
 	post := func(auth, ctype, body string) (int, string) {
 		req, _ := http.NewRequest("POST", e.base+"/auth/oauth2/v2/token", strings.NewReader(body))

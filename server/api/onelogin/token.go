@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/factorgate/factorgate/server/mfa"
 )
@@ -87,7 +86,7 @@ func (h *tokenEndpoint) token(w http.ResponseWriter, r *http.Request, body url.V
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: g.Token, CreatedAt: g.Created.UTC().Format(time.RFC3339Nano),
+	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: g.Token, CreatedAt: g.Created.UTC().Format("2006-01-02T15:04:05.000Z"),
 		ExpiresIn: int64(g.ExpiresIn.Seconds()), TokenType: "bearer", AccountID: number(g.OrgID)})
 }
 

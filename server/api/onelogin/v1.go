@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	oneloginv1 "github.com/factorgate/factorgate/gen/factorgate/onelogin/v1"
 	"github.com/factorgate/factorgate/server/api"
 	"github.com/factorgate/factorgate/server/mfa"
@@ -134,8 +137,11 @@ func (s *v1Server) EnrollFactor(ctx context.Context, req *oneloginv1.EnrollFacto
 // otp_token (the real RFC 6238 check of the core).
 func (s *v1Server) VerifyFactor(ctx context.Context, req *oneloginv1.VerifyFactorRequest) (*oneloginv1.VerifyFactorResponse, error) {
 	userID, fs, err := s.user(ctx, req.GetUserId())
-	if err != nil {
+	if status.Code(err) == codes.NotFound {
 		return nil, errBadRequest(msgUserNotExist) // Verify's documented answer
+	}
+	if err != nil {
+		return nil, err
 	}
 	deviceID, ok := parseID(req.GetDeviceId())
 	if !ok {

@@ -198,8 +198,11 @@ func TestOneLoginV1Golden(t *testing.T) {
 	}
 
 	t.Run("AuthFactors", func(t *testing.T) {
-		e.run(t, []olCase{{name: "Success_ReadUsers", method: "GET", path: "/api/1/users/{user}/auth_factors", auth: read, wantStatus: 200,
-			want: `{"status":{"error":false,"code":200,"type":"success","message":"Success"},"data":{"auth_factors":[{"name":"Google Authenticator","factor_id":1},{"name":"OneLogin SMS","factor_id":2}]}}`}})
+		available := `{"status":{"error":false,"code":200,"type":"success","message":"Success"},"data":{"auth_factors":[{"name":"Google Authenticator","factor_id":1},{"name":"OneLogin SMS","factor_id":2}]}}`
+		e.run(t, []olCase{
+			{name: "Success_ReadUsers", method: "GET", path: "/api/1/users/{user}/auth_factors", auth: read, wantStatus: 200, want: available},
+			{name: "SingularPathOfPythonSDK4_Success", method: "GET", path: "/api/1/users/{user}/auth_factor", auth: read, wantStatus: 200, want: available},
+		})
 		e.run(t, fix(errorCases("GET", "/api/1/users/{u}/auth_factors", "", authOnly, "AuthenticationOnlyScope_401InsufficientPermission", v1Insufficient, 401,
 			v1AuthFailure, "404UserNotFound", 404, v1UserNotFound, read)))
 	})

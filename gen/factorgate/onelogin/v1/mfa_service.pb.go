@@ -938,10 +938,10 @@ const file_factorgate_onelogin_v1_mfa_service_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\"N\n" +
 	"\x14RemoveFactorResponse\x126\n" +
-	"\x06status\x18\x01 \x01(\v2\x1e.factorgate.onelogin.v1.StatusR\x06status2\xd1\x06\n" +
+	"\x06status\x18\x01 \x01(\v2\x1e.factorgate.onelogin.v1.StatusR\x06status2\xf7\x06\n" +
 	"\n" +
-	"MFAService\x12\xab\x01\n" +
-	"\x13GetAvailableFactors\x122.factorgate.onelogin.v1.GetAvailableFactorsRequest\x1a3.factorgate.onelogin.v1.GetAvailableFactorsResponse\"+\x82\xd3\xe4\x93\x02%\x12#/api/1/users/{user_id}/auth_factors\x12\xa7\x01\n" +
+	"MFAService\x12\xd1\x01\n" +
+	"\x13GetAvailableFactors\x122.factorgate.onelogin.v1.GetAvailableFactorsRequest\x1a3.factorgate.onelogin.v1.GetAvailableFactorsResponse\"Q\x82\xd3\xe4\x93\x02KZ$\x12\"/api/1/users/{user_id}/auth_factor\x12#/api/1/users/{user_id}/auth_factors\x12\xa7\x01\n" +
 	"\x12GetEnrolledFactors\x121.factorgate.onelogin.v1.GetEnrolledFactorsRequest\x1a2.factorgate.onelogin.v1.GetEnrolledFactorsResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/api/1/users/{user_id}/otp_devices\x12\x98\x01\n" +
 	"\fEnrollFactor\x12+.factorgate.onelogin.v1.EnrollFactorRequest\x1a,.factorgate.onelogin.v1.EnrollFactorResponse\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/api/1/users/{user_id}/otp_devices\x12\xab\x01\n" +
 	"\fVerifyFactor\x12+.factorgate.onelogin.v1.VerifyFactorRequest\x1a,.factorgate.onelogin.v1.VerifyFactorResponse\"@\x82\xd3\xe4\x93\x02::\x01*\"5/api/1/users/{user_id}/otp_devices/{device_id}/verify\x12\xa1\x01\n" +

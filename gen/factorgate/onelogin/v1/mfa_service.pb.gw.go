@@ -74,6 +74,45 @@ func local_request_MFAService_GetAvailableFactors_0(ctx context.Context, marshal
 	return msg, metadata, err
 }
 
+func request_MFAService_GetAvailableFactors_1(ctx context.Context, marshaler runtime.Marshaler, client MFAServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetAvailableFactorsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["user_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "user_id")
+	}
+	protoReq.UserId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "user_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetAvailableFactors(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_MFAService_GetAvailableFactors_1(ctx context.Context, marshaler runtime.Marshaler, server MFAServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetAvailableFactorsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["user_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "user_id")
+	}
+	protoReq.UserId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "user_id", err)
+	}
+	msg, err := server.GetAvailableFactors(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_MFAService_GetEnrolledFactors_0(ctx context.Context, marshaler runtime.Marshaler, client MFAServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq GetEnrolledFactorsRequest
@@ -300,6 +339,26 @@ func RegisterMFAServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux,
 		}
 		forward_MFAService_GetAvailableFactors_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_MFAService_GetAvailableFactors_1, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/factorgate.onelogin.v1.MFAService/GetAvailableFactors", runtime.WithHTTPPathPattern("/api/1/users/{user_id}/auth_factor"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_MFAService_GetAvailableFactors_1(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MFAService_GetAvailableFactors_1(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_MFAService_GetEnrolledFactors_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -437,6 +496,23 @@ func RegisterMFAServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux,
 		}
 		forward_MFAService_GetAvailableFactors_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_MFAService_GetAvailableFactors_1, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/factorgate.onelogin.v1.MFAService/GetAvailableFactors", runtime.WithHTTPPathPattern("/api/1/users/{user_id}/auth_factor"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_MFAService_GetAvailableFactors_1(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MFAService_GetAvailableFactors_1(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_MFAService_GetEnrolledFactors_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -510,6 +586,7 @@ func RegisterMFAServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux,
 
 var (
 	pattern_MFAService_GetAvailableFactors_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "1", "users", "user_id", "auth_factors"}, ""))
+	pattern_MFAService_GetAvailableFactors_1 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "1", "users", "user_id", "auth_factor"}, ""))
 	pattern_MFAService_GetEnrolledFactors_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "1", "users", "user_id", "otp_devices"}, ""))
 	pattern_MFAService_EnrollFactor_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "1", "users", "user_id", "otp_devices"}, ""))
 	pattern_MFAService_VerifyFactor_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4, 1, 0, 4, 1, 5, 5, 2, 6}, []string{"api", "1", "users", "user_id", "otp_devices", "device_id", "verify"}, ""))
@@ -518,6 +595,7 @@ var (
 
 var (
 	forward_MFAService_GetAvailableFactors_0 = runtime.ForwardResponseMessage
+	forward_MFAService_GetAvailableFactors_1 = runtime.ForwardResponseMessage
 	forward_MFAService_GetEnrolledFactors_0  = runtime.ForwardResponseMessage
 	forward_MFAService_EnrollFactor_0        = runtime.ForwardResponseMessage
 	forward_MFAService_VerifyFactor_0        = runtime.ForwardResponseMessage

@@ -37,6 +37,7 @@ const (
 // handler (after authentication) and gets OneLogin's answer.
 type MFAServiceClient interface {
 	// Get Available Factors. Scopes: Read Users, Manage users, Read All, Manage All.
+	// OneLogin's Python SDK 4.x asks for the singular /auth_factor.
 	GetAvailableFactors(ctx context.Context, in *GetAvailableFactorsRequest, opts ...grpc.CallOption) (*GetAvailableFactorsResponse, error)
 	// Get Enrolled Factors. Scopes: Read Users, Manage users, Read All, Manage All.
 	GetEnrolledFactors(ctx context.Context, in *GetEnrolledFactorsRequest, opts ...grpc.CallOption) (*GetEnrolledFactorsResponse, error)
@@ -117,6 +118,7 @@ func (c *mFAServiceClient) RemoveFactor(ctx context.Context, in *RemoveFactorReq
 // handler (after authentication) and gets OneLogin's answer.
 type MFAServiceServer interface {
 	// Get Available Factors. Scopes: Read Users, Manage users, Read All, Manage All.
+	// OneLogin's Python SDK 4.x asks for the singular /auth_factor.
 	GetAvailableFactors(context.Context, *GetAvailableFactorsRequest) (*GetAvailableFactorsResponse, error)
 	// Get Enrolled Factors. Scopes: Read Users, Manage users, Read All, Manage All.
 	GetEnrolledFactors(context.Context, *GetEnrolledFactorsRequest) (*GetEnrolledFactorsResponse, error)

@@ -659,3 +659,47 @@ func TestOneLoginCreateCredentialCall(t *testing.T) {
 			want: `{"status":{"error":true,"code":400,"type":"bad request","message":"Unknown scope (want Authentication Only, Read users, Manage users, Read All or Manage All)"}}`},
 	})
 }
+
+// Racing removals of one device through OneLogin: one wins, every other
+// gets the contract's "not found" (v1 400, v2 404), never a 500.
+func TestOneLoginRacingRemovals(t *testing.T) {
+	e := newOLEnv(t)
+	type answer struct {
+		code int
+		body string
+	}
+	const n = 8
+	answers := make(chan answer, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			path, auth := "/api/1/users/"+e.user+"/otp_devices/"+e.totpID, e.bearer(mfa.ScopeManageUsers)
+			if i%2 == 1 {
+				path, auth = "/api/2/mfa/users/"+e.user+"/devices/"+e.totpID, e.bearer(mfa.ScopeManageAll)
+			}
+			req, _ := http.NewRequest("DELETE", e.base+path, nil)
+			req.Header.Set("Authorization", auth)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answers <- answer{0, err.Error()}
+				return
+			}
+			raw, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			answers <- answer{res.StatusCode, string(raw)}
+		}(i)
+	}
+	won := 0
+	for i := 0; i < n; i++ {
+		a := <-answers
+		switch {
+		case a.code == 200 && a.body == v1Success, a.code == 204 && a.body == "":
+			won++
+		case a.code == 400 && a.body == v1FactorMissing, a.code == 404 && a.body == v2NotFound:
+		default:
+			t.Errorf("answer %d %s", a.code, a.body)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d removals succeeded, want exactly 1", won)
+	}
+}

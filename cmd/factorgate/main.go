@@ -9,11 +9,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -60,50 +58,6 @@ func run(args []string) error {
 		return err
 	}
 	return srv.Close()
-}
-
-// createCredentials creates a OneLogin API credential on the store a
-// server uses (the same --db, --data-dir and --masterkey-file, or their
-// FACTORGATE_* variables) and prints {"client_id":…,"client_secret":…}.
-func createCredentials(args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg := server.DefaultConfig()
-	fs := flag.NewFlagSet("credentials create", flag.ContinueOnError)
-	var org, scope string
-	fs.StringVar(&org, "org", "", "id of the organization that owns the credential (default: the first organization)")
-	fs.StringVar(&scope, "scope", "", `OneLogin scope: "Authentication Only", "Read users", "Manage users", "Read All" or "Manage All"`)
-	fs.StringVar(&cfg.DB, "db", "", "store URL: sqlite://<file> (default sqlite://<data-dir>/factorgate.db)")
-	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the SQLite file, the master key and admin.pat")
-	fs.StringVar(&cfg.MasterKeyFile, "masterkey-file", "", "file with the hex master key (default <data-dir>/masterkey)")
-	fs.StringVar(&cfg.LogLevel, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name == "org" || f.Name == "scope" || f.Name == "log-level" {
-			return
-		}
-		name := "FACTORGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v := getenv(name); v != "" {
-			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return envErr
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	if scope == "" {
-		return errors.New("--scope is required")
-	}
-	creds, err := server.CreateCredentials(context.Background(), cfg, org, scope)
-	if err != nil {
-		return err
-	}
-	return json.NewEncoder(stdout).Encode(creds)
 }
 
 func waitErr(srv *server.Server) <-chan error {

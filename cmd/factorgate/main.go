@@ -1,8 +1,9 @@
 // Command factorgate runs the factorgate service.
 //
-//	factorgate serve [flags]        run the service (serve --help lists the flags)
-//	factorgate healthcheck [flags]  exit 0 when a running server is ready (container probes)
-//	factorgate version              print the version
+//	factorgate serve [flags]               run the service (serve --help lists the flags)
+//	factorgate healthcheck [flags]         exit 0 when a running server is ready (container probes)
+//	factorgate credentials create [flags]  create a OneLogin API credential on the server's store
+//	factorgate version                     print the version
 //
 // Every flag can also be set through an environment variable named
 // FACTORGATE_<FLAG> (upper case, dashes as underscores); flags win.
@@ -48,6 +49,8 @@ const usage = `usage: factorgate <command> [flags]
 commands:
   serve        run the service (factorgate serve --help lists every flag and its environment variable)
   healthcheck  exit 0 when the server at --addr answers /readyz with 200 (for container probes)
+  credentials create --scope "<OneLogin scope>" [--org <org id>]
+               create a OneLogin API credential on the server's store; prints {"client_id","client_secret"}
   version      print the version
 `
 
@@ -65,6 +68,12 @@ func run(args []string) error {
 		err = serve(args[1:])
 	case "healthcheck":
 		err = healthcheck(args[1:], os.Getenv)
+	case "credentials":
+		if len(args) < 2 || args[1] != "create" {
+			fmt.Fprint(os.Stderr, usage)
+			return errors.New(`unknown or missing subcommand: want "credentials create"`)
+		}
+		err = createCredentials(args[2:], os.Getenv, stdout)
 	case "version":
 		_, err = fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "--help":

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,10 @@ type Rule struct {
 	// OrgFromRequest, when set, reads the organization from the request
 	// body; it overrides the organization header (ZITADEL's org_field).
 	OrgFromRequest func(req any) string
+	// Scopes, when set, are the token scopes of which the caller's token
+	// must carry at least one (OneLogin's API credential scopes); checked
+	// after authentication, before the permission. ZITADEL rules have none.
+	Scopes []string
 }
 
 // Authenticator is what the chain needs from the core.
@@ -131,6 +136,9 @@ func (c *Chain) admit(ctx context.Context, md metadata.MD, method string, req an
 		return ctx, err
 	}
 	ctx = mfa.WithPrincipal(ctx, p)
+	if len(rule.Scopes) > 0 && !slices.ContainsFunc(rule.Scopes, func(s string) bool { return slices.Contains(p.Scopes, s) }) {
+		return ctx, mfa.ErrInsufficientScope
+	}
 	orgID := first(md, c.OrgHeader)
 	if rule.OrgFromRequest != nil {
 		if o := rule.OrgFromRequest(req); o != "" {

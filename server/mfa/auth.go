@@ -44,6 +44,15 @@ var rolePermissions = map[string][]string{
 	"ORG_OWNER_VIEWER":     {PermUserRead, PermPolicyRead, "org.read"},
 	"ORG_USER_MANAGER":     {PermUserRead, PermUserWrite, PermUserCredentialWrite, PermPolicyRead, "org.read"},
 	"ORG_SETTINGS_MANAGER": {PermPolicyRead, PermPolicyWrite, PermPolicyDelete, "org.read"},
+
+	// The organization roles of API credentials, one per OneLogin scope
+	// (see credentials.go). They have no ORG_ prefix, so AddOrgMember
+	// cannot hand them out.
+	roleReadUsers:   {PermUserRead, "org.read"},
+	roleManageUsers: {PermUserRead, PermUserWrite, PermUserCredentialWrite, "org.read"},
+	roleReadAll:     {PermUserRead, PermPolicyRead, "org.read"},
+	roleManageAll: {PermUserRead, PermUserWrite, PermUserCredentialWrite, PermPolicyRead, PermPolicyWrite, PermPolicyDelete,
+		PermOrgMemberWrite, "org.read", "org.write", "user.delete"},
 }
 
 func validRoles(roles []string, prefix string) bool {

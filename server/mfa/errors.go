@@ -123,6 +123,9 @@ var (
 	ErrNoPermission      = newErr(KindPermissionDenied, "AUTH-5mWD2", "Errors.Auth.NoPermission", "No matching permissions found")
 	ErrNoPermissionCmd   = newErr(KindPermissionDenied, "AUTH-AWfge", "Errors.Auth.NoPermission", "No matching permissions found")
 	ErrNoMembership      = newErr(KindNotFound, "AUTHZ-cdgFk", "Errors.Auth.MembershipNotFound", "membership not found")
+	// ErrInsufficientScope: the token carries none of the scopes a call
+	// needs (OneLogin's API credential scopes). factorgate's own id.
+	ErrInsufficientScope = newErr(KindPermissionDenied, "AUTH-fgScp", "Errors.Token.InsufficientScope", "Insufficient Permission")
 
 	// Factors.
 	ErrTOTPNotExisting     = newErr(KindNotFound, "COMMAND-Hd9sd", "Errors.User.MFA.OTP.NotExisting", "Multifactor OTP (OneTimePassword) doesn't exist")
@@ -167,6 +170,7 @@ var (
 	ErrInvalidRole          = newErr(KindInvalidArgument, "Member-3m9ds", "Errors.Member.InvalidRoles", "Roles are invalid")
 	ErrResourceOwnerMissing = newErr(KindInvalidArgument, "Org-fM0gs", "Errors.ResourceOwnerMissing", "Resource Owner Organisation missing")
 	ErrInvalidEmail         = newErr(KindInvalidArgument, "EMAIL-599BI", "Errors.User.Email.Invalid", "Email is invalid")
+	ErrUnknownAPIScope      = newErr(KindInvalidArgument, "COMMAND-fgScp", "Errors.APICredential.Scope", "Unknown scope (want Authentication Only, Read users, Manage users, Read All or Manage All)")
 	ErrTokenExpiryPast      = newErr(KindInvalidArgument, "COMMAND-dv3t5", "Errors.User.PAT.ExpirationDateInPast", "Expiration date is in the past")
 
 	// Login policies.

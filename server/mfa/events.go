@@ -53,6 +53,10 @@ const (
 	EventOTPEmailRegistrationCheckFailed = "user.human.mfa.otp.email.registration.check.failed"
 	EventOTPEmailRegistrationVerified    = "user.human.mfa.otp.email.registration.verified"
 
+	// An API credential (OneLogin's client id and secret with one scope):
+	// the machine user it is gets its scope and its secret's hash.
+	EventAPICredentialAdded = "user.machine.api.credential.added"
+
 	aggregateTypeInstance  = "instance"
 	aggregateTypeOrg       = "org"
 	aggregateTypeUser      = "user"
@@ -189,5 +193,10 @@ type otpEmailRegistrationPayload struct {
 }
 
 type machineSecretPayload struct {
+	SecretHash string `json:"secretHash"` // SHA-256 of the client secret
+}
+
+type apiCredentialPayload struct {
+	Scope      string `json:"scope"`      // a OneLogin scope, e.g. "Manage users"
 	SecretHash string `json:"secretHash"` // SHA-256 of the client secret
 }

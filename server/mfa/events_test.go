@@ -68,6 +68,8 @@ var eventPayloads = map[string]any{
 	EventOTPEmailRegistrationStarted:     otpEmailRegistrationPayload{},
 	EventOTPEmailRegistrationCheckFailed: factorIDPayload{},
 	EventOTPEmailRegistrationVerified:    factorIDPayload{},
+
+	EventAPICredentialAdded: apiCredentialPayload{},
 }
 
 // TestEventsGolden pins the persisted contract: every event type and the

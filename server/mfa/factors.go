@@ -23,6 +23,9 @@ type FactorView struct {
 	Name    string
 	State   FactorState
 	Created time.Time
+	// Contact is where one-time codes go: the phone of an OTP SMS factor,
+	// the email address of an OTP email factor (set by ListUserFactors).
+	Contact string
 }
 
 // RemoveFactor removes a factor. orgID scopes the request: when set (the
@@ -169,6 +172,35 @@ func (s *Service) ListFactors(ctx context.Context, orgID, userID string) ([]Fact
 	out := make([]FactorView, 0, len(u.Factors))
 	for _, f := range u.Factors {
 		out = append(out, FactorView{Kind: f.Kind, ID: f.ID, Name: f.Name, State: f.State, Created: f.Created})
+	}
+	return out, nil
+}
+
+// ListUserFactors is ListFactors for APIs that tell a missing user from
+// one without factors (OneLogin): a user that does not exist, is outside
+// orgID or is not a person answers ErrUserNotFound. Reading another
+// user's factors needs user.read in the user's organization.
+func (s *Service) ListUserFactors(ctx context.Context, orgID, userID string) ([]FactorView, error) {
+	u, err := s.loadUser(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil || u.Human == nil || (orgID != "" && u.Owner != orgID) {
+		return nil, ErrUserNotFound
+	}
+	if err := s.checkPermission(ctx, u.Owner, PermUserRead, userID); err != nil {
+		return nil, err
+	}
+	out := make([]FactorView, 0, len(u.Factors))
+	for _, f := range u.Factors {
+		v := FactorView{Kind: f.Kind, ID: f.ID, Name: f.Name, State: f.State, Created: f.Created}
+		switch f.Kind {
+		case FactorOTPSMS:
+			v.Contact = u.Human.Phone
+		case FactorOTPEmail:
+			v.Contact = u.Human.Email
+		}
+		out = append(out, v)
 	}
 	return out, nil
 }

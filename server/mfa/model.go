@@ -355,6 +355,8 @@ type Machine struct {
 	Description     string `json:"description,omitempty"`
 	AccessTokenType int    `json:"accessTokenType,omitempty"`
 	SecretHash      string `json:"secretHash,omitempty"`
+	// APIScope is the OneLogin scope of an API credential.
+	APIScope string `json:"apiScope,omitempty"`
 }
 
 type tokenRef struct {
@@ -451,6 +453,14 @@ func (s *userState) apply(e eventstore.Event) error {
 		}
 		if s.Machine != nil {
 			s.Machine.SecretHash = p.SecretHash
+		}
+	case EventAPICredentialAdded:
+		var p apiCredentialPayload
+		if err := decode(e, &p); err != nil {
+			return err
+		}
+		if s.Machine != nil {
+			s.Machine.SecretHash, s.Machine.APIScope = p.SecretHash, p.Scope
 		}
 	case EventTOTPAdded:
 		var p totpAddedPayload

@@ -27,6 +27,9 @@ type TokenGrant struct {
 	Token     string
 	TokenID   string
 	UserID    string
+	OrgID     string    // the organization the token acts in
+	Scopes    []string  // the scopes the token carries
+	Created   time.Time // when it was issued
 	ExpiresIn time.Duration
 }
 
@@ -85,6 +88,10 @@ func (s *Service) userByName(ctx context.Context, username string) (*userState, 
 }
 
 func (s *Service) issueToken(ctx context.Context, userID string, scopes, amr []string) (TokenGrant, error) {
+	return s.issueTokenFor(ctx, userID, scopes, amr, AccessTokenLifetime)
+}
+
+func (s *Service) issueTokenFor(ctx context.Context, userID string, scopes, amr []string, lifetime time.Duration) (TokenGrant, error) {
 	var g TokenGrant
 	err := s.retry(ctx, func() error {
 		u, err := s.loadUser(ctx, userID)
@@ -100,7 +107,7 @@ func (s *Service) issueToken(ctx context.Context, userID string, scopes, amr []s
 		if err != nil {
 			return internal("COMMAND-tok11", err)
 		}
-		id, hash, expiry := s.NewID(), HashToken(token), c.now.Add(AccessTokenLifetime)
+		id, hash, expiry := s.NewID(), HashToken(token), c.now.Add(lifetime)
 		if err := c.push(u, EventTokenAdded, tokenAddedPayload{TokenID: id, TokenHash: hash, Expiration: expiry,
 			Scopes: scopes, AMR: amr, AuthTime: c.now}); err != nil {
 			return internal("COMMAND-tok12", err)
@@ -114,7 +121,7 @@ func (s *Service) issueToken(ctx context.Context, userID string, scopes, amr []s
 		if err := s.commit(ctx, c); err != nil {
 			return err
 		}
-		g = TokenGrant{Token: token, TokenID: id, UserID: u.ID, ExpiresIn: AccessTokenLifetime}
+		g = TokenGrant{Token: token, TokenID: id, UserID: u.ID, OrgID: u.Owner, Scopes: scopes, Created: c.now, ExpiresIn: lifetime}
 		return nil
 	})
 	return g, err

@@ -7,5 +7,5 @@ import "embed"
 
 // FS holds the documents, by proto file path.
 //
-//go:embed zitadel
+//go:embed zitadel factorgate
 var FS embed.FS

@@ -28,6 +28,7 @@ import (
 
 	"github.com/factorgate/factorgate/gen/openapi"
 	"github.com/factorgate/factorgate/server/api"
+	"github.com/factorgate/factorgate/server/api/druid"
 	"github.com/factorgate/factorgate/server/api/zitadel"
 	"github.com/factorgate/factorgate/server/eventstore"
 	"github.com/factorgate/factorgate/server/eventstore/sqlite"
@@ -162,7 +163,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 
 // dialects lists the API dialects the server speaks.
 func (s *Server) dialects() []api.Service {
-	return []api.Service{zitadel.New(s.core)}
+	return []api.Service{zitadel.New(s.core), druid.New(s.core)}
 }
 
 func (s *Server) buildTransports(ctx context.Context) error {

@@ -9,11 +9,9 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	druidv1 "github.com/factorgate/factorgate/gen/factorgate/druid/v1"
 	"github.com/factorgate/factorgate/server/mfa"
 )
 
@@ -39,11 +37,14 @@ func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 	if st.Code() == codes.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="factorgate"`)
 	}
-	id := errorID(st)
-	if id == "" && st.Code() == codes.Unauthenticated {
+	id, extra := errorID(st), ""
+	switch {
+	case id == "" && st.Code() == codes.Unauthenticated:
 		id = errNoToken // the chain's "auth header missing" has no id
+	case id == "" && st.Code() == codes.InvalidArgument:
+		id, extra = errBody, st.Message() // the gateway could not decode the body
 	}
-	writeEnvelope(w, code, languageOf(r.Header.Get("Accept-Language")), id, st.Message())
+	writeEnvelope(w, code, languageOf(r.Header.Get("Accept-Language")), id, st.Message(), extra)
 }
 
 // routingErrorHandler answers an unknown path (404) or a method other than
@@ -56,7 +57,7 @@ func routingErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marsh
 	} else {
 		httpStatus = http.StatusNotFound
 	}
-	writeEnvelope(w, httpStatus, languageOf(r.Header.Get("Accept-Language")), id, "")
+	writeEnvelope(w, httpStatus, languageOf(r.Header.Get("Accept-Language")), id, "", "")
 }
 
 // errorID returns the stable id of the domain error behind a status: from
@@ -88,8 +89,11 @@ func errorID(st *status.Status) string {
 // details}]}}: both readings of DruID's undocumented error body
 // (reference/druid.md §7). The message is the catalogue's text for id in
 // lang; without one, fallback (the core's English message), else the
-// generic text of the status.
-func writeEnvelope(w http.ResponseWriter, httpStatus int, lang, id, fallback string) {
+// generic text of the status. extra, when set, ends the details.
+//
+// It is written with encoding/json rather than protojson, whose output
+// varies its spacing on purpose: error bodies stay byte-stable.
+func writeEnvelope(w http.ResponseWriter, httpStatus int, lang, id, fallback, extra string) {
 	title := text(lang, titleOf(httpStatus))
 	msg, ok := lookup(lang, id)
 	switch {
@@ -103,19 +107,31 @@ func writeEnvelope(w http.ResponseWriter, httpStatus int, lang, id, fallback str
 	if id != "" && !strings.HasSuffix(details, "("+id+")") {
 		details += " (" + id + ")"
 	}
-	resp := &druidv1.DeleteMFAChannelResponse{Result: &druidv1.Result{
-		Status:  int32(httpStatus),
-		Message: msg,
-		Errors:  []*druidv1.ResultError{{Message: title, Details: details}},
-	}}
-	body, err := protojson.Marshal(resp)
-	if err != nil {
-		body, _ = json.Marshal(map[string]any{"result": map[string]any{"status": httpStatus}})
+	if extra != "" {
+		details += ": " + extra
 	}
+	body, _ := json.Marshal(errorEnvelope{Result: errorResult{Status: httpStatus, Message: msg,
+		Errors: []resultError{{Message: title, Details: details}}}})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Language", lang)
 	w.WriteHeader(httpStatus)
 	_, _ = w.Write(body)
+}
+
+// errorEnvelope is druidv1.DeleteMFAChannelResponse's JSON with errors.
+type errorEnvelope struct {
+	Result errorResult `json:"result"`
+}
+
+type errorResult struct {
+	Status  int           `json:"status"`
+	Message string        `json:"message"`
+	Errors  []resultError `json:"errors"`
+}
+
+type resultError struct {
+	Message string `json:"message"`
+	Details string `json:"details"`
 }
 
 // titleOf names the kind of error of a status for errors[].message.

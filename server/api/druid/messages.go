@@ -41,6 +41,7 @@ const (
 	errMethod      = "DRUID-rt405"
 	errNoToken     = "DRUID-auth0"
 	errActor       = "DRUID-act01"
+	errBody        = "DRUID-body0"
 
 	errActorID          = "DRUID-fld01"
 	errActorObjectType  = "DRUID-fld02"
@@ -86,6 +87,9 @@ var catalogue = map[string]map[string]string{
 	"COMMAND-fgPer": {
 		langEnglish: "The access token must be a person's (a user token), not an application's",
 		langSpanish: "El token de acceso debe ser de una persona (token de usuario), no de una aplicación"},
+	errBody: {
+		langEnglish: "The body must be the activity as JSON",
+		langSpanish: "El cuerpo debe ser la actividad en JSON"},
 	errActor: {
 		langEnglish: "actor.id is not the user of the access token",
 		langSpanish: "actor.id no es el usuario del token de acceso"},

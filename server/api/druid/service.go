@@ -120,7 +120,7 @@ func requireHeaders(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		writeEnvelope(w, http.StatusBadRequest, lang, id, "")
+		writeEnvelope(w, http.StatusBadRequest, lang, id, "", "")
 	})
 }
 

@@ -6,10 +6,15 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
+	druidv1 "github.com/factorgate/factorgate/gen/factorgate/druid/v1"
 	"github.com/factorgate/factorgate/server/mfa"
 )
 
@@ -464,5 +469,100 @@ func TestDruidTokenEndpointGrantsAndOAuthErrors(t *testing.T) {
 				t.Fatalf("%d %v, want %d error %q", code, body, c.code, c.error)
 			}
 		})
+	}
+}
+
+func TestDruidDeleteOverGRPCAndGRPCWebRunsTheSameRule(t *testing.T) {
+	// The same RPC over gRPC and gRPC-Web: the chain and the core answer
+	// alike; only REST turns FailedPrecondition into DruID's 417.
+	e := mustRunServer(t)
+	org := e.newOrg("druid-grpc")
+	e.forceMFA(org)
+	user, name := e.druidPerson(org)
+	e.addOTP(user, mfa.FactorOTPSMS)
+	e.enrollTOTP(user)
+	tok := e.druidLogin(name)
+	req := func(channel string) *druidv1.DeleteMFAChannelRequest {
+		return &druidv1.DeleteMFAChannelRequest{Actor: &druidv1.Actor{Id: user, ObjectType: "person"}, Verb: "delete",
+			Object: &druidv1.ActivityObject{ObjectType: "user"}, Source: &druidv1.Source{Id: "pc", ObjectType: "device"},
+			Context: &druidv1.ActivityContext{MfaChannel: channel}}
+	}
+	for _, tr := range transports {
+		if tr.name == "rest" {
+			continue // REST has its own tests above
+		}
+		t.Run(tr.name+"_NoTokenIsUnauthenticated", func(t *testing.T) {
+			e.t = t
+			o := newOp[druidv1.DeleteMFAChannelRequest, druidv1.DeleteMFAChannelResponse](druidMethod, req("sms"), http.MethodPost, "/activityid/v1/mfa/delete", "")
+			if got := tr.call(e, o, "", ""); got.code != codes.Unauthenticated {
+				t.Fatalf("code = %v, want Unauthenticated", got.code)
+			}
+		})
+	}
+	e.t = t
+	o := newOp[druidv1.DeleteMFAChannelRequest, druidv1.DeleteMFAChannelResponse](druidMethod, req("Sms"), http.MethodPost, "/activityid/v1/mfa/delete", "")
+	if got := transports[0].call(e, o, tok, ""); got.code != codes.OK {
+		t.Fatalf("delete sms over %s: %v %s", transports[0].name, got.code, got.message)
+	}
+	o = newOp[druidv1.DeleteMFAChannelRequest, druidv1.DeleteMFAChannelResponse](druidMethod, req("totp"), http.MethodPost, "/activityid/v1/mfa/delete", "")
+	if got := transports[0].call(e, o, tok, ""); got.code != codes.FailedPrecondition || !strings.Contains(got.message, "COMMAND-fgVol") {
+		t.Fatalf("delete the last factor over %s: %v %s, want FailedPrecondition (COMMAND-fgVol)", transports[0].name, got.code, got.message)
+	}
+}
+
+const druidMethod = "/factorgate.druid.v1.MFAService/DeleteMFAChannel"
+
+func TestDruidConcurrentDeletesOfTheLastTwoChannelsUnderForcedMFA(t *testing.T) {
+	// Two deletes at once of a user's last two channels: one succeeds, the
+	// other gets 417, whatever the interleaving.
+	e := mustRunServer(t)
+	org := e.newOrg("druid-race")
+	e.forceMFA(org)
+	user, name := e.druidPerson(org)
+	e.addOTP(user, mfa.FactorOTPSMS)
+	e.enrollTOTP(user)
+	tok := e.druidLogin(name)
+
+	channels := []string{"sms", "totp"}
+	statuses := make([]int, len(channels))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, ch := range channels {
+		wg.Go(func() {
+			<-start
+			req, _ := http.NewRequest(http.MethodPost, e.base+"/activityid/v1/mfa/delete", strings.NewReader(druidBody(user, ch, nil)))
+			req.Header = druidHeaders(tok, nil)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			statuses[i] = res.StatusCode
+		})
+	}
+	close(start)
+	wg.Wait()
+	slices.Sort(statuses)
+	if !reflect.DeepEqual(statuses, []int{http.StatusOK, http.StatusExpectationFailed}) {
+		t.Fatalf("statuses = %v, want one 200 and one 417", statuses)
+	}
+	if n := len(e.factors(user)); n != 1 {
+		t.Fatalf("%d factors left, want 1", n)
+	}
+}
+
+func TestDruidCORSPreflightAllowsTheFromHeader(t *testing.T) {
+	e := mustRunServer(t, withCORS(appOrigin))
+	hdr := http.Header{"Origin": {appOrigin}, "Access-Control-Request-Method": {http.MethodPost},
+		"Access-Control-Request-Headers": {"accept-language,authorization,content-type,from"}}
+	res, _ := e.send(t, http.MethodOptions, "/activityid/v1/mfa/delete", hdr, nil)
+	if res.StatusCode/100 != 2 || res.Header.Get("Access-Control-Allow-Origin") != appOrigin {
+		t.Fatalf("HTTP %d, Allow-Origin %q", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))
+	}
+	for _, h := range []string{"from", "authorization", "content-type", "accept-language"} {
+		if !headerHas(res.Header, "Access-Control-Allow-Headers", h) {
+			t.Errorf("Access-Control-Allow-Headers %q lacks %s", res.Header.Values("Access-Control-Allow-Headers"), h)
+		}
 	}
 }

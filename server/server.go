@@ -302,7 +302,7 @@ func corsHandler(origins []string) *cors.Cors {
 		AllowedOrigins: origins,
 		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
 		AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "X-Grpc-Web", "X-User-Agent", "Grpc-Timeout",
-			"Connect-Protocol-Version", "Connect-Timeout-Ms", zitadel.OrgHeader, api.HeaderRequestID},
+			"Connect-Protocol-Version", "Connect-Timeout-Ms", zitadel.OrgHeader, api.HeaderRequestID, "From", "Accept-Language"},
 		ExposedHeaders: []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin", "X-Request-Id"},
 		MaxAge:         600,
 	})

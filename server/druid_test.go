@@ -566,3 +566,11 @@ func TestDruidCORSPreflightAllowsTheFromHeader(t *testing.T) {
 		}
 	}
 }
+
+func TestDruidOpenAPIDocumentIsServed(t *testing.T) {
+	e := mustRunServer(t)
+	res, raw := e.send(t, http.MethodGet, "/openapi/factorgate/druid/v1/mfa_service.swagger.json", nil, nil)
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"/activityid/v1/mfa/delete"`) {
+		t.Fatalf("HTTP %d: %.200s", res.StatusCode, raw)
+	}
+}

@@ -15,13 +15,19 @@ import (
 	"github.com/factorgate/factorgate/server/mfa"
 )
 
-// statusFor is the HTTP status of a gRPC status in DruID's contract: the
-// gateway's table, except that the MFA rule's answers (FailedPrecondition:
-// the channel is mandatory; NotFound: the user has no such channel) are
-// 417 "MFA error".
-func statusFor(code codes.Code) int {
-	switch code {
-	case codes.FailedPrecondition, codes.NotFound:
+// mfaRuleErrors are the answers of the MFA rule: the channel is mandatory
+// (FailedPrecondition) or the user does not have it (the kind's NotFound).
+var mfaRuleErrors = map[string]bool{
+	mfa.ErrMandatoryFactor.ID:     true,
+	mfa.ErrTOTPNotExisting.ID:     true,
+	mfa.ErrOTPSMSNotExisting.ID:   true,
+	mfa.ErrOTPEmailNotExisting.ID: true,
+}
+
+// statusFor is the HTTP status of an error in DruID's contract: the
+// gateway's table, except that the MFA rule's answers are 417 "MFA error".
+func statusFor(code codes.Code, id string) int {
+	if mfaRuleErrors[id] && (code == codes.FailedPrecondition || code == codes.NotFound) {
 		return http.StatusExpectationFailed
 	}
 	return runtime.HTTPStatusFromCode(code)
@@ -33,11 +39,11 @@ func statusFor(code codes.Code) int {
 // message has a translation.
 func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	st := status.Convert(err)
-	code := statusFor(st.Code())
 	if st.Code() == codes.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="factorgate"`)
 	}
 	id, extra := errorID(st), ""
+	code := statusFor(st.Code(), id)
 	switch {
 	case id == "" && st.Code() == codes.Unauthenticated:
 		id = errNoToken // the chain's "auth header missing" has no id

@@ -574,3 +574,133 @@ func TestDruidOpenAPIDocumentIsServed(t *testing.T) {
 		t.Fatalf("HTTP %d: %.200s", res.StatusCode, raw)
 	}
 }
+
+// druidCreateBody is a create activity for the person username, with
+// changes as in druidBody ("a.b.c" paths allowed).
+func druidCreateBody(username, channel string, changes map[string]any) string {
+	b := map[string]any{
+		"actor":   map[string]any{"id": "my-app", "objectType": "application"},
+		"verb":    "create",
+		"object":  map[string]any{"objectType": "user", "ids": map[string]any{"screen_name": map[string]any{"value": username}}, "password": druidPassword},
+		"source":  map[string]any{"id": "pc", "objectType": "device"},
+		"context": map[string]any{"mfa_channel": channel},
+	}
+	for k, v := range changes {
+		parts := strings.Split(k, ".")
+		m := b
+		for _, p := range parts[:len(parts)-1] {
+			m = m[p].(map[string]any)
+		}
+		if v == nil {
+			delete(m, parts[len(parts)-1])
+		} else {
+			m[parts[len(parts)-1]] = v
+		}
+	}
+	data, _ := json.Marshal(b)
+	return string(data)
+}
+
+// druidAppToken returns a client_credentials token of a new machine user of org.
+func (e *env) druidAppToken(org string) string {
+	e.t.Helper()
+	bot, _ := e.machineToken(org)
+	clientID, secret, _, err := e.core.GenerateMachineSecret(e.ctx, org, bot)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	code, body := e.druidTokenCall(url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}, "client_secret": {secret}})
+	tok, _ := body["access_token"].(string)
+	if code != http.StatusOK || tok == "" {
+		e.t.Fatalf("client credentials: %d %v", code, body)
+	}
+	return tok
+}
+
+func (e *env) druidCreate(hdr http.Header, body string) (int, http.Header, druidEnvelope) {
+	e.t.Helper()
+	return e.druidCall(http.MethodPost, "/activityid/v1/mfa/create", hdr, body)
+}
+
+func TestDruidCreateSMSAndEmailWithAnAppTokenThenDeleteAsThePerson(t *testing.T) {
+	e := mustRunServer(t)
+	org := e.newOrg("druid-create")
+	user, name := e.druidPerson(org)
+	app := e.druidAppToken(org)
+
+	code, _, env := e.druidCreate(druidHeaders(app, nil), druidCreateBody(name, "SMS", map[string]any{"context.mfa_channel_address": "+34 123 123 123"}))
+	if code != http.StatusOK || env.Result.Message != "MFA channel created" {
+		t.Fatalf("create sms: %d %+v", code, env.Result)
+	}
+	code, _, env = e.druidCreate(druidHeaders(app, map[string]string{"Accept-Language": "es"}), druidCreateBody(name, "email", nil))
+	if code != http.StatusOK || env.Result.Message != "Canal MFA creado" {
+		t.Fatalf("create email: %d %+v", code, env.Result)
+	}
+	// Both are ready factors for ZITADEL callers (user.v2 over REST).
+	status, raw := e.rawREST(http.MethodPost, "/v2/users/"+user+"/authentication_factors/_search", e.admin, "{}")
+	if status != http.StatusOK || strings.Count(string(raw), "AUTH_FACTOR_STATE_READY") != 2 {
+		t.Fatalf("ListAuthenticationFactors: %d %s", status, raw)
+	}
+	// The person deletes one with their own token.
+	tok := e.druidLogin(name)
+	if code, _, env := e.druidDelete(druidHeaders(tok, nil), druidBody(user, "email", nil)); code != http.StatusOK {
+		t.Fatalf("delete: %d %+v", code, env.Result)
+	}
+}
+
+func TestDruidCreateRefusalsWriteNothing(t *testing.T) {
+	e := mustRunServer(t)
+	org := e.newOrg("druid-create-no")
+	user, name := e.druidPerson(org)
+	e.addOTP(user, mfa.FactorOTPSMS)
+	app := e.druidAppToken(org)
+	otherApp := e.druidAppToken(e.newOrg("druid-create-other"))
+	person := e.druidLogin(name)
+	before := e.userLog(user)
+
+	for _, c := range []struct {
+		name    string
+		token   string
+		changes map[string]any
+		channel string
+		code    int
+		want    string
+	}{
+		{"400 actor.objectType not application", app, map[string]any{"actor.objectType": "person"}, "email", 400, "actor.objectType"},
+		{"400 verb not create", app, map[string]any{"verb": "delete"}, "email", 400, "verb"},
+		{"400 screen_name missing", app, map[string]any{"object.ids": nil}, "email", 400, "object.ids.screen_name.value"},
+		{"400 password missing", app, map[string]any{"object.password": nil}, "email", 400, "object.password"},
+		{"400 totp needs validation", app, nil, "totp", 400, "totp cannot be created here"},
+		{"400 another address", app, map[string]any{"context.mfa_channel_address": "else@example.com"}, "email", 400, "context.mfa_channel_address"},
+		{"401 a person's token", person, nil, "email", 401, "must be an application's"},
+		{"401 a wrong password", app, map[string]any{"object.password": "nope"}, "email", 401, "username or password is invalid"},
+		{"401 an application of another organization", otherApp, nil, "email", 401, "username or password is invalid"},
+		{"417 the channel exists", app, nil, "sms", 417, "already has this MFA channel"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, env := e.druidCreate(druidHeaders(c.token, nil), druidCreateBody(name, c.channel, c.changes))
+			wantDruidError(t, code, env, c.code, c.want)
+		})
+	}
+	if after := e.userLog(user); !reflect.DeepEqual(after, before) {
+		t.Fatalf("a refused create changed the event log: %v → %v", before, after)
+	}
+}
+
+func TestDruidCreate417ForAnUnverifiedPhone(t *testing.T) {
+	e := mustRunServer(t)
+	org := e.newOrg("druid-create-phone")
+	userSeq++
+	name := "unverified" + time.Now().Format("150405.000000")
+	d, err := e.core.AddHumanUser(e.ctx, org, mfa.HumanInput{Username: name, GivenName: "A", FamilyName: "B",
+		Email: name + "@example.com", Phone: "+34123123123", Password: druidPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.userLog(d.ID)
+	code, _, env := e.druidCreate(druidHeaders(e.druidAppToken(org), map[string]string{"Accept-Language": "es"}), druidCreateBody(name, "sms", nil))
+	wantDruidError(t, code, env, http.StatusExpectationFailed, "El teléfono del usuario no está verificado")
+	if !reflect.DeepEqual(e.userLog(d.ID), before) {
+		t.Fatal("the refusal wrote events")
+	}
+}

@@ -15,19 +15,25 @@ import (
 	"github.com/factorgate/factorgate/server/mfa"
 )
 
-// mfaRuleErrors are the answers of the MFA rule: the channel is mandatory
-// (FailedPrecondition) or the user does not have it (the kind's NotFound).
+// mfaRuleErrors are DruID's "MFA errors" (417): on delete, the channel is
+// mandatory (FailedPrecondition) or the user does not have it (the kind's
+// NotFound); on create, the phone or email is not verified
+// (FailedPrecondition) or the channel exists (AlreadyExists).
 var mfaRuleErrors = map[string]bool{
 	mfa.ErrMandatoryFactor.ID:     true,
 	mfa.ErrTOTPNotExisting.ID:     true,
 	mfa.ErrOTPSMSNotExisting.ID:   true,
 	mfa.ErrOTPEmailNotExisting.ID: true,
+	mfa.ErrPhoneNotVerified.ID:    true,
+	mfa.ErrEmailNotVerified.ID:    true,
+	mfa.ErrOTPSMSExists.ID:        true,
+	mfa.ErrOTPEmailExists.ID:      true,
 }
 
 // statusFor is the HTTP status of an error in DruID's contract: the
 // gateway's table, except that the MFA rule's answers are 417 "MFA error".
 func statusFor(code codes.Code, id string) int {
-	if mfaRuleErrors[id] && (code == codes.FailedPrecondition || code == codes.NotFound) {
+	if mfaRuleErrors[id] && (code == codes.FailedPrecondition || code == codes.NotFound || code == codes.AlreadyExists) {
 		return http.StatusExpectationFailed
 	}
 	return runtime.HTTPStatusFromCode(code)

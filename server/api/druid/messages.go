@@ -33,6 +33,7 @@ func languageOf(acceptLanguage string) string {
 // the others are the core's error ids, given DruID's wording here.
 const (
 	msgDeleted = "DRUID-ok001"
+	msgCreated = "DRUID-ok002"
 
 	errFromHeader  = "DRUID-hdr01"
 	errContentType = "DRUID-hdr02"
@@ -50,6 +51,13 @@ const (
 	errSourceID         = "DRUID-fld05"
 	errSourceObjectType = "DRUID-fld06"
 	errChannel          = "DRUID-fld07"
+	errAppID            = "DRUID-fld08"
+	errAppObjectType    = "DRUID-fld09"
+	errVerbCreate       = "DRUID-fld10"
+	errScreenName       = "DRUID-fld11"
+	errPassword         = "DRUID-fld12"
+	errCreateChannel    = "DRUID-fld13"
+	errCreateTOTP       = "DRUID-fld14"
 
 	titleBadRequest   = "DRUID-t400"
 	titleUnauthorized = "DRUID-t401"
@@ -58,11 +66,17 @@ const (
 	titleServer       = "DRUID-t500"
 )
 
-const notEnrolledEN, notEnrolledES = "The user does not have this MFA channel", "El usuario no tiene configurado este canal MFA"
+const (
+	notEnrolledEN = "The user does not have this MFA channel"
+	notEnrolledES = "El usuario no tiene configurado este canal MFA"
+	alreadyEN     = "The user already has this MFA channel"
+	alreadyES     = "El usuario ya tiene configurado este canal MFA"
+)
 
 // catalogue holds the texts by id and language.
 var catalogue = map[string]map[string]string{
 	msgDeleted: {langEnglish: "MFA channel deleted", langSpanish: "Canal MFA eliminado"},
+	msgCreated: {langEnglish: "MFA channel created", langSpanish: "Canal MFA creado"},
 
 	errFromHeader: {
 		langEnglish: "The From header is required: name the entry point of the call",
@@ -116,6 +130,44 @@ var catalogue = map[string]map[string]string{
 		langEnglish: "context.mfa_channel must be one of sms, email, totp",
 		langSpanish: "context.mfa_channel debe ser uno de sms, email, totp"},
 
+	errAppID: {
+		langEnglish: "actor.id is required: the application's client id",
+		langSpanish: "actor.id es obligatorio: el client id de la aplicación"},
+	errAppObjectType: {
+		langEnglish: `actor.objectType must be "application"`,
+		langSpanish: `actor.objectType debe ser "application"`},
+	errVerbCreate: {
+		langEnglish: `verb must be "create"`,
+		langSpanish: `verb debe ser "create"`},
+	errScreenName: {
+		langEnglish: "object.ids.screen_name.value is required: the user's username",
+		langSpanish: "object.ids.screen_name.value es obligatorio: el nombre de usuario"},
+	errPassword: {
+		langEnglish: "object.password is required",
+		langSpanish: "object.password es obligatorio"},
+	errCreateChannel: {
+		langEnglish: "context.mfa_channel must be sms or email",
+		langSpanish: "context.mfa_channel debe ser sms o email"},
+	errCreateTOTP: {
+		langEnglish: "context.mfa_channel totp cannot be created here: it needs a code validation step this server does not offer; use sms or email",
+		langSpanish: "context.mfa_channel totp no se puede crear aquí: necesita un paso de validación de código que este servidor no ofrece; usa sms o email"},
+	mfa.ErrChannelAddress.ID: {
+		langEnglish: "context.mfa_channel_address must be the user's verified phone number or email address",
+		langSpanish: "context.mfa_channel_address debe ser el teléfono o el email verificado del usuario"},
+	mfa.ErrNotAnApplication.ID: {
+		langEnglish: "The access token must be an application's (client_credentials), not a person's",
+		langSpanish: "El token de acceso debe ser de una aplicación (client_credentials), no de una persona"},
+	mfa.ErrInvalidCredentials.ID: {
+		langEnglish: "The username or password is invalid",
+		langSpanish: "El usuario o la contraseña no son correctos"},
+	mfa.ErrPhoneNotVerified.ID: {
+		langEnglish: "The user's phone number is not verified",
+		langSpanish: "El teléfono del usuario no está verificado"},
+	mfa.ErrEmailNotVerified.ID: {
+		langEnglish: "The user's email address is not verified",
+		langSpanish: "El email del usuario no está verificado"},
+	mfa.ErrOTPSMSExists.ID:   {langEnglish: alreadyEN, langSpanish: alreadyES},
+	mfa.ErrOTPEmailExists.ID: {langEnglish: alreadyEN, langSpanish: alreadyES},
 	mfa.ErrMandatoryFactor.ID: {
 		langEnglish: "This MFA channel is mandatory: the login policy requires a second factor and it is the user's last one. Add another channel before deleting it",
 		langSpanish: "Este canal MFA es obligatorio: la política de acceso exige un segundo factor y es el último del usuario. Añade otro canal antes de eliminarlo"},

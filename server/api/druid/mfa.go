@@ -86,3 +86,58 @@ func incomingLanguage(ctx context.Context) string {
 	}
 	return langEnglish
 }
+
+// CreateMFAChannel adds an SMS or email channel to a person for the
+// calling application, which presents the person's username and password.
+// actor.id names the application as its client knows it (DruID's client
+// id); the token already proves which application calls, so it is
+// required but not compared.
+func (s *mfaServer) CreateMFAChannel(ctx context.Context, req *druidv1.CreateMFAChannelRequest) (*druidv1.CreateMFAChannelResponse, error) {
+	p := mfa.PrincipalFrom(ctx)
+	if p == nil || !p.Machine {
+		return nil, mfa.ErrNotAnApplication
+	}
+	kind, err := checkCreate(req)
+	if err != nil {
+		return nil, err
+	}
+	obj, c := req.GetObject(), req.GetContext()
+	if _, _, err := s.core.AddOTPWithPassword(ctx, obj.GetIds().GetScreenName().GetValue(), obj.GetPassword(), kind, c.GetMfaChannelAddress()); err != nil {
+		return nil, err
+	}
+	return &druidv1.CreateMFAChannelResponse{Result: &druidv1.Result{
+		Status: 200, Message: text(incomingLanguage(ctx), msgCreated),
+	}}, nil
+}
+
+// checkCreate checks a create activity's fields, as checkDelete does.
+func checkCreate(req *druidv1.CreateMFAChannelRequest) (mfa.FactorKind, error) {
+	bad := func(id string) (mfa.FactorKind, error) { return "", domainError(mfa.KindInvalidArgument, id) }
+	switch {
+	case strings.TrimSpace(req.GetActor().GetId()) == "":
+		return bad(errAppID)
+	case req.GetActor().GetObjectType() != "application":
+		return bad(errAppObjectType)
+	case req.GetVerb() != "create":
+		return bad(errVerbCreate)
+	case req.GetObject().GetObjectType() != "user":
+		return bad(errObjectObjectType)
+	case strings.TrimSpace(req.GetObject().GetIds().GetScreenName().GetValue()) == "":
+		return bad(errScreenName)
+	case req.GetObject().GetPassword() == "":
+		return bad(errPassword)
+	case !sourceIDs[req.GetSource().GetId()]:
+		return bad(errSourceID)
+	case req.GetSource().GetObjectType() != "device":
+		return bad(errSourceObjectType)
+	}
+	switch strings.ToLower(strings.TrimSpace(req.GetContext().GetMfaChannel())) {
+	case "sms":
+		return mfa.FactorOTPSMS, nil
+	case "email":
+		return mfa.FactorOTPEmail, nil
+	case "totp":
+		return bad(errCreateTOTP)
+	}
+	return bad(errCreateChannel)
+}

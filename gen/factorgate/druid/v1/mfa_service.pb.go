@@ -110,6 +110,301 @@ func (x *DeleteMFAChannelRequest) GetContext() *ActivityContext {
 	return nil
 }
 
+// CreateMFAChannelRequest is the activity "application creates an MFA
+// channel for a user".
+type CreateMFAChannelRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The application acting: objectType "application".
+	Actor *Actor `protobuf:"bytes,1,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Always "create".
+	Verb string `protobuf:"bytes,2,opt,name=verb,proto3" json:"verb,omitempty"`
+	// The user, by credentials: objectType "user", ids and password.
+	Object *UserCredentials `protobuf:"bytes,3,opt,name=object,proto3" json:"object,omitempty"`
+	// The device the call comes from, as for delete.
+	Source *Source `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	// Which channel: mfa_channel "sms" or "email", and optionally
+	// mfa_channel_address, which must be the user's verified phone or email.
+	Context       *ActivityContext `protobuf:"bytes,5,opt,name=context,proto3" json:"context,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateMFAChannelRequest) Reset() {
+	*x = CreateMFAChannelRequest{}
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateMFAChannelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateMFAChannelRequest) ProtoMessage() {}
+
+func (x *CreateMFAChannelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateMFAChannelRequest.ProtoReflect.Descriptor instead.
+func (*CreateMFAChannelRequest) Descriptor() ([]byte, []int) {
+	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateMFAChannelRequest) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
+}
+
+func (x *CreateMFAChannelRequest) GetVerb() string {
+	if x != nil {
+		return x.Verb
+	}
+	return ""
+}
+
+func (x *CreateMFAChannelRequest) GetObject() *UserCredentials {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
+func (x *CreateMFAChannelRequest) GetSource() *Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *CreateMFAChannelRequest) GetContext() *ActivityContext {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
+// CreateMFAChannelResponse is DruID's result envelope.
+type CreateMFAChannelResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The outcome.
+	Result        *Result `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateMFAChannelResponse) Reset() {
+	*x = CreateMFAChannelResponse{}
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateMFAChannelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateMFAChannelResponse) ProtoMessage() {}
+
+func (x *CreateMFAChannelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateMFAChannelResponse.ProtoReflect.Descriptor instead.
+func (*CreateMFAChannelResponse) Descriptor() ([]byte, []int) {
+	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CreateMFAChannelResponse) GetResult() *Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+// UserCredentials names a user and proves the user's consent.
+type UserCredentials struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "user".
+	ObjectType string `protobuf:"bytes,1,opt,name=object_type,json=objectType,proto3" json:"object_type,omitempty"`
+	// The user's identifiers: screen_name.value is the username.
+	Ids *UserIds `protobuf:"bytes,2,opt,name=ids,proto3" json:"ids,omitempty"`
+	// The user's password.
+	Password      string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserCredentials) Reset() {
+	*x = UserCredentials{}
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserCredentials) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserCredentials) ProtoMessage() {}
+
+func (x *UserCredentials) ProtoReflect() protoreflect.Message {
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserCredentials.ProtoReflect.Descriptor instead.
+func (*UserCredentials) Descriptor() ([]byte, []int) {
+	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UserCredentials) GetObjectType() string {
+	if x != nil {
+		return x.ObjectType
+	}
+	return ""
+}
+
+func (x *UserCredentials) GetIds() *UserIds {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *UserCredentials) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+// UserIds are a user's identifiers in DruID's form ({"value": …}).
+type UserIds struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The username.
+	ScreenName *IdValue `protobuf:"bytes,1,opt,name=screen_name,json=screenName,proto3" json:"screen_name,omitempty"`
+	// The email address (not used to find users here; see screen_name).
+	Email         *IdValue `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserIds) Reset() {
+	*x = UserIds{}
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserIds) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserIds) ProtoMessage() {}
+
+func (x *UserIds) ProtoReflect() protoreflect.Message {
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserIds.ProtoReflect.Descriptor instead.
+func (*UserIds) Descriptor() ([]byte, []int) {
+	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UserIds) GetScreenName() *IdValue {
+	if x != nil {
+		return x.ScreenName
+	}
+	return nil
+}
+
+func (x *UserIds) GetEmail() *IdValue {
+	if x != nil {
+		return x.Email
+	}
+	return nil
+}
+
+// IdValue is one identifier.
+type IdValue struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The identifier.
+	Value         string `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdValue) Reset() {
+	*x = IdValue{}
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdValue) ProtoMessage() {}
+
+func (x *IdValue) ProtoReflect() protoreflect.Message {
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdValue.ProtoReflect.Descriptor instead.
+func (*IdValue) Descriptor() ([]byte, []int) {
+	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *IdValue) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
 // Actor is who performs an activity.
 type Actor struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -123,7 +418,7 @@ type Actor struct {
 
 func (x *Actor) Reset() {
 	*x = Actor{}
-	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[1]
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -135,7 +430,7 @@ func (x *Actor) String() string {
 func (*Actor) ProtoMessage() {}
 
 func (x *Actor) ProtoReflect() protoreflect.Message {
-	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[1]
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -148,7 +443,7 @@ func (x *Actor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Actor.ProtoReflect.Descriptor instead.
 func (*Actor) Descriptor() ([]byte, []int) {
-	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{1}
+	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Actor) GetId() string {
@@ -176,7 +471,7 @@ type ActivityObject struct {
 
 func (x *ActivityObject) Reset() {
 	*x = ActivityObject{}
-	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[2]
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -188,7 +483,7 @@ func (x *ActivityObject) String() string {
 func (*ActivityObject) ProtoMessage() {}
 
 func (x *ActivityObject) ProtoReflect() protoreflect.Message {
-	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[2]
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -201,7 +496,7 @@ func (x *ActivityObject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivityObject.ProtoReflect.Descriptor instead.
 func (*ActivityObject) Descriptor() ([]byte, []int) {
-	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{2}
+	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ActivityObject) GetObjectType() string {
@@ -224,7 +519,7 @@ type Source struct {
 
 func (x *Source) Reset() {
 	*x = Source{}
-	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[3]
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -236,7 +531,7 @@ func (x *Source) String() string {
 func (*Source) ProtoMessage() {}
 
 func (x *Source) ProtoReflect() protoreflect.Message {
-	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[3]
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -249,7 +544,7 @@ func (x *Source) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Source.ProtoReflect.Descriptor instead.
 func (*Source) Descriptor() ([]byte, []int) {
-	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{3}
+	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Source) GetId() string {
@@ -271,14 +566,17 @@ type ActivityContext struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The MFA channel: "sms" (OTP by SMS), "email" (OTP by email) or "totp"
 	// (an authenticator app), in any letter case.
-	MfaChannel    string `protobuf:"bytes,1,opt,name=mfa_channel,json=mfaChannel,proto3" json:"mfa_channel,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MfaChannel string `protobuf:"bytes,1,opt,name=mfa_channel,json=mfaChannel,proto3" json:"mfa_channel,omitempty"`
+	// For create: the phone number or email address of the channel, e.g.
+	// "+34123123123"; it must be the user's verified one.
+	MfaChannelAddress string `protobuf:"bytes,2,opt,name=mfa_channel_address,json=mfaChannelAddress,proto3" json:"mfa_channel_address,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ActivityContext) Reset() {
 	*x = ActivityContext{}
-	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[4]
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +588,7 @@ func (x *ActivityContext) String() string {
 func (*ActivityContext) ProtoMessage() {}
 
 func (x *ActivityContext) ProtoReflect() protoreflect.Message {
-	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[4]
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,12 +601,19 @@ func (x *ActivityContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivityContext.ProtoReflect.Descriptor instead.
 func (*ActivityContext) Descriptor() ([]byte, []int) {
-	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{4}
+	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ActivityContext) GetMfaChannel() string {
 	if x != nil {
 		return x.MfaChannel
+	}
+	return ""
+}
+
+func (x *ActivityContext) GetMfaChannelAddress() string {
+	if x != nil {
+		return x.MfaChannelAddress
 	}
 	return ""
 }
@@ -324,7 +629,7 @@ type DeleteMFAChannelResponse struct {
 
 func (x *DeleteMFAChannelResponse) Reset() {
 	*x = DeleteMFAChannelResponse{}
-	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[5]
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -336,7 +641,7 @@ func (x *DeleteMFAChannelResponse) String() string {
 func (*DeleteMFAChannelResponse) ProtoMessage() {}
 
 func (x *DeleteMFAChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[5]
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -349,7 +654,7 @@ func (x *DeleteMFAChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMFAChannelResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMFAChannelResponse) Descriptor() ([]byte, []int) {
-	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{5}
+	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteMFAChannelResponse) GetResult() *Result {
@@ -376,7 +681,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[6]
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -388,7 +693,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[6]
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -401,7 +706,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{6}
+	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Result) GetStatus() int32 {
@@ -438,7 +743,7 @@ type ResultError struct {
 
 func (x *ResultError) Reset() {
 	*x = ResultError{}
-	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[7]
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +755,7 @@ func (x *ResultError) String() string {
 func (*ResultError) ProtoMessage() {}
 
 func (x *ResultError) ProtoReflect() protoreflect.Message {
-	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[7]
+	mi := &file_factorgate_druid_v1_mfa_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +768,7 @@ func (x *ResultError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultError.ProtoReflect.Descriptor instead.
 func (*ResultError) Descriptor() ([]byte, []int) {
-	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{7}
+	return file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ResultError) GetMessage() string {
@@ -490,7 +795,26 @@ const file_factorgate_druid_v1_mfa_service_proto_rawDesc = "" +
 	"\x04verb\x18\x02 \x01(\tR\x04verb\x12;\n" +
 	"\x06object\x18\x03 \x01(\v2#.factorgate.druid.v1.ActivityObjectR\x06object\x123\n" +
 	"\x06source\x18\x04 \x01(\v2\x1b.factorgate.druid.v1.SourceR\x06source\x12>\n" +
-	"\acontext\x18\x05 \x01(\v2$.factorgate.druid.v1.ActivityContextR\acontext\"8\n" +
+	"\acontext\x18\x05 \x01(\v2$.factorgate.druid.v1.ActivityContextR\acontext\"\x92\x02\n" +
+	"\x17CreateMFAChannelRequest\x120\n" +
+	"\x05actor\x18\x01 \x01(\v2\x1a.factorgate.druid.v1.ActorR\x05actor\x12\x12\n" +
+	"\x04verb\x18\x02 \x01(\tR\x04verb\x12<\n" +
+	"\x06object\x18\x03 \x01(\v2$.factorgate.druid.v1.UserCredentialsR\x06object\x123\n" +
+	"\x06source\x18\x04 \x01(\v2\x1b.factorgate.druid.v1.SourceR\x06source\x12>\n" +
+	"\acontext\x18\x05 \x01(\v2$.factorgate.druid.v1.ActivityContextR\acontext\"O\n" +
+	"\x18CreateMFAChannelResponse\x123\n" +
+	"\x06result\x18\x01 \x01(\v2\x1b.factorgate.druid.v1.ResultR\x06result\"~\n" +
+	"\x0fUserCredentials\x12\x1f\n" +
+	"\vobject_type\x18\x01 \x01(\tR\n" +
+	"objectType\x12.\n" +
+	"\x03ids\x18\x02 \x01(\v2\x1c.factorgate.druid.v1.UserIdsR\x03ids\x12\x1a\n" +
+	"\bpassword\x18\x03 \x01(\tR\bpassword\"|\n" +
+	"\aUserIds\x12=\n" +
+	"\vscreen_name\x18\x01 \x01(\v2\x1c.factorgate.druid.v1.IdValueR\n" +
+	"screenName\x122\n" +
+	"\x05email\x18\x02 \x01(\v2\x1c.factorgate.druid.v1.IdValueR\x05email\"\x1f\n" +
+	"\aIdValue\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\tR\x05value\"8\n" +
 	"\x05Actor\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vobject_type\x18\x02 \x01(\tR\n" +
@@ -501,10 +825,11 @@ const file_factorgate_druid_v1_mfa_service_proto_rawDesc = "" +
 	"\x06Source\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vobject_type\x18\x02 \x01(\tR\n" +
-	"objectType\"2\n" +
+	"objectType\"b\n" +
 	"\x0fActivityContext\x12\x1f\n" +
 	"\vmfa_channel\x18\x01 \x01(\tR\n" +
-	"mfaChannel\"O\n" +
+	"mfaChannel\x12.\n" +
+	"\x13mfa_channel_address\x18\x02 \x01(\tR\x11mfaChannelAddress\"O\n" +
 	"\x18DeleteMFAChannelResponse\x123\n" +
 	"\x06result\x18\x01 \x01(\v2\x1b.factorgate.druid.v1.ResultR\x06result\"t\n" +
 	"\x06Result\x12\x16\n" +
@@ -513,10 +838,11 @@ const file_factorgate_druid_v1_mfa_service_proto_rawDesc = "" +
 	"\x06errors\x18\x03 \x03(\v2 .factorgate.druid.v1.ResultErrorR\x06errors\"A\n" +
 	"\vResultError\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x18\n" +
-	"\adetails\x18\x02 \x01(\tR\adetails2\xa4\x01\n" +
+	"\adetails\x18\x02 \x01(\tR\adetails2\xbc\x02\n" +
 	"\n" +
 	"MFAService\x12\x95\x01\n" +
-	"\x10DeleteMFAChannel\x12,.factorgate.druid.v1.DeleteMFAChannelRequest\x1a-.factorgate.druid.v1.DeleteMFAChannelResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/activityid/v1/mfa/deleteBBZ@github.com/factorgate/factorgate/gen/factorgate/druid/v1;druidv1b\x06proto3"
+	"\x10DeleteMFAChannel\x12,.factorgate.druid.v1.DeleteMFAChannelRequest\x1a-.factorgate.druid.v1.DeleteMFAChannelResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/activityid/v1/mfa/delete\x12\x95\x01\n" +
+	"\x10CreateMFAChannel\x12,.factorgate.druid.v1.CreateMFAChannelRequest\x1a-.factorgate.druid.v1.CreateMFAChannelResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/activityid/v1/mfa/createBBZ@github.com/factorgate/factorgate/gen/factorgate/druid/v1;druidv1b\x06proto3"
 
 var (
 	file_factorgate_druid_v1_mfa_service_proto_rawDescOnce sync.Once
@@ -530,31 +856,46 @@ func file_factorgate_druid_v1_mfa_service_proto_rawDescGZIP() []byte {
 	return file_factorgate_druid_v1_mfa_service_proto_rawDescData
 }
 
-var file_factorgate_druid_v1_mfa_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_factorgate_druid_v1_mfa_service_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_factorgate_druid_v1_mfa_service_proto_goTypes = []any{
 	(*DeleteMFAChannelRequest)(nil),  // 0: factorgate.druid.v1.DeleteMFAChannelRequest
-	(*Actor)(nil),                    // 1: factorgate.druid.v1.Actor
-	(*ActivityObject)(nil),           // 2: factorgate.druid.v1.ActivityObject
-	(*Source)(nil),                   // 3: factorgate.druid.v1.Source
-	(*ActivityContext)(nil),          // 4: factorgate.druid.v1.ActivityContext
-	(*DeleteMFAChannelResponse)(nil), // 5: factorgate.druid.v1.DeleteMFAChannelResponse
-	(*Result)(nil),                   // 6: factorgate.druid.v1.Result
-	(*ResultError)(nil),              // 7: factorgate.druid.v1.ResultError
+	(*CreateMFAChannelRequest)(nil),  // 1: factorgate.druid.v1.CreateMFAChannelRequest
+	(*CreateMFAChannelResponse)(nil), // 2: factorgate.druid.v1.CreateMFAChannelResponse
+	(*UserCredentials)(nil),          // 3: factorgate.druid.v1.UserCredentials
+	(*UserIds)(nil),                  // 4: factorgate.druid.v1.UserIds
+	(*IdValue)(nil),                  // 5: factorgate.druid.v1.IdValue
+	(*Actor)(nil),                    // 6: factorgate.druid.v1.Actor
+	(*ActivityObject)(nil),           // 7: factorgate.druid.v1.ActivityObject
+	(*Source)(nil),                   // 8: factorgate.druid.v1.Source
+	(*ActivityContext)(nil),          // 9: factorgate.druid.v1.ActivityContext
+	(*DeleteMFAChannelResponse)(nil), // 10: factorgate.druid.v1.DeleteMFAChannelResponse
+	(*Result)(nil),                   // 11: factorgate.druid.v1.Result
+	(*ResultError)(nil),              // 12: factorgate.druid.v1.ResultError
 }
 var file_factorgate_druid_v1_mfa_service_proto_depIdxs = []int32{
-	1, // 0: factorgate.druid.v1.DeleteMFAChannelRequest.actor:type_name -> factorgate.druid.v1.Actor
-	2, // 1: factorgate.druid.v1.DeleteMFAChannelRequest.object:type_name -> factorgate.druid.v1.ActivityObject
-	3, // 2: factorgate.druid.v1.DeleteMFAChannelRequest.source:type_name -> factorgate.druid.v1.Source
-	4, // 3: factorgate.druid.v1.DeleteMFAChannelRequest.context:type_name -> factorgate.druid.v1.ActivityContext
-	6, // 4: factorgate.druid.v1.DeleteMFAChannelResponse.result:type_name -> factorgate.druid.v1.Result
-	7, // 5: factorgate.druid.v1.Result.errors:type_name -> factorgate.druid.v1.ResultError
-	0, // 6: factorgate.druid.v1.MFAService.DeleteMFAChannel:input_type -> factorgate.druid.v1.DeleteMFAChannelRequest
-	5, // 7: factorgate.druid.v1.MFAService.DeleteMFAChannel:output_type -> factorgate.druid.v1.DeleteMFAChannelResponse
-	7, // [7:8] is the sub-list for method output_type
-	6, // [6:7] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6,  // 0: factorgate.druid.v1.DeleteMFAChannelRequest.actor:type_name -> factorgate.druid.v1.Actor
+	7,  // 1: factorgate.druid.v1.DeleteMFAChannelRequest.object:type_name -> factorgate.druid.v1.ActivityObject
+	8,  // 2: factorgate.druid.v1.DeleteMFAChannelRequest.source:type_name -> factorgate.druid.v1.Source
+	9,  // 3: factorgate.druid.v1.DeleteMFAChannelRequest.context:type_name -> factorgate.druid.v1.ActivityContext
+	6,  // 4: factorgate.druid.v1.CreateMFAChannelRequest.actor:type_name -> factorgate.druid.v1.Actor
+	3,  // 5: factorgate.druid.v1.CreateMFAChannelRequest.object:type_name -> factorgate.druid.v1.UserCredentials
+	8,  // 6: factorgate.druid.v1.CreateMFAChannelRequest.source:type_name -> factorgate.druid.v1.Source
+	9,  // 7: factorgate.druid.v1.CreateMFAChannelRequest.context:type_name -> factorgate.druid.v1.ActivityContext
+	11, // 8: factorgate.druid.v1.CreateMFAChannelResponse.result:type_name -> factorgate.druid.v1.Result
+	4,  // 9: factorgate.druid.v1.UserCredentials.ids:type_name -> factorgate.druid.v1.UserIds
+	5,  // 10: factorgate.druid.v1.UserIds.screen_name:type_name -> factorgate.druid.v1.IdValue
+	5,  // 11: factorgate.druid.v1.UserIds.email:type_name -> factorgate.druid.v1.IdValue
+	11, // 12: factorgate.druid.v1.DeleteMFAChannelResponse.result:type_name -> factorgate.druid.v1.Result
+	12, // 13: factorgate.druid.v1.Result.errors:type_name -> factorgate.druid.v1.ResultError
+	0,  // 14: factorgate.druid.v1.MFAService.DeleteMFAChannel:input_type -> factorgate.druid.v1.DeleteMFAChannelRequest
+	1,  // 15: factorgate.druid.v1.MFAService.CreateMFAChannel:input_type -> factorgate.druid.v1.CreateMFAChannelRequest
+	10, // 16: factorgate.druid.v1.MFAService.DeleteMFAChannel:output_type -> factorgate.druid.v1.DeleteMFAChannelResponse
+	2,  // 17: factorgate.druid.v1.MFAService.CreateMFAChannel:output_type -> factorgate.druid.v1.CreateMFAChannelResponse
+	16, // [16:18] is the sub-list for method output_type
+	14, // [14:16] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_factorgate_druid_v1_mfa_service_proto_init() }
@@ -568,7 +909,7 @@ func file_factorgate_druid_v1_mfa_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_factorgate_druid_v1_mfa_service_proto_rawDesc), len(file_factorgate_druid_v1_mfa_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -255,6 +255,746 @@ var _ interface {
 	ErrorName() string
 } = DeleteMFAChannelRequestValidationError{}
 
+// Validate checks the field values on CreateMFAChannelRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *CreateMFAChannelRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on CreateMFAChannelRequest with the
+// rules defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// CreateMFAChannelRequestMultiError, or nil if none found.
+func (m *CreateMFAChannelRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *CreateMFAChannelRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetActor()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, CreateMFAChannelRequestValidationError{
+					field:  "Actor",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, CreateMFAChannelRequestValidationError{
+					field:  "Actor",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetActor()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return CreateMFAChannelRequestValidationError{
+				field:  "Actor",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	// no validation rules for Verb
+
+	if all {
+		switch v := interface{}(m.GetObject()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, CreateMFAChannelRequestValidationError{
+					field:  "Object",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, CreateMFAChannelRequestValidationError{
+					field:  "Object",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetObject()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return CreateMFAChannelRequestValidationError{
+				field:  "Object",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if all {
+		switch v := interface{}(m.GetSource()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, CreateMFAChannelRequestValidationError{
+					field:  "Source",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, CreateMFAChannelRequestValidationError{
+					field:  "Source",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetSource()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return CreateMFAChannelRequestValidationError{
+				field:  "Source",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if all {
+		switch v := interface{}(m.GetContext()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, CreateMFAChannelRequestValidationError{
+					field:  "Context",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, CreateMFAChannelRequestValidationError{
+					field:  "Context",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetContext()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return CreateMFAChannelRequestValidationError{
+				field:  "Context",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return CreateMFAChannelRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// CreateMFAChannelRequestMultiError is an error wrapping multiple validation
+// errors returned by CreateMFAChannelRequest.ValidateAll() if the designated
+// constraints aren't met.
+type CreateMFAChannelRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m CreateMFAChannelRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m CreateMFAChannelRequestMultiError) AllErrors() []error { return m }
+
+// CreateMFAChannelRequestValidationError is the validation error returned by
+// CreateMFAChannelRequest.Validate if the designated constraints aren't met.
+type CreateMFAChannelRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e CreateMFAChannelRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e CreateMFAChannelRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e CreateMFAChannelRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e CreateMFAChannelRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e CreateMFAChannelRequestValidationError) ErrorName() string {
+	return "CreateMFAChannelRequestValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e CreateMFAChannelRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sCreateMFAChannelRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = CreateMFAChannelRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = CreateMFAChannelRequestValidationError{}
+
+// Validate checks the field values on CreateMFAChannelResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *CreateMFAChannelResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on CreateMFAChannelResponse with the
+// rules defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// CreateMFAChannelResponseMultiError, or nil if none found.
+func (m *CreateMFAChannelResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *CreateMFAChannelResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetResult()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, CreateMFAChannelResponseValidationError{
+					field:  "Result",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, CreateMFAChannelResponseValidationError{
+					field:  "Result",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetResult()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return CreateMFAChannelResponseValidationError{
+				field:  "Result",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return CreateMFAChannelResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// CreateMFAChannelResponseMultiError is an error wrapping multiple validation
+// errors returned by CreateMFAChannelResponse.ValidateAll() if the designated
+// constraints aren't met.
+type CreateMFAChannelResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m CreateMFAChannelResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m CreateMFAChannelResponseMultiError) AllErrors() []error { return m }
+
+// CreateMFAChannelResponseValidationError is the validation error returned by
+// CreateMFAChannelResponse.Validate if the designated constraints aren't met.
+type CreateMFAChannelResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e CreateMFAChannelResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e CreateMFAChannelResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e CreateMFAChannelResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e CreateMFAChannelResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e CreateMFAChannelResponseValidationError) ErrorName() string {
+	return "CreateMFAChannelResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e CreateMFAChannelResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sCreateMFAChannelResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = CreateMFAChannelResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = CreateMFAChannelResponseValidationError{}
+
+// Validate checks the field values on UserCredentials with the rules defined
+// in the proto definition for this message. If any rules are violated, the
+// first error encountered is returned, or nil if there are no violations.
+func (m *UserCredentials) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on UserCredentials with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// UserCredentialsMultiError, or nil if none found.
+func (m *UserCredentials) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *UserCredentials) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	// no validation rules for ObjectType
+
+	if all {
+		switch v := interface{}(m.GetIds()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, UserCredentialsValidationError{
+					field:  "Ids",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, UserCredentialsValidationError{
+					field:  "Ids",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetIds()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return UserCredentialsValidationError{
+				field:  "Ids",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	// no validation rules for Password
+
+	if len(errors) > 0 {
+		return UserCredentialsMultiError(errors)
+	}
+
+	return nil
+}
+
+// UserCredentialsMultiError is an error wrapping multiple validation errors
+// returned by UserCredentials.ValidateAll() if the designated constraints
+// aren't met.
+type UserCredentialsMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m UserCredentialsMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m UserCredentialsMultiError) AllErrors() []error { return m }
+
+// UserCredentialsValidationError is the validation error returned by
+// UserCredentials.Validate if the designated constraints aren't met.
+type UserCredentialsValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e UserCredentialsValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e UserCredentialsValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e UserCredentialsValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e UserCredentialsValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e UserCredentialsValidationError) ErrorName() string { return "UserCredentialsValidationError" }
+
+// Error satisfies the builtin error interface
+func (e UserCredentialsValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sUserCredentials.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = UserCredentialsValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = UserCredentialsValidationError{}
+
+// Validate checks the field values on UserIds with the rules defined in the
+// proto definition for this message. If any rules are violated, the first
+// error encountered is returned, or nil if there are no violations.
+func (m *UserIds) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on UserIds with the rules defined in the
+// proto definition for this message. If any rules are violated, the result is
+// a list of violation errors wrapped in UserIdsMultiError, or nil if none found.
+func (m *UserIds) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *UserIds) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetScreenName()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, UserIdsValidationError{
+					field:  "ScreenName",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, UserIdsValidationError{
+					field:  "ScreenName",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetScreenName()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return UserIdsValidationError{
+				field:  "ScreenName",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if all {
+		switch v := interface{}(m.GetEmail()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, UserIdsValidationError{
+					field:  "Email",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, UserIdsValidationError{
+					field:  "Email",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetEmail()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return UserIdsValidationError{
+				field:  "Email",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if len(errors) > 0 {
+		return UserIdsMultiError(errors)
+	}
+
+	return nil
+}
+
+// UserIdsMultiError is an error wrapping multiple validation errors returned
+// by UserIds.ValidateAll() if the designated constraints aren't met.
+type UserIdsMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m UserIdsMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m UserIdsMultiError) AllErrors() []error { return m }
+
+// UserIdsValidationError is the validation error returned by UserIds.Validate
+// if the designated constraints aren't met.
+type UserIdsValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e UserIdsValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e UserIdsValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e UserIdsValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e UserIdsValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e UserIdsValidationError) ErrorName() string { return "UserIdsValidationError" }
+
+// Error satisfies the builtin error interface
+func (e UserIdsValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sUserIds.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = UserIdsValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = UserIdsValidationError{}
+
+// Validate checks the field values on IdValue with the rules defined in the
+// proto definition for this message. If any rules are violated, the first
+// error encountered is returned, or nil if there are no violations.
+func (m *IdValue) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on IdValue with the rules defined in the
+// proto definition for this message. If any rules are violated, the result is
+// a list of violation errors wrapped in IdValueMultiError, or nil if none found.
+func (m *IdValue) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *IdValue) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	// no validation rules for Value
+
+	if len(errors) > 0 {
+		return IdValueMultiError(errors)
+	}
+
+	return nil
+}
+
+// IdValueMultiError is an error wrapping multiple validation errors returned
+// by IdValue.ValidateAll() if the designated constraints aren't met.
+type IdValueMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m IdValueMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m IdValueMultiError) AllErrors() []error { return m }
+
+// IdValueValidationError is the validation error returned by IdValue.Validate
+// if the designated constraints aren't met.
+type IdValueValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e IdValueValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e IdValueValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e IdValueValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e IdValueValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e IdValueValidationError) ErrorName() string { return "IdValueValidationError" }
+
+// Error satisfies the builtin error interface
+func (e IdValueValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sIdValue.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = IdValueValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = IdValueValidationError{}
+
 // Validate checks the field values on Actor with the rules defined in the
 // proto definition for this message. If any rules are violated, the first
 // error encountered is returned, or nil if there are no violations.
@@ -584,6 +1324,8 @@ func (m *ActivityContext) validate(all bool) error {
 	var errors []error
 
 	// no validation rules for MfaChannel
+
+	// no validation rules for MfaChannelAddress
 
 	if len(errors) > 0 {
 		return ActivityContextMultiError(errors)

@@ -25,6 +25,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	MFAService_DeleteMFAChannel_FullMethodName = "/factorgate.druid.v1.MFAService/DeleteMFAChannel"
+	MFAService_CreateMFAChannel_FullMethodName = "/factorgate.druid.v1.MFAService/CreateMFAChannel"
 )
 
 // MFAServiceClient is the client API for MFAService service.
@@ -39,6 +40,13 @@ type MFAServiceClient interface {
 	// voluntary channels can be removed: while the login policy forces MFA,
 	// the last ready second factor is mandatory and the answer is 417.
 	DeleteMFAChannel(ctx context.Context, in *DeleteMFAChannelRequest, opts ...grpc.CallOption) (*DeleteMFAChannelResponse, error)
+	// CreateMFAChannel adds an MFA channel to a person on behalf of an
+	// application (its client_credentials token), which presents the
+	// person's credentials. Served for "sms" and "email" with the person's
+	// verified phone or email: the channel is ready at once. A new address or
+	// an authenticator app would need DruID's code validation step, which is
+	// not served.
+	CreateMFAChannel(ctx context.Context, in *CreateMFAChannelRequest, opts ...grpc.CallOption) (*CreateMFAChannelResponse, error)
 }
 
 type mFAServiceClient struct {
@@ -59,6 +67,16 @@ func (c *mFAServiceClient) DeleteMFAChannel(ctx context.Context, in *DeleteMFACh
 	return out, nil
 }
 
+func (c *mFAServiceClient) CreateMFAChannel(ctx context.Context, in *CreateMFAChannelRequest, opts ...grpc.CallOption) (*CreateMFAChannelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateMFAChannelResponse)
+	err := c.cc.Invoke(ctx, MFAService_CreateMFAChannel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MFAServiceServer is the server API for MFAService service.
 // All implementations must embed UnimplementedMFAServiceServer
 // for forward compatibility.
@@ -71,6 +89,13 @@ type MFAServiceServer interface {
 	// voluntary channels can be removed: while the login policy forces MFA,
 	// the last ready second factor is mandatory and the answer is 417.
 	DeleteMFAChannel(context.Context, *DeleteMFAChannelRequest) (*DeleteMFAChannelResponse, error)
+	// CreateMFAChannel adds an MFA channel to a person on behalf of an
+	// application (its client_credentials token), which presents the
+	// person's credentials. Served for "sms" and "email" with the person's
+	// verified phone or email: the channel is ready at once. A new address or
+	// an authenticator app would need DruID's code validation step, which is
+	// not served.
+	CreateMFAChannel(context.Context, *CreateMFAChannelRequest) (*CreateMFAChannelResponse, error)
 	mustEmbedUnimplementedMFAServiceServer()
 }
 
@@ -83,6 +108,9 @@ type UnimplementedMFAServiceServer struct{}
 
 func (UnimplementedMFAServiceServer) DeleteMFAChannel(context.Context, *DeleteMFAChannelRequest) (*DeleteMFAChannelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteMFAChannel not implemented")
+}
+func (UnimplementedMFAServiceServer) CreateMFAChannel(context.Context, *CreateMFAChannelRequest) (*CreateMFAChannelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateMFAChannel not implemented")
 }
 func (UnimplementedMFAServiceServer) mustEmbedUnimplementedMFAServiceServer() {}
 func (UnimplementedMFAServiceServer) testEmbeddedByValue()                    {}
@@ -123,6 +151,24 @@ func _MFAService_DeleteMFAChannel_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MFAService_CreateMFAChannel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateMFAChannelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MFAServiceServer).CreateMFAChannel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MFAService_CreateMFAChannel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MFAServiceServer).CreateMFAChannel(ctx, req.(*CreateMFAChannelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MFAService_ServiceDesc is the grpc.ServiceDesc for MFAService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -133,6 +179,10 @@ var MFAService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteMFAChannel",
 			Handler:    _MFAService_DeleteMFAChannel_Handler,
+		},
+		{
+			MethodName: "CreateMFAChannel",
+			Handler:    _MFAService_CreateMFAChannel_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

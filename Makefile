@@ -11,8 +11,8 @@ MAKEFLAGS += --no-print-directory
 
 BUF := go tool -modfile=.tools/buf/go.mod buf
 # Proto directories we write ourselves (format-checked). proto/third_party is
-# vendored and stays as upstream wrote it. Add --path proto/own when our own
-# protos arrive.
+# vendored and stays as upstream wrote it. proto/own is a buf module of its
+# own, and buf refuses a module root as --path: name the folder inside it.
 BUF_OWN_PATHS := --path proto/zitadel --path proto/own/factorgate
 # Where `make breaking` looks for the previous API. CI can point it at
 # `.git#branch=origin/main` (escape the # in make: \#).

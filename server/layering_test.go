@@ -30,6 +30,7 @@ func TestLayering(t *testing.T) {
 		{module + "/server/api", concat(storage, dialects, []string{module + "/gen"}), true},
 		{module + "/server/api/zitadel", concat(storage, []string{module + "/server/api/onelogin", module + "/server/api/druid", module + "/server/eventstore"}), true},
 		{module + "/server/api/onelogin", concat(storage, []string{module + "/server/api/zitadel", module + "/server/api/druid", module + "/server/eventstore", module + "/gen/zitadel"}), true},
+		{module + "/server/api/druid", concat(storage, []string{module + "/server/api/zitadel", module + "/server/api/onelogin", module + "/server/eventstore", module + "/gen/zitadel"}), true},
 		{module + "/cmd/factorgate", []string{module + "/server/", module + "/gen"}, true},
 	}
 	for _, r := range rules {

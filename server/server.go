@@ -30,6 +30,7 @@ import (
 
 	"github.com/factorgate/factorgate/gen/openapi"
 	"github.com/factorgate/factorgate/server/api"
+	"github.com/factorgate/factorgate/server/api/druid"
 	"github.com/factorgate/factorgate/server/api/onelogin"
 	"github.com/factorgate/factorgate/server/api/zitadel"
 	"github.com/factorgate/factorgate/server/eventstore"
@@ -167,7 +168,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 
 // dialects lists the API dialects the server speaks.
 func (s *Server) dialects() []api.Service {
-	return []api.Service{zitadel.New(s.core), onelogin.New(s.core)}
+	return []api.Service{zitadel.New(s.core), onelogin.New(s.core), druid.New(s.core)}
 }
 
 func (s *Server) buildTransports(ctx context.Context) error {
@@ -309,7 +310,7 @@ func corsHandler(origins []string) *cors.Cors {
 		AllowedOrigins: origins,
 		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
 		AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "X-Grpc-Web", "X-User-Agent", "Grpc-Timeout",
-			"Connect-Protocol-Version", "Connect-Timeout-Ms", zitadel.OrgHeader, api.HeaderRequestID},
+			"Connect-Protocol-Version", "Connect-Timeout-Ms", zitadel.OrgHeader, api.HeaderRequestID, "From", "Accept-Language"},
 		ExposedHeaders: []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin", "X-Request-Id"},
 		MaxAge:         600,
 	})

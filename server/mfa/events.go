@@ -27,16 +27,23 @@ const (
 	EventTokenAdded       = "user.token.added"
 	EventTokenRevoked     = "user.token.revoked"
 	EventMachineSecretSet = "user.machine.secret.set"
-	EventTOTPAdded        = "user.human.mfa.otp.added"
-	EventTOTPVerified     = "user.human.mfa.otp.verified"
-	EventTOTPRemoved      = "user.human.mfa.otp.removed"
-	EventU2FAdded         = "user.human.mfa.u2f.token.added"
-	EventU2FVerified      = "user.human.mfa.u2f.token.verified"
-	EventU2FRemoved       = "user.human.mfa.u2f.token.removed"
-	EventOTPSMSAdded      = "user.human.mfa.otp.sms.added"
-	EventOTPSMSRemoved    = "user.human.mfa.otp.sms.removed"
-	EventOTPEmailAdded    = "user.human.mfa.otp.email.added"
-	EventOTPEmailRemoved  = "user.human.mfa.otp.email.removed"
+
+	// Refresh tokens: issued with an access token, used once (rotation:
+	// the use issues the next one), or revoked.
+	EventRefreshTokenAdded   = "user.refresh.token.added"
+	EventRefreshTokenUsed    = "user.refresh.token.used"
+	EventRefreshTokenRevoked = "user.refresh.token.revoked"
+
+	EventTOTPAdded       = "user.human.mfa.otp.added"
+	EventTOTPVerified    = "user.human.mfa.otp.verified"
+	EventTOTPRemoved     = "user.human.mfa.otp.removed"
+	EventU2FAdded        = "user.human.mfa.u2f.token.added"
+	EventU2FVerified     = "user.human.mfa.u2f.token.verified"
+	EventU2FRemoved      = "user.human.mfa.u2f.token.removed"
+	EventOTPSMSAdded     = "user.human.mfa.otp.sms.added"
+	EventOTPSMSRemoved   = "user.human.mfa.otp.sms.removed"
+	EventOTPEmailAdded   = "user.human.mfa.otp.email.added"
+	EventOTPEmailRemoved = "user.human.mfa.otp.email.removed"
 
 	// A person's phone and email (v3alpha OTP registrations set them).
 	EventPhoneChanged  = "user.human.phone.changed"
@@ -159,6 +166,16 @@ type tokenAddedPayload struct {
 	Scopes     []string  `json:"scopes,omitempty"`
 	AMR        []string  `json:"amr,omitempty"`
 	AuthTime   time.Time `json:"authTime"`
+}
+
+type refreshTokenAddedPayload struct {
+	TokenID       string    `json:"tokenId"`
+	TokenHash     string    `json:"tokenHash"` // SHA-256 of the refresh token
+	AccessTokenID string    `json:"accessTokenId"`
+	Expiration    time.Time `json:"expiration"`
+	Scopes        []string  `json:"scopes,omitempty"`
+	AMR           []string  `json:"amr,omitempty"`
+	AuthTime      time.Time `json:"authTime"`
 }
 
 type tokenRevokedPayload struct {

@@ -52,6 +52,10 @@ type scope struct {
 	// the kind's NotFound (notFoundOf). Details then describe the factor:
 	// its id and creation time.
 	resource bool
+	// guard, when set, vetoes a removal after the factor is found and
+	// before the event is pushed. It runs inside the command's retry on the
+	// state the append expects, so its verdict holds for the write.
+	guard func(ctx context.Context, u *userState, f *Factor) error
 }
 
 // visible reports whether u can be seen in the scope.
@@ -123,6 +127,11 @@ func (s *Service) removeFactor(ctx context.Context, sc scope, ref FactorRef) (De
 		factorID, created := f.ID, f.Created
 		if !permissionFirst {
 			if err := s.checkPermission(ctx, u.Owner, PermUserWrite, ref.UserID); err != nil {
+				return err
+			}
+		}
+		if sc.guard != nil {
+			if err := sc.guard(ctx, u, f); err != nil {
 				return err
 			}
 		}

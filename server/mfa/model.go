@@ -443,9 +443,9 @@ func (s *userState) apply(e eventstore.Event) error {
 		// A revoked personal access token leaves the user's list; an
 		// access token from a grant was never in it.
 		s.Tokens = slices.DeleteFunc(s.Tokens, func(t tokenRef) bool { return t.ID == p.TokenID })
-	case EventTokenAdded:
-		// Access tokens live in their own documents; the user model only
-		// counts the event.
+	case EventTokenAdded, EventRefreshTokenAdded, EventRefreshTokenUsed, EventRefreshTokenRevoked:
+		// Access and refresh tokens live in their own documents; the user
+		// model only counts the event.
 	case EventMachineSecretSet:
 		var p machineSecretPayload
 		if err := decode(e, &p); err != nil {

@@ -9,7 +9,7 @@ import (
 )
 
 // RevokeToken ends an access token (from a grant or a personal access
-// token) at once: the revocation event and the removal of the token's
+// token), or an unused refresh token, at once: the revocation event and the removal of the token's
 // read-model document are one transaction, and Authenticate reads that
 // document on every call, so every replica sharing the store refuses the
 // token from the moment RevokeToken returns. Revoking an unknown, expired
@@ -23,8 +23,8 @@ func (s *Service) RevokeToken(ctx context.Context, token string) (revoked bool, 
 	err = s.retry(ctx, func() error {
 		d, err := s.store.Get(ctx, tokenDocKind, hash)
 		if errors.Is(err, eventstore.ErrNotFound) {
-			revoked = false
-			return nil
+			revoked, err = s.revokeRefresh(ctx, hash)
+			return err
 		}
 		if err != nil {
 			return storeErr("COMMAND-rvk01", err)

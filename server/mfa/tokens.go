@@ -31,6 +31,12 @@ type TokenGrant struct {
 	Scopes    []string  // the scopes the token carries
 	Created   time.Time // when it was issued
 	ExpiresIn time.Duration
+	ExpiresAt time.Time
+	// AuthTime is when the person authenticated (kept across refreshes).
+	AuthTime time.Time
+	// RefreshToken, when the grant issues one, is shown once as well.
+	RefreshToken     string
+	RefreshExpiresAt time.Time
 }
 
 // dummyHash is compared against when a username is unknown, so that a
@@ -41,18 +47,28 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("factorgate-timing-equalis
 // password. The token remembers that it came from a password ("pwd") and
 // when.
 func (s *Service) PasswordGrant(ctx context.Context, username, password string, scopes []string) (TokenGrant, error) {
-	u, err := s.userByName(ctx, username)
+	u, err := s.checkPassword(ctx, username, password)
 	if err != nil {
 		return TokenGrant{}, err
 	}
+	return s.issueToken(ctx, u.ID, scopes, []string{"pwd"})
+}
+
+// checkPassword returns the person whose username and password these are,
+// or ErrInvalidCredentials (taking as long for an unknown user).
+func (s *Service) checkPassword(ctx context.Context, username, password string) (*userState, error) {
+	u, err := s.userByName(ctx, username)
+	if err != nil {
+		return nil, err
+	}
 	if u == nil || u.Human == nil || u.Human.PasswordHash == "" {
 		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
-		return TokenGrant{}, ErrInvalidCredentials
+		return nil, ErrInvalidCredentials
 	}
 	if bcrypt.CompareHashAndPassword([]byte(u.Human.PasswordHash), []byte(password)) != nil {
-		return TokenGrant{}, ErrInvalidCredentials
+		return nil, ErrInvalidCredentials
 	}
-	return s.issueToken(ctx, u.ID, scopes, []string{"pwd"})
+	return u, nil
 }
 
 // ClientCredentialsGrant issues an access token to a machine user that
@@ -103,28 +119,34 @@ func (s *Service) issueTokenFor(ctx context.Context, userID string, scopes, amr 
 		}
 		c := s.newChange(ctx)
 		c.creator = userID
-		token, err := newTokenString()
-		if err != nil {
-			return internal("COMMAND-tok11", err)
-		}
-		id, hash, expiry := s.NewID(), HashToken(token), c.now.Add(lifetime)
-		if err := c.push(u, EventTokenAdded, tokenAddedPayload{TokenID: id, TokenHash: hash, Expiration: expiry,
-			Scopes: scopes, AMR: amr, AuthTime: c.now}); err != nil {
-			return internal("COMMAND-tok12", err)
-		}
-		data, err := jsonMarshal(tokenDoc{TokenID: id, UserID: u.ID, OrgID: u.Owner, Machine: u.Machine != nil,
-			Expiration: expiry, Scopes: scopes, AMR: amr, AuthTime: c.now})
-		if err != nil {
-			return internal("COMMAND-tok13", err)
-		}
-		c.batch.Put = append(c.batch.Put, eventstore.Doc{Kind: tokenDocKind, ID: hash, Owner: u.ID, Data: data})
-		if err := s.commit(ctx, c); err != nil {
+		if g, err = s.pushAccessToken(c, u, scopes, amr, c.now, lifetime); err != nil {
 			return err
 		}
-		g = TokenGrant{Token: token, TokenID: id, UserID: u.ID, OrgID: u.Owner, Scopes: scopes, Created: c.now, ExpiresIn: lifetime}
-		return nil
+		return s.commit(ctx, c)
 	})
 	return g, err
+}
+
+// pushAccessToken adds a new access token of u to the change: its event
+// and its read-model document (keyed by the token's hash).
+func (s *Service) pushAccessToken(c *change, u *userState, scopes, amr []string, authTime time.Time, lifetime time.Duration) (TokenGrant, error) {
+	token, err := newTokenString()
+	if err != nil {
+		return TokenGrant{}, internal("COMMAND-tok11", err)
+	}
+	id, hash, expiry := s.NewID(), HashToken(token), c.now.Add(lifetime)
+	if err := c.push(u, EventTokenAdded, tokenAddedPayload{TokenID: id, TokenHash: hash, Expiration: expiry,
+		Scopes: scopes, AMR: amr, AuthTime: authTime}); err != nil {
+		return TokenGrant{}, internal("COMMAND-tok12", err)
+	}
+	data, err := jsonMarshal(tokenDoc{TokenID: id, UserID: u.ID, OrgID: u.Owner, Machine: u.Machine != nil,
+		Expiration: expiry, Scopes: scopes, AMR: amr, AuthTime: authTime})
+	if err != nil {
+		return TokenGrant{}, internal("COMMAND-tok13", err)
+	}
+	c.batch.Put = append(c.batch.Put, eventstore.Doc{Kind: tokenDocKind, ID: hash, Owner: u.ID, Data: data})
+	return TokenGrant{Token: token, TokenID: id, UserID: u.ID, OrgID: u.Owner, Scopes: scopes, Created: c.now,
+		ExpiresIn: lifetime, ExpiresAt: expiry, AuthTime: authTime}, nil
 }
 
 // GenerateMachineSecret gives a machine user a new client secret for the

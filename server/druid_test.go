@@ -192,7 +192,7 @@ func (e *env) forceMFA(org string) {
 	}
 }
 
-func TestDruidDeleteSuccessIsGoneForZITADELCallers(t *testing.T) {
+func TestDruidDeleteSuccessIsGoneForZITADELAndOneLoginCallers(t *testing.T) {
 	e := mustRunServer(t)
 	org := e.newOrg("druid-ok")
 	user, name := e.druidPerson(org)
@@ -225,6 +225,32 @@ func TestDruidDeleteSuccessIsGoneForZITADELCallers(t *testing.T) {
 	}
 	if len(list.Result) != 1 || list.Result[0]["otpEmail"] == nil {
 		t.Fatalf("factors for ZITADEL callers = %s, want only otpEmail", raw)
+	}
+	// OneLogin callers (v2 devices, a Manage All credential of the
+	// organization) see only the email device left.
+	cred, _, err := e.core.CreateAPICredential(e.ctx, org, mfa.ScopeManageAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.PostForm(e.base+"/auth/oauth2/v2/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {cred.ClientID}, "client_secret": {cred.Secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var grant struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&grant)
+	res.Body.Close()
+	if err != nil || grant.AccessToken == "" {
+		t.Fatalf("OneLogin token: HTTP %d, %v", res.StatusCode, err)
+	}
+	status, raw = e.rawREST(http.MethodGet, "/api/2/mfa/users/"+user+"/devices", grant.AccessToken, "")
+	var devices []struct {
+		AuthFactorName string `json:"auth_factor_name"`
+	}
+	if err := json.Unmarshal(raw, &devices); status != http.StatusOK || err != nil || len(devices) != 1 || devices[0].AuthFactorName != "OneLogin Email" {
+		t.Fatalf("OneLogin v2 devices = %d %s, want only the email device", status, raw)
 	}
 	log := e.userLog(user)
 	if got := log[len(log)-2:]; !reflect.DeepEqual(got, []string{mfa.EventOTPSMSRemoved, mfa.EventTOTPRemoved}) {

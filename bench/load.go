@@ -25,8 +25,11 @@ type target struct {
 	base  string // http://host:port
 	pid   int
 	conn  *grpc.ClientConn
-	token string
+	token string // the admin's personal access token (ZITADEL calls)
 	org   string
+	// oneLogin is an access token of a "Manage users" OneLogin API
+	// credential of org (OneLogin calls).
+	oneLogin string
 }
 
 func dial(addr string) (*grpc.ClientConn, error) {
@@ -100,7 +103,9 @@ func httpClient(conc int) *http.Client {
 	return c
 }
 
-func restCall(method, path string) func(conc int) call {
+// restCall sends method path (with %s for the user and the factor) with
+// the bearer token that auth picks.
+func restCall(method, path string, auth func(*target) string) func(conc int) call {
 	return func(conc int) call {
 		client := httpClient(conc)
 		return func(ctx context.Context, t *target, w work) error {
@@ -108,7 +113,7 @@ func restCall(method, path string) func(conc int) call {
 			if err != nil {
 				return err
 			}
-			req.Header.Set("Authorization", "Bearer "+t.token)
+			req.Header.Set("Authorization", "Bearer "+auth(t))
 			res, err := client.Do(req)
 			if err != nil {
 				return err

@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -175,7 +177,39 @@ func start(ctx context.Context, set settings) (*bench, error) {
 		b.close()
 		return nil, err
 	}
+	if b.fg.oneLogin, err = b.oneLoginToken(ctx, token); err != nil {
+		b.close()
+		return nil, fmt.Errorf("OneLogin credential: %w", err)
+	}
+	b.nop.oneLogin = b.fg.oneLogin
 	return b, nil
+}
+
+// oneLoginToken creates a "Manage users" OneLogin API credential of the
+// organization (as the admin) and gets its access token from factorgate's
+// OneLogin token endpoint.
+func (b *bench) oneLoginToken(ctx context.Context, adminToken string) (string, error) {
+	p, err := b.seeder.Core().Authenticate(ctx, adminToken)
+	if err != nil {
+		return "", err
+	}
+	cred, _, err := b.seeder.Core().CreateAPICredential(mfa.WithPrincipal(ctx, p), b.org, mfa.ScopeManageUsers)
+	if err != nil {
+		return "", err
+	}
+	res, err := http.PostForm(b.fg.base+"/auth/oauth2/v2/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {cred.ClientID}, "client_secret": {cred.Secret}})
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var g struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&g); err != nil || g.AccessToken == "" {
+		return "", fmt.Errorf("token endpoint: HTTP %d: %v", res.StatusCode, err)
+	}
+	return g.AccessToken, nil
 }
 
 func newTarget(name, addr string, pid int, token, org string) (*target, error) {

@@ -126,6 +126,12 @@ build: ## Build bin/factorgate
 bench: build ## Removals and reads against a no-op baseline, every transport (BENCH_DURATION, BENCH_USERS, BENCH_DB)
 	BENCH_FACTORGATE=bin/factorgate go run ./bench
 
+.PHONY: bench-postgres
+bench-postgres: build ## make bench on a fresh PostgreSQL database (PG_ADMIN_URL); BENCH_SCALE=1 for the scaling run
+	@db="$$($(PGTESTDB) create '$(PG_ADMIN_URL)')" || { echo "make bench-postgres: PostgreSQL at PG_ADMIN_URL does not answer" >&2; exit 1; }; \
+	trap '$(PGTESTDB) drop '"'"'$(PG_ADMIN_URL)'"'"' "$$db"' EXIT; \
+	BENCH_DB="$$db" BENCH_FACTORGATE=bin/factorgate go run ./bench $${BENCH_SCALE:+scale}
+
 .PHONY: bench-scale
 bench-scale: build ## Removal latency and server memory at 10k, 100k and 1M factors (BENCH_SCALE_SIZES)
 	BENCH_FACTORGATE=bin/factorgate go run ./bench scale

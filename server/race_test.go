@@ -48,9 +48,9 @@ func TestRacesAcrossDialectsOneWinnerAndTheLogAgrees(t *testing.T) {
 	var wg sync.WaitGroup
 	type person struct {
 		id, druidToken, smsID string
-		smsWins           atomic.Int32
-		emailAdds         atomic.Int32
-		emailRemoves      atomic.Int32
+		smsWins               atomic.Int32
+		emailAdds             atomic.Int32
+		emailRemoves          atomic.Int32
 	}
 	ps := make([]*person, people)
 	for i := range ps {
@@ -101,7 +101,9 @@ func TestRacesAcrossDialectsOneWinnerAndTheLogAgrees(t *testing.T) {
 	for _, p := range ps {
 		u := p.id
 		smsRemovals := []func() bool{
-			func() bool { return restDo(http.MethodDelete, "/v2/users/"+u+"/otp_sms", "Bearer "+e.admin) == http.StatusOK },
+			func() bool {
+				return restDo(http.MethodDelete, "/v2/users/"+u+"/otp_sms", "Bearer "+e.admin) == http.StatusOK
+			},
 			func() bool {
 				return restDo(http.MethodDelete, "/api/1/users/"+u+"/otp_devices/"+p.smsID, "bearer:"+olToken) == http.StatusOK
 			},
@@ -132,7 +134,9 @@ func TestRacesAcrossDialectsOneWinnerAndTheLogAgrees(t *testing.T) {
 		addEmail := newOp[userv2.AddOTPEmailRequest, userv2.AddOTPEmailResponse]("/zitadel.user.v2.UserService/AddOTPEmail",
 			&userv2.AddOTPEmailRequest{UserId: u}, http.MethodPost, "/v2/users/"+u+"/otp_email", "{}")
 		emailRemovals := []func() bool{
-			func() bool { return restDo(http.MethodDelete, "/v2/users/"+u+"/otp_email", "Bearer "+e.admin) == http.StatusOK },
+			func() bool {
+				return restDo(http.MethodDelete, "/v2/users/"+u+"/otp_email", "Bearer "+e.admin) == http.StatusOK
+			},
 			func() bool {
 				code, _, _ := e.druidDelete(druidHeaders(p.druidToken, nil), druidBody(u, "email", nil))
 				return code == http.StatusOK

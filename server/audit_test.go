@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/factorgate/factorgate/gen/zitadel/change"
 	mgmt "github.com/factorgate/factorgate/gen/zitadel/management"
 	"github.com/factorgate/factorgate/server"
 	"github.com/factorgate/factorgate/server/api"
@@ -110,10 +112,13 @@ func allEvents(t *testing.T, e *env, dataDir string) []eventstore.Event {
 // through every dialect, and then checks:
 //   - each removal event names its creator, carries its time and says
 //     through which dialect, RPC and transport it came;
+//   - management.v1 ListUserChanges (REST and gRPC) lists the user's
+//     events, newest first or paged oldest first, each removal with its
+//     editor, time and API; another organization's user manager gets 404;
 //   - no secret it saw (TOTP seed, tokens, client secrets, passwords,
 //     refresh tokens) appears in the log, in any event payload of any
 //     aggregate, or (on SQLite) anywhere in the database files.
-func TestAuditRemovalsRecordWhoWhatWhenAndDialectAndNoSecretLeaks(t *testing.T) {
+func TestAuditRemovalsRecordWhoWhatWhenAndDialectListedByListUserChangesOtherOrg404AndNoSecretLeaks(t *testing.T) {
 	for _, format := range []string{"json", "text"} {
 		t.Run(format, func(t *testing.T) {
 			logs := &lockedBuffer{}
@@ -296,6 +301,61 @@ func TestAuditRemovalsRecordWhoWhatWhenAndDialectAndNoSecretLeaks(t *testing.T) 
 				}
 			}
 
+			// The history through the API (management.v1 ListUserChanges):
+			// over REST for the organization's user manager, newest first;
+			// each removal names its editor, time and API.
+			code, raw = e.rawRESTOrg(http.MethodPost, "/management/v1/users/"+user+"/changes/_search", botPAT, org, `{"query":{"limit":50}}`)
+			var hist struct {
+				Result []struct {
+					ChangeDate string `json:"changeDate"`
+					Sequence   string `json:"sequence"`
+					EditorID   string `json:"editorId"`
+					EventType  struct {
+						Key              string `json:"key"`
+						LocalizedMessage string `json:"localizedMessage"`
+					} `json:"eventType"`
+				} `json:"result"`
+			}
+			if code != http.StatusOK || json.Unmarshal(raw, &hist) != nil || len(hist.Result) != len(userEvents) {
+				t.Fatalf("ListUserChanges: HTTP %d %s, want all %d events", code, raw, len(userEvents))
+			}
+			if hist.Result[0].Sequence != fmt.Sprint(userEvents[len(userEvents)-1].Sequence) {
+				t.Errorf("ListUserChanges: first sequence %s, want the newest (%d)", hist.Result[0].Sequence, userEvents[len(userEvents)-1].Sequence)
+			}
+			for _, w := range want {
+				found := false
+				for _, c := range hist.Result {
+					if c.EventType.Key == "EventTypes."+w.event && c.EditorID == w.creator && c.ChangeDate != "" &&
+						strings.Contains(c.EventType.LocalizedMessage, " via "+w.via.Dialect+" "+w.via.Transport+" /") {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("ListUserChanges has no %s by %s via %s %s: %s", w.event, w.creator, w.via.Dialect, w.via.Transport, raw)
+				}
+			}
+			// Over gRPC, oldest first after sequence 2, at most 3.
+			var page mgmt.ListUserChangesResponse
+			actx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+e.admin, "x-zitadel-orgid", org)
+			if err := e.conn.Invoke(actx, mgmtSvc+"ListUserChanges", &mgmt.ListUserChangesRequest{UserId: user,
+				Query: &change.ChangeQuery{Sequence: 2, Limit: 3, Asc: true}}, &page); err != nil {
+				t.Fatalf("ListUserChanges over gRPC: %v", err)
+			}
+			if len(page.GetResult()) != 3 || page.GetResult()[0].GetSequence() != 3 || page.GetResult()[2].GetSequence() != 5 {
+				t.Errorf("ListUserChanges asc after 2, limit 3: %v", page.GetResult())
+			}
+			// Another organization's user manager, pointing at its own
+			// organization or at ours: the user looks missing (404), never
+			// listed.
+			otherOrg := e.newOrg("audit-other-" + format)
+			_, otherPAT := e.machineToken(otherOrg, "ORG_USER_MANAGER")
+			if code, raw := e.rawRESTOrg(http.MethodPost, "/management/v1/users/"+user+"/changes/_search", otherPAT, otherOrg, "{}"); code != http.StatusNotFound {
+				t.Errorf("ListUserChanges of another organization's user: HTTP %d %s, want 404", code, raw)
+			}
+			if code, raw := e.rawRESTOrg(http.MethodPost, "/management/v1/users/"+user+"/changes/_search", otherPAT, org, "{}"); code != http.StatusNotFound || !bytes.Contains(raw, []byte("AUTHZ-cdgFk")) {
+				t.Errorf("ListUserChanges with x-zitadel-orgid of an organization the caller has no role in: HTTP %d %s, want ZITADEL's 404 membership not found", code, raw)
+			}
+
 			// No secret anywhere: the log, the event payloads, the files.
 			logText := logs.String()
 			if !strings.Contains(logText, "rpc") {
@@ -347,4 +407,23 @@ func TestOriginOfNamesTheDialect(t *testing.T) {
 			t.Errorf("OriginOf(%q) = %+v, want dialect %q", method, got, want)
 		}
 	}
+}
+
+// rawRESTOrg is rawREST with the organization header.
+func (e *env) rawRESTOrg(verb, path, token, org, body string) (int, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(verb, e.base+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("x-zitadel-orgid", org)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return res.StatusCode, raw
 }

@@ -2077,9 +2077,9 @@ const file_zitadel_management_proto_rawDesc = "" +
 	"\x16ListUserChangesRequest\x124\n" +
 	"\x05query\x18\x01 \x01(\v2\x1e.zitadel.change.v1.ChangeQueryR\x05query\x12#\n" +
 	"\auser_id\x18\x02 \x01(\tB\n" +
-	"\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\"R\n" +
+	"\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\"[\n" +
 	"\x17ListUserChangesResponse\x121\n" +
-	"\x06result\x18\x02 \x03(\v2\x19.zitadel.change.v1.ChangeR\x06resultJ\x04\b\x01\x10\x02\"B\n" +
+	"\x06result\x18\x02 \x03(\v2\x19.zitadel.change.v1.ChangeR\x06resultJ\x04\b\x01\x10\x02R\adetails\"B\n" +
 	"\x1bListHumanAuthFactorsRequest\x12#\n" +
 	"\auser_id\x18\x01 \x01(\tB\n" +
 	"\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\"S\n" +

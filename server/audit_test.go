@@ -400,8 +400,8 @@ func TestOriginOfNamesTheDialect(t *testing.T) {
 	for method, want := range map[string]string{
 		"/zitadel.management.v1.ManagementService/RemoveHumanAuthFactorOTP": "zitadel",
 		"/zitadel.user.v2.UserService/RemoveTOTP":                           "zitadel",
-		"/factorgate.onelogin.v2.MFAService/RemoveDevice":                   "onelogin",
-		"/factorgate.druid.v1.MFAService/DeleteChannel":                     "druid",
+		"/factorgate.onelogin.v2.MFAService/RemoveFactor":                   "onelogin",
+		"/factorgate.druid.v1.MFAService/DeleteMFAChannel":                  "druid",
 	} {
 		if got := api.OriginOf(method, "rest"); got.Dialect != want || got.Method != method || got.Transport != "rest" {
 			t.Errorf("OriginOf(%q) = %+v, want dialect %q", method, got, want)

@@ -101,12 +101,25 @@ func (c *Chain) Unary() grpc.UnaryServerInterceptor {
 			c.Logger.Log(ctx, level, "rpc", attrs...)
 			c.Metrics.observe(info.FullMethod, transport, st.Code(), time.Since(start))
 		}()
+		ctx = mfa.WithOrigin(ctx, OriginOf(info.FullMethod, transport))
 		ctx, err = c.admit(ctx, md, info.FullMethod, req)
 		if err != nil {
 			return nil, err
 		}
 		return handler(ctx, req)
 	}
+}
+
+// OriginOf names the API of a call for the audit trail: the dialect from
+// the RPC's proto package (zitadel.*, factorgate.<dialect>.*), the RPC and
+// the transport.
+func OriginOf(fullMethod, transport string) mfa.Origin {
+	pkg, _, _ := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
+	dialect, rest, _ := strings.Cut(pkg, ".")
+	if dialect == "factorgate" {
+		dialect, _, _ = strings.Cut(rest, ".")
+	}
+	return mfa.Origin{Dialect: dialect, Method: fullMethod, Transport: transport}
 }
 
 // errCause keeps the original error for logging when it carried a cause.

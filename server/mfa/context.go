@@ -38,3 +38,30 @@ func creatorOf(ctx context.Context) string {
 	}
 	return "system"
 }
+
+// Origin says through which API a command came: the dialect ("zitadel",
+// "onelogin", "druid"), the RPC (its full gRPC method name) and the
+// transport ("grpc", "grpc-web", "rest"). Removals record it in their
+// event, so a user's factor history says who removed what, when, and from
+// where.
+type Origin struct {
+	Dialect   string `json:"dialect"`
+	Method    string `json:"method"`
+	Transport string `json:"transport"`
+}
+
+const originKey contextKey = 2
+
+// WithOrigin returns a context carrying o.
+func WithOrigin(ctx context.Context, o Origin) context.Context {
+	return context.WithValue(ctx, originKey, o)
+}
+
+// OriginFrom returns the API a command came through, or nil when it did
+// not come through one (bootstrap, tests calling the core).
+func OriginFrom(ctx context.Context) *Origin {
+	if o, ok := ctx.Value(originKey).(Origin); ok {
+		return &o
+	}
+	return nil
+}

@@ -90,6 +90,16 @@ type policyPayload struct {
 
 type secondFactorPayload struct {
 	Type SecondFactor `json:"mfaType"`
+	// Via is the API the change came through (absent in events written
+	// before it was recorded, and for changes made outside an API).
+	Via *Origin `json:"via,omitempty"`
+}
+
+// removedPayload is the payload of a factor or policy removal that needs
+// nothing else (TOTP, OTP SMS, OTP email, a login policy): the API it came
+// through. Older events of these types have no payload.
+type removedPayload struct {
+	Via *Origin `json:"via,omitempty"`
 }
 
 type orgAddedPayload struct {
@@ -156,7 +166,8 @@ type factorIDPayload struct {
 }
 
 type webAuthNRemovedPayload struct {
-	ID string `json:"webAuthNTokenId"`
+	ID  string  `json:"webAuthNTokenId"`
+	Via *Origin `json:"via,omitempty"`
 }
 
 type tokenAddedPayload struct {

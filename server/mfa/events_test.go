@@ -35,7 +35,7 @@ var eventPayloads = map[string]any{
 	EventOrgMemberAdded:       memberAddedPayload{},
 	EventOrgPolicyAdded:       policyPayload{},
 	EventOrgPolicyChanged:     policyPayload{},
-	EventOrgPolicyRemoved:     nil,
+	EventOrgPolicyRemoved:     removedPayload{},
 	EventOrgSecondFactorAdded: secondFactorPayload{},
 	EventOrgSecondFactorRemov: secondFactorPayload{},
 
@@ -53,14 +53,14 @@ var eventPayloads = map[string]any{
 
 	EventTOTPAdded:       totpAddedPayload{},
 	EventTOTPVerified:    factorIDPayload{},
-	EventTOTPRemoved:     nil,
+	EventTOTPRemoved:     removedPayload{},
 	EventU2FAdded:        u2fAddedPayload{},
 	EventU2FVerified:     u2fVerifiedPayload{},
 	EventU2FRemoved:      webAuthNRemovedPayload{},
 	EventOTPSMSAdded:     factorIDPayload{},
-	EventOTPSMSRemoved:   nil,
+	EventOTPSMSRemoved:   removedPayload{},
 	EventOTPEmailAdded:   factorIDPayload{},
-	EventOTPEmailRemoved: nil,
+	EventOTPEmailRemoved: removedPayload{},
 
 	EventPhoneChanged:  phoneChangedPayload{},
 	EventPhoneVerified: nil,

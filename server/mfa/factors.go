@@ -137,12 +137,12 @@ func (s *Service) removeFactor(ctx context.Context, sc scope, ref FactorRef) (De
 		}
 		c := s.newChange(ctx)
 		var typ string
-		var payload any
+		var payload any = removedPayload{Via: c.via}
 		switch ref.Kind {
 		case FactorTOTP:
 			typ = EventTOTPRemoved
 		case FactorU2F:
-			typ, payload = EventU2FRemoved, webAuthNRemovedPayload{ID: factorID}
+			typ, payload = EventU2FRemoved, webAuthNRemovedPayload{ID: factorID, Via: c.via}
 		case FactorOTPSMS:
 			typ = EventOTPSMSRemoved
 		case FactorOTPEmail:

@@ -84,7 +84,7 @@ func (s *Service) ResetLoginPolicyToDefault(ctx context.Context, orgID string) (
 		if org.Policy == nil {
 			return ErrPolicyNotFoundReset
 		}
-		return c.push(org, EventOrgPolicyRemoved, nil)
+		return c.push(org, EventOrgPolicyRemoved, removedPayload{Via: c.via})
 	})
 }
 
@@ -129,7 +129,7 @@ func (s *Service) RemoveSecondFactor(ctx context.Context, orgID string, f Second
 		if !slices.Contains(org.SecondFactors, f) {
 			return ErrOrgMFANotExisting
 		}
-		return c.push(org, EventOrgSecondFactorRemov, secondFactorPayload{Type: f})
+		return c.push(org, EventOrgSecondFactorRemov, secondFactorPayload{Type: f, Via: c.via})
 	})
 }
 
@@ -164,7 +164,7 @@ func (s *Service) RemoveDefaultSecondFactor(ctx context.Context, f SecondFactor)
 		if !slices.Contains(in.Policy.SecondFactors, f) {
 			return ErrInstanceMFANotExisting
 		}
-		return c.push(in, EventInstanceSecondFactorRemov, secondFactorPayload{Type: f})
+		return c.push(in, EventInstanceSecondFactorRemov, secondFactorPayload{Type: f, Via: c.via})
 	})
 }
 

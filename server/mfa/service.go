@@ -87,12 +87,13 @@ func (s *Service) NewID() string { return s.ids.Next() }
 type change struct {
 	now     time.Time
 	creator string
+	via     *Origin // the API the command came through, recorded by removals
 	batch   eventstore.Batch
 	touched []writeModel
 }
 
 func (s *Service) newChange(ctx context.Context) *change {
-	return &change{now: s.now().UTC().Truncate(time.Microsecond), creator: creatorOf(ctx)}
+	return &change{now: s.now().UTC().Truncate(time.Microsecond), creator: creatorOf(ctx), via: OriginFrom(ctx)}
 }
 
 // push appends one event to m and applies it, so m always reflects what

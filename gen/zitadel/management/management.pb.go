@@ -9,6 +9,7 @@ package management
 import (
 	_ "github.com/envoyproxy/protoc-gen-validate/validate"
 	_ "github.com/factorgate/factorgate/gen/zitadel/authoption"
+	change "github.com/factorgate/factorgate/gen/zitadel/change"
 	idp "github.com/factorgate/factorgate/gen/zitadel/idp"
 	object "github.com/factorgate/factorgate/gen/zitadel/object"
 	policy "github.com/factorgate/factorgate/gen/zitadel/policy"
@@ -392,6 +393,102 @@ func (x *RemoveHumanAuthFactorOTPEmailResponse) GetDetails() *object.ObjectDetai
 	return nil
 }
 
+type ListUserChangesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Query         *change.ChangeQuery    `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUserChangesRequest) Reset() {
+	*x = ListUserChangesRequest{}
+	mi := &file_zitadel_management_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUserChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUserChangesRequest) ProtoMessage() {}
+
+func (x *ListUserChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_management_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUserChangesRequest.ProtoReflect.Descriptor instead.
+func (*ListUserChangesRequest) Descriptor() ([]byte, []int) {
+	return file_zitadel_management_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListUserChangesRequest) GetQuery() *change.ChangeQuery {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+func (x *ListUserChangesRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type ListUserChangesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        []*change.Change       `protobuf:"bytes,2,rep,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUserChangesResponse) Reset() {
+	*x = ListUserChangesResponse{}
+	mi := &file_zitadel_management_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUserChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUserChangesResponse) ProtoMessage() {}
+
+func (x *ListUserChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_zitadel_management_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUserChangesResponse.ProtoReflect.Descriptor instead.
+func (*ListUserChangesResponse) Descriptor() ([]byte, []int) {
+	return file_zitadel_management_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListUserChangesResponse) GetResult() []*change.Change {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
 type ListHumanAuthFactorsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
@@ -401,7 +498,7 @@ type ListHumanAuthFactorsRequest struct {
 
 func (x *ListHumanAuthFactorsRequest) Reset() {
 	*x = ListHumanAuthFactorsRequest{}
-	mi := &file_zitadel_management_proto_msgTypes[8]
+	mi := &file_zitadel_management_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -413,7 +510,7 @@ func (x *ListHumanAuthFactorsRequest) String() string {
 func (*ListHumanAuthFactorsRequest) ProtoMessage() {}
 
 func (x *ListHumanAuthFactorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[8]
+	mi := &file_zitadel_management_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -426,7 +523,7 @@ func (x *ListHumanAuthFactorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHumanAuthFactorsRequest.ProtoReflect.Descriptor instead.
 func (*ListHumanAuthFactorsRequest) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{8}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListHumanAuthFactorsRequest) GetUserId() string {
@@ -446,7 +543,7 @@ type ListHumanAuthFactorsResponse struct {
 
 func (x *ListHumanAuthFactorsResponse) Reset() {
 	*x = ListHumanAuthFactorsResponse{}
-	mi := &file_zitadel_management_proto_msgTypes[9]
+	mi := &file_zitadel_management_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -458,7 +555,7 @@ func (x *ListHumanAuthFactorsResponse) String() string {
 func (*ListHumanAuthFactorsResponse) ProtoMessage() {}
 
 func (x *ListHumanAuthFactorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[9]
+	mi := &file_zitadel_management_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -471,7 +568,7 @@ func (x *ListHumanAuthFactorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHumanAuthFactorsResponse.ProtoReflect.Descriptor instead.
 func (*ListHumanAuthFactorsResponse) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{9}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListHumanAuthFactorsResponse) GetResult() []*user.AuthFactor {
@@ -489,7 +586,7 @@ type GetLoginPolicyRequest struct {
 
 func (x *GetLoginPolicyRequest) Reset() {
 	*x = GetLoginPolicyRequest{}
-	mi := &file_zitadel_management_proto_msgTypes[10]
+	mi := &file_zitadel_management_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +598,7 @@ func (x *GetLoginPolicyRequest) String() string {
 func (*GetLoginPolicyRequest) ProtoMessage() {}
 
 func (x *GetLoginPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[10]
+	mi := &file_zitadel_management_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +611,7 @@ func (x *GetLoginPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLoginPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetLoginPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{10}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{12}
 }
 
 type GetLoginPolicyResponse struct {
@@ -528,7 +625,7 @@ type GetLoginPolicyResponse struct {
 
 func (x *GetLoginPolicyResponse) Reset() {
 	*x = GetLoginPolicyResponse{}
-	mi := &file_zitadel_management_proto_msgTypes[11]
+	mi := &file_zitadel_management_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +637,7 @@ func (x *GetLoginPolicyResponse) String() string {
 func (*GetLoginPolicyResponse) ProtoMessage() {}
 
 func (x *GetLoginPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[11]
+	mi := &file_zitadel_management_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +650,7 @@ func (x *GetLoginPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLoginPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetLoginPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{11}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetLoginPolicyResponse) GetPolicy() *policy.LoginPolicy {
@@ -578,7 +675,7 @@ type GetDefaultLoginPolicyRequest struct {
 
 func (x *GetDefaultLoginPolicyRequest) Reset() {
 	*x = GetDefaultLoginPolicyRequest{}
-	mi := &file_zitadel_management_proto_msgTypes[12]
+	mi := &file_zitadel_management_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +687,7 @@ func (x *GetDefaultLoginPolicyRequest) String() string {
 func (*GetDefaultLoginPolicyRequest) ProtoMessage() {}
 
 func (x *GetDefaultLoginPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[12]
+	mi := &file_zitadel_management_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +700,7 @@ func (x *GetDefaultLoginPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDefaultLoginPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetDefaultLoginPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{12}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{14}
 }
 
 type GetDefaultLoginPolicyResponse struct {
@@ -615,7 +712,7 @@ type GetDefaultLoginPolicyResponse struct {
 
 func (x *GetDefaultLoginPolicyResponse) Reset() {
 	*x = GetDefaultLoginPolicyResponse{}
-	mi := &file_zitadel_management_proto_msgTypes[13]
+	mi := &file_zitadel_management_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +724,7 @@ func (x *GetDefaultLoginPolicyResponse) String() string {
 func (*GetDefaultLoginPolicyResponse) ProtoMessage() {}
 
 func (x *GetDefaultLoginPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[13]
+	mi := &file_zitadel_management_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +737,7 @@ func (x *GetDefaultLoginPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDefaultLoginPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetDefaultLoginPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{13}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetDefaultLoginPolicyResponse) GetPolicy() *policy.LoginPolicy {
@@ -678,7 +775,7 @@ type AddCustomLoginPolicyRequest struct {
 
 func (x *AddCustomLoginPolicyRequest) Reset() {
 	*x = AddCustomLoginPolicyRequest{}
-	mi := &file_zitadel_management_proto_msgTypes[14]
+	mi := &file_zitadel_management_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -690,7 +787,7 @@ func (x *AddCustomLoginPolicyRequest) String() string {
 func (*AddCustomLoginPolicyRequest) ProtoMessage() {}
 
 func (x *AddCustomLoginPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[14]
+	mi := &file_zitadel_management_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -703,7 +800,7 @@ func (x *AddCustomLoginPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCustomLoginPolicyRequest.ProtoReflect.Descriptor instead.
 func (*AddCustomLoginPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{14}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AddCustomLoginPolicyRequest) GetAllowUsernamePassword() bool {
@@ -855,7 +952,7 @@ type AddCustomLoginPolicyResponse struct {
 
 func (x *AddCustomLoginPolicyResponse) Reset() {
 	*x = AddCustomLoginPolicyResponse{}
-	mi := &file_zitadel_management_proto_msgTypes[15]
+	mi := &file_zitadel_management_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +964,7 @@ func (x *AddCustomLoginPolicyResponse) String() string {
 func (*AddCustomLoginPolicyResponse) ProtoMessage() {}
 
 func (x *AddCustomLoginPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[15]
+	mi := &file_zitadel_management_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +977,7 @@ func (x *AddCustomLoginPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCustomLoginPolicyResponse.ProtoReflect.Descriptor instead.
 func (*AddCustomLoginPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{15}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AddCustomLoginPolicyResponse) GetDetails() *object.ObjectDetails {
@@ -917,7 +1014,7 @@ type UpdateCustomLoginPolicyRequest struct {
 
 func (x *UpdateCustomLoginPolicyRequest) Reset() {
 	*x = UpdateCustomLoginPolicyRequest{}
-	mi := &file_zitadel_management_proto_msgTypes[16]
+	mi := &file_zitadel_management_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -929,7 +1026,7 @@ func (x *UpdateCustomLoginPolicyRequest) String() string {
 func (*UpdateCustomLoginPolicyRequest) ProtoMessage() {}
 
 func (x *UpdateCustomLoginPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[16]
+	mi := &file_zitadel_management_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -942,7 +1039,7 @@ func (x *UpdateCustomLoginPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCustomLoginPolicyRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCustomLoginPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{16}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateCustomLoginPolicyRequest) GetAllowUsernamePassword() bool {
@@ -1073,7 +1170,7 @@ type UpdateCustomLoginPolicyResponse struct {
 
 func (x *UpdateCustomLoginPolicyResponse) Reset() {
 	*x = UpdateCustomLoginPolicyResponse{}
-	mi := &file_zitadel_management_proto_msgTypes[17]
+	mi := &file_zitadel_management_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1182,7 @@ func (x *UpdateCustomLoginPolicyResponse) String() string {
 func (*UpdateCustomLoginPolicyResponse) ProtoMessage() {}
 
 func (x *UpdateCustomLoginPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[17]
+	mi := &file_zitadel_management_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1195,7 @@ func (x *UpdateCustomLoginPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCustomLoginPolicyResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCustomLoginPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{17}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateCustomLoginPolicyResponse) GetDetails() *object.ObjectDetails {
@@ -1116,7 +1213,7 @@ type ResetLoginPolicyToDefaultRequest struct {
 
 func (x *ResetLoginPolicyToDefaultRequest) Reset() {
 	*x = ResetLoginPolicyToDefaultRequest{}
-	mi := &file_zitadel_management_proto_msgTypes[18]
+	mi := &file_zitadel_management_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1225,7 @@ func (x *ResetLoginPolicyToDefaultRequest) String() string {
 func (*ResetLoginPolicyToDefaultRequest) ProtoMessage() {}
 
 func (x *ResetLoginPolicyToDefaultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[18]
+	mi := &file_zitadel_management_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1238,7 @@ func (x *ResetLoginPolicyToDefaultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetLoginPolicyToDefaultRequest.ProtoReflect.Descriptor instead.
 func (*ResetLoginPolicyToDefaultRequest) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{18}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{20}
 }
 
 type ResetLoginPolicyToDefaultResponse struct {
@@ -1153,7 +1250,7 @@ type ResetLoginPolicyToDefaultResponse struct {
 
 func (x *ResetLoginPolicyToDefaultResponse) Reset() {
 	*x = ResetLoginPolicyToDefaultResponse{}
-	mi := &file_zitadel_management_proto_msgTypes[19]
+	mi := &file_zitadel_management_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1262,7 @@ func (x *ResetLoginPolicyToDefaultResponse) String() string {
 func (*ResetLoginPolicyToDefaultResponse) ProtoMessage() {}
 
 func (x *ResetLoginPolicyToDefaultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[19]
+	mi := &file_zitadel_management_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1275,7 @@ func (x *ResetLoginPolicyToDefaultResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ResetLoginPolicyToDefaultResponse.ProtoReflect.Descriptor instead.
 func (*ResetLoginPolicyToDefaultResponse) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{19}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ResetLoginPolicyToDefaultResponse) GetDetails() *object.ObjectDetails {
@@ -1196,7 +1293,7 @@ type ListLoginPolicySecondFactorsRequest struct {
 
 func (x *ListLoginPolicySecondFactorsRequest) Reset() {
 	*x = ListLoginPolicySecondFactorsRequest{}
-	mi := &file_zitadel_management_proto_msgTypes[20]
+	mi := &file_zitadel_management_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1208,7 +1305,7 @@ func (x *ListLoginPolicySecondFactorsRequest) String() string {
 func (*ListLoginPolicySecondFactorsRequest) ProtoMessage() {}
 
 func (x *ListLoginPolicySecondFactorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[20]
+	mi := &file_zitadel_management_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1221,7 +1318,7 @@ func (x *ListLoginPolicySecondFactorsRequest) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ListLoginPolicySecondFactorsRequest.ProtoReflect.Descriptor instead.
 func (*ListLoginPolicySecondFactorsRequest) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{20}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{22}
 }
 
 type ListLoginPolicySecondFactorsResponse struct {
@@ -1234,7 +1331,7 @@ type ListLoginPolicySecondFactorsResponse struct {
 
 func (x *ListLoginPolicySecondFactorsResponse) Reset() {
 	*x = ListLoginPolicySecondFactorsResponse{}
-	mi := &file_zitadel_management_proto_msgTypes[21]
+	mi := &file_zitadel_management_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1343,7 @@ func (x *ListLoginPolicySecondFactorsResponse) String() string {
 func (*ListLoginPolicySecondFactorsResponse) ProtoMessage() {}
 
 func (x *ListLoginPolicySecondFactorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[21]
+	mi := &file_zitadel_management_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1356,7 @@ func (x *ListLoginPolicySecondFactorsResponse) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use ListLoginPolicySecondFactorsResponse.ProtoReflect.Descriptor instead.
 func (*ListLoginPolicySecondFactorsResponse) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{21}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListLoginPolicySecondFactorsResponse) GetDetails() *object.ListDetails {
@@ -1285,7 +1382,7 @@ type AddSecondFactorToLoginPolicyRequest struct {
 
 func (x *AddSecondFactorToLoginPolicyRequest) Reset() {
 	*x = AddSecondFactorToLoginPolicyRequest{}
-	mi := &file_zitadel_management_proto_msgTypes[22]
+	mi := &file_zitadel_management_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1394,7 @@ func (x *AddSecondFactorToLoginPolicyRequest) String() string {
 func (*AddSecondFactorToLoginPolicyRequest) ProtoMessage() {}
 
 func (x *AddSecondFactorToLoginPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[22]
+	mi := &file_zitadel_management_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1407,7 @@ func (x *AddSecondFactorToLoginPolicyRequest) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use AddSecondFactorToLoginPolicyRequest.ProtoReflect.Descriptor instead.
 func (*AddSecondFactorToLoginPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{22}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AddSecondFactorToLoginPolicyRequest) GetType() policy.SecondFactorType {
@@ -1329,7 +1426,7 @@ type AddSecondFactorToLoginPolicyResponse struct {
 
 func (x *AddSecondFactorToLoginPolicyResponse) Reset() {
 	*x = AddSecondFactorToLoginPolicyResponse{}
-	mi := &file_zitadel_management_proto_msgTypes[23]
+	mi := &file_zitadel_management_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1438,7 @@ func (x *AddSecondFactorToLoginPolicyResponse) String() string {
 func (*AddSecondFactorToLoginPolicyResponse) ProtoMessage() {}
 
 func (x *AddSecondFactorToLoginPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[23]
+	mi := &file_zitadel_management_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1451,7 @@ func (x *AddSecondFactorToLoginPolicyResponse) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use AddSecondFactorToLoginPolicyResponse.ProtoReflect.Descriptor instead.
 func (*AddSecondFactorToLoginPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{23}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AddSecondFactorToLoginPolicyResponse) GetDetails() *object.ObjectDetails {
@@ -1373,7 +1470,7 @@ type RemoveSecondFactorFromLoginPolicyRequest struct {
 
 func (x *RemoveSecondFactorFromLoginPolicyRequest) Reset() {
 	*x = RemoveSecondFactorFromLoginPolicyRequest{}
-	mi := &file_zitadel_management_proto_msgTypes[24]
+	mi := &file_zitadel_management_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1482,7 @@ func (x *RemoveSecondFactorFromLoginPolicyRequest) String() string {
 func (*RemoveSecondFactorFromLoginPolicyRequest) ProtoMessage() {}
 
 func (x *RemoveSecondFactorFromLoginPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[24]
+	mi := &file_zitadel_management_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1398,7 +1495,7 @@ func (x *RemoveSecondFactorFromLoginPolicyRequest) ProtoReflect() protoreflect.M
 
 // Deprecated: Use RemoveSecondFactorFromLoginPolicyRequest.ProtoReflect.Descriptor instead.
 func (*RemoveSecondFactorFromLoginPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{24}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RemoveSecondFactorFromLoginPolicyRequest) GetType() policy.SecondFactorType {
@@ -1417,7 +1514,7 @@ type RemoveSecondFactorFromLoginPolicyResponse struct {
 
 func (x *RemoveSecondFactorFromLoginPolicyResponse) Reset() {
 	*x = RemoveSecondFactorFromLoginPolicyResponse{}
-	mi := &file_zitadel_management_proto_msgTypes[25]
+	mi := &file_zitadel_management_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1429,7 +1526,7 @@ func (x *RemoveSecondFactorFromLoginPolicyResponse) String() string {
 func (*RemoveSecondFactorFromLoginPolicyResponse) ProtoMessage() {}
 
 func (x *RemoveSecondFactorFromLoginPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[25]
+	mi := &file_zitadel_management_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1442,7 +1539,7 @@ func (x *RemoveSecondFactorFromLoginPolicyResponse) ProtoReflect() protoreflect.
 
 // Deprecated: Use RemoveSecondFactorFromLoginPolicyResponse.ProtoReflect.Descriptor instead.
 func (*RemoveSecondFactorFromLoginPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{25}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RemoveSecondFactorFromLoginPolicyResponse) GetDetails() *object.ObjectDetails {
@@ -1466,7 +1563,7 @@ type AddMachineUserRequest struct {
 
 func (x *AddMachineUserRequest) Reset() {
 	*x = AddMachineUserRequest{}
-	mi := &file_zitadel_management_proto_msgTypes[26]
+	mi := &file_zitadel_management_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1575,7 @@ func (x *AddMachineUserRequest) String() string {
 func (*AddMachineUserRequest) ProtoMessage() {}
 
 func (x *AddMachineUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[26]
+	mi := &file_zitadel_management_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1588,7 @@ func (x *AddMachineUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMachineUserRequest.ProtoReflect.Descriptor instead.
 func (*AddMachineUserRequest) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{26}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AddMachineUserRequest) GetUserName() string {
@@ -1539,7 +1636,7 @@ type AddMachineUserResponse struct {
 
 func (x *AddMachineUserResponse) Reset() {
 	*x = AddMachineUserResponse{}
-	mi := &file_zitadel_management_proto_msgTypes[27]
+	mi := &file_zitadel_management_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1648,7 @@ func (x *AddMachineUserResponse) String() string {
 func (*AddMachineUserResponse) ProtoMessage() {}
 
 func (x *AddMachineUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[27]
+	mi := &file_zitadel_management_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1661,7 @@ func (x *AddMachineUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMachineUserResponse.ProtoReflect.Descriptor instead.
 func (*AddMachineUserResponse) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{27}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AddMachineUserResponse) GetUserId() string {
@@ -1591,7 +1688,7 @@ type AddPersonalAccessTokenRequest struct {
 
 func (x *AddPersonalAccessTokenRequest) Reset() {
 	*x = AddPersonalAccessTokenRequest{}
-	mi := &file_zitadel_management_proto_msgTypes[28]
+	mi := &file_zitadel_management_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1700,7 @@ func (x *AddPersonalAccessTokenRequest) String() string {
 func (*AddPersonalAccessTokenRequest) ProtoMessage() {}
 
 func (x *AddPersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[28]
+	mi := &file_zitadel_management_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1713,7 @@ func (x *AddPersonalAccessTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPersonalAccessTokenRequest.ProtoReflect.Descriptor instead.
 func (*AddPersonalAccessTokenRequest) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{28}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AddPersonalAccessTokenRequest) GetUserId() string {
@@ -1645,7 +1742,7 @@ type AddPersonalAccessTokenResponse struct {
 
 func (x *AddPersonalAccessTokenResponse) Reset() {
 	*x = AddPersonalAccessTokenResponse{}
-	mi := &file_zitadel_management_proto_msgTypes[29]
+	mi := &file_zitadel_management_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1754,7 @@ func (x *AddPersonalAccessTokenResponse) String() string {
 func (*AddPersonalAccessTokenResponse) ProtoMessage() {}
 
 func (x *AddPersonalAccessTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[29]
+	mi := &file_zitadel_management_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1767,7 @@ func (x *AddPersonalAccessTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPersonalAccessTokenResponse.ProtoReflect.Descriptor instead.
 func (*AddPersonalAccessTokenResponse) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{29}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AddPersonalAccessTokenResponse) GetTokenId() string {
@@ -1703,7 +1800,7 @@ type GenerateMachineSecretRequest struct {
 
 func (x *GenerateMachineSecretRequest) Reset() {
 	*x = GenerateMachineSecretRequest{}
-	mi := &file_zitadel_management_proto_msgTypes[30]
+	mi := &file_zitadel_management_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +1812,7 @@ func (x *GenerateMachineSecretRequest) String() string {
 func (*GenerateMachineSecretRequest) ProtoMessage() {}
 
 func (x *GenerateMachineSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[30]
+	mi := &file_zitadel_management_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +1825,7 @@ func (x *GenerateMachineSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateMachineSecretRequest.ProtoReflect.Descriptor instead.
 func (*GenerateMachineSecretRequest) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{30}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GenerateMachineSecretRequest) GetUserId() string {
@@ -1751,7 +1848,7 @@ type GenerateMachineSecretResponse struct {
 
 func (x *GenerateMachineSecretResponse) Reset() {
 	*x = GenerateMachineSecretResponse{}
-	mi := &file_zitadel_management_proto_msgTypes[31]
+	mi := &file_zitadel_management_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +1860,7 @@ func (x *GenerateMachineSecretResponse) String() string {
 func (*GenerateMachineSecretResponse) ProtoMessage() {}
 
 func (x *GenerateMachineSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[31]
+	mi := &file_zitadel_management_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +1873,7 @@ func (x *GenerateMachineSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateMachineSecretResponse.ProtoReflect.Descriptor instead.
 func (*GenerateMachineSecretResponse) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{31}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GenerateMachineSecretResponse) GetClientId() string {
@@ -1810,7 +1907,7 @@ type AddOrgMemberRequest struct {
 
 func (x *AddOrgMemberRequest) Reset() {
 	*x = AddOrgMemberRequest{}
-	mi := &file_zitadel_management_proto_msgTypes[32]
+	mi := &file_zitadel_management_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1822,7 +1919,7 @@ func (x *AddOrgMemberRequest) String() string {
 func (*AddOrgMemberRequest) ProtoMessage() {}
 
 func (x *AddOrgMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[32]
+	mi := &file_zitadel_management_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1835,7 +1932,7 @@ func (x *AddOrgMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrgMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddOrgMemberRequest) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{32}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AddOrgMemberRequest) GetUserId() string {
@@ -1861,7 +1958,7 @@ type AddOrgMemberResponse struct {
 
 func (x *AddOrgMemberResponse) Reset() {
 	*x = AddOrgMemberResponse{}
-	mi := &file_zitadel_management_proto_msgTypes[33]
+	mi := &file_zitadel_management_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +1970,7 @@ func (x *AddOrgMemberResponse) String() string {
 func (*AddOrgMemberResponse) ProtoMessage() {}
 
 func (x *AddOrgMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[33]
+	mi := &file_zitadel_management_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +1983,7 @@ func (x *AddOrgMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrgMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddOrgMemberResponse) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{33}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AddOrgMemberResponse) GetDetails() *object.ObjectDetails {
@@ -1908,7 +2005,7 @@ type AddCustomLoginPolicyRequest_IDP struct {
 
 func (x *AddCustomLoginPolicyRequest_IDP) Reset() {
 	*x = AddCustomLoginPolicyRequest_IDP{}
-	mi := &file_zitadel_management_proto_msgTypes[34]
+	mi := &file_zitadel_management_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1920,7 +2017,7 @@ func (x *AddCustomLoginPolicyRequest_IDP) String() string {
 func (*AddCustomLoginPolicyRequest_IDP) ProtoMessage() {}
 
 func (x *AddCustomLoginPolicyRequest_IDP) ProtoReflect() protoreflect.Message {
-	mi := &file_zitadel_management_proto_msgTypes[34]
+	mi := &file_zitadel_management_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1933,7 +2030,7 @@ func (x *AddCustomLoginPolicyRequest_IDP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCustomLoginPolicyRequest_IDP.ProtoReflect.Descriptor instead.
 func (*AddCustomLoginPolicyRequest_IDP) Descriptor() ([]byte, []int) {
-	return file_zitadel_management_proto_rawDescGZIP(), []int{14, 0}
+	return file_zitadel_management_proto_rawDescGZIP(), []int{16, 0}
 }
 
 func (x *AddCustomLoginPolicyRequest_IDP) GetIdpId() string {
@@ -1954,7 +2051,7 @@ var File_zitadel_management_proto protoreflect.FileDescriptor
 
 const file_zitadel_management_proto_rawDesc = "" +
 	"\n" +
-	"\x18zitadel/management.proto\x12\x15zitadel.management.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x17validate/validate.proto\x1a\x11zitadel/idp.proto\x1a\x14zitadel/object.proto\x1a\x15zitadel/options.proto\x1a\x14zitadel/policy.proto\x1a\x12zitadel/user.proto\"F\n" +
+	"\x18zitadel/management.proto\x12\x15zitadel.management.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x17validate/validate.proto\x1a\x14zitadel/change.proto\x1a\x11zitadel/idp.proto\x1a\x14zitadel/object.proto\x1a\x15zitadel/options.proto\x1a\x14zitadel/policy.proto\x1a\x12zitadel/user.proto\"F\n" +
 	"\x1fRemoveHumanAuthFactorOTPRequest\x12#\n" +
 	"\auser_id\x18\x01 \x01(\tB\n" +
 	"\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\"W\n" +
@@ -1976,7 +2073,13 @@ const file_zitadel_management_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tB\n" +
 	"\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\"\\\n" +
 	"%RemoveHumanAuthFactorOTPEmailResponse\x123\n" +
-	"\adetails\x18\x01 \x01(\v2\x19.zitadel.v1.ObjectDetailsR\adetails\"B\n" +
+	"\adetails\x18\x01 \x01(\v2\x19.zitadel.v1.ObjectDetailsR\adetails\"s\n" +
+	"\x16ListUserChangesRequest\x124\n" +
+	"\x05query\x18\x01 \x01(\v2\x1e.zitadel.change.v1.ChangeQueryR\x05query\x12#\n" +
+	"\auser_id\x18\x02 \x01(\tB\n" +
+	"\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\"[\n" +
+	"\x17ListUserChangesResponse\x121\n" +
+	"\x06result\x18\x02 \x03(\v2\x19.zitadel.change.v1.ChangeR\x06resultJ\x04\b\x01\x10\x02R\adetails\"B\n" +
 	"\x1bListHumanAuthFactorsRequest\x12#\n" +
 	"\auser_id\x18\x01 \x01(\tB\n" +
 	"\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\"S\n" +
@@ -2087,7 +2190,7 @@ const file_zitadel_management_proto_rawDesc = "" +
 	"\xfaB\ar\x05\x10\x01\x18\xc8\x01R\x06userId\x12\x14\n" +
 	"\x05roles\x18\x02 \x03(\tR\x05roles\"K\n" +
 	"\x14AddOrgMemberResponse\x123\n" +
-	"\adetails\x18\x01 \x01(\v2\x19.zitadel.v1.ObjectDetailsR\adetails2\xba'\n" +
+	"\adetails\x18\x01 \x01(\v2\x19.zitadel.v1.ObjectDetailsR\adetails2\xcf)\n" +
 	"\x11ManagementService\x12\xae\x02\n" +
 	"\x18RemoveHumanAuthFactorOTP\x126.zitadel.management.v1.RemoveHumanAuthFactorOTPRequest\x1a7.zitadel.management.v1.RemoveHumanAuthFactorOTPResponse\"\xa0\x01\x92AdX\x01r`\n" +
 	"^\n" +
@@ -2112,7 +2215,11 @@ const file_zitadel_management_proto_rawDesc = "" +
 	"\x14ListHumanAuthFactors\x122.zitadel.management.v1.ListHumanAuthFactorsRequest\x1a3.zitadel.management.v1.ListHumanAuthFactorsResponse\"\xa3\x01\x92AdX\x01r`\n" +
 	"^\n" +
 	"\x0fx-zitadel-orgid\x12IOrganization to act in; defaults to the organization of the calling user.\x18\x01\x82\xb5\x18\v\n" +
-	"\tuser.read\x82\xd3\xe4\x93\x02'\"%/users/{user_id}/auth_factors/_search\x12\xfd\x01\n" +
+	"\tuser.read\x82\xd3\xe4\x93\x02'\"%/users/{user_id}/auth_factors/_search\x12\x92\x02\n" +
+	"\x0fListUserChanges\x12-.zitadel.management.v1.ListUserChangesRequest\x1a..zitadel.management.v1.ListUserChangesResponse\"\x9f\x01\x92Abr`\n" +
+	"^\n" +
+	"\x0fx-zitadel-orgid\x12IOrganization to act in; defaults to the organization of the calling user.\x18\x01\x82\xb5\x18\v\n" +
+	"\tuser.read\x82\xd3\xe4\x93\x02%:\x01*\" /users/{user_id}/changes/_search\x12\xfd\x01\n" +
 	"\x0eGetLoginPolicy\x12,.zitadel.management.v1.GetLoginPolicyRequest\x1a-.zitadel.management.v1.GetLoginPolicyResponse\"\x8d\x01\x92Abr`\n" +
 	"^\n" +
 	"\x0fx-zitadel-orgid\x12IOrganization to act in; defaults to the organization of the calling user.\x18\x01\x82\xb5\x18\r\n" +
@@ -2178,7 +2285,7 @@ func file_zitadel_management_proto_rawDescGZIP() []byte {
 	return file_zitadel_management_proto_rawDescData
 }
 
-var file_zitadel_management_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_zitadel_management_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_zitadel_management_proto_goTypes = []any{
 	(*RemoveHumanAuthFactorOTPRequest)(nil),           // 0: zitadel.management.v1.RemoveHumanAuthFactorOTPRequest
 	(*RemoveHumanAuthFactorOTPResponse)(nil),          // 1: zitadel.management.v1.RemoveHumanAuthFactorOTPResponse
@@ -2188,123 +2295,131 @@ var file_zitadel_management_proto_goTypes = []any{
 	(*RemoveHumanAuthFactorOTPSMSResponse)(nil),       // 5: zitadel.management.v1.RemoveHumanAuthFactorOTPSMSResponse
 	(*RemoveHumanAuthFactorOTPEmailRequest)(nil),      // 6: zitadel.management.v1.RemoveHumanAuthFactorOTPEmailRequest
 	(*RemoveHumanAuthFactorOTPEmailResponse)(nil),     // 7: zitadel.management.v1.RemoveHumanAuthFactorOTPEmailResponse
-	(*ListHumanAuthFactorsRequest)(nil),               // 8: zitadel.management.v1.ListHumanAuthFactorsRequest
-	(*ListHumanAuthFactorsResponse)(nil),              // 9: zitadel.management.v1.ListHumanAuthFactorsResponse
-	(*GetLoginPolicyRequest)(nil),                     // 10: zitadel.management.v1.GetLoginPolicyRequest
-	(*GetLoginPolicyResponse)(nil),                    // 11: zitadel.management.v1.GetLoginPolicyResponse
-	(*GetDefaultLoginPolicyRequest)(nil),              // 12: zitadel.management.v1.GetDefaultLoginPolicyRequest
-	(*GetDefaultLoginPolicyResponse)(nil),             // 13: zitadel.management.v1.GetDefaultLoginPolicyResponse
-	(*AddCustomLoginPolicyRequest)(nil),               // 14: zitadel.management.v1.AddCustomLoginPolicyRequest
-	(*AddCustomLoginPolicyResponse)(nil),              // 15: zitadel.management.v1.AddCustomLoginPolicyResponse
-	(*UpdateCustomLoginPolicyRequest)(nil),            // 16: zitadel.management.v1.UpdateCustomLoginPolicyRequest
-	(*UpdateCustomLoginPolicyResponse)(nil),           // 17: zitadel.management.v1.UpdateCustomLoginPolicyResponse
-	(*ResetLoginPolicyToDefaultRequest)(nil),          // 18: zitadel.management.v1.ResetLoginPolicyToDefaultRequest
-	(*ResetLoginPolicyToDefaultResponse)(nil),         // 19: zitadel.management.v1.ResetLoginPolicyToDefaultResponse
-	(*ListLoginPolicySecondFactorsRequest)(nil),       // 20: zitadel.management.v1.ListLoginPolicySecondFactorsRequest
-	(*ListLoginPolicySecondFactorsResponse)(nil),      // 21: zitadel.management.v1.ListLoginPolicySecondFactorsResponse
-	(*AddSecondFactorToLoginPolicyRequest)(nil),       // 22: zitadel.management.v1.AddSecondFactorToLoginPolicyRequest
-	(*AddSecondFactorToLoginPolicyResponse)(nil),      // 23: zitadel.management.v1.AddSecondFactorToLoginPolicyResponse
-	(*RemoveSecondFactorFromLoginPolicyRequest)(nil),  // 24: zitadel.management.v1.RemoveSecondFactorFromLoginPolicyRequest
-	(*RemoveSecondFactorFromLoginPolicyResponse)(nil), // 25: zitadel.management.v1.RemoveSecondFactorFromLoginPolicyResponse
-	(*AddMachineUserRequest)(nil),                     // 26: zitadel.management.v1.AddMachineUserRequest
-	(*AddMachineUserResponse)(nil),                    // 27: zitadel.management.v1.AddMachineUserResponse
-	(*AddPersonalAccessTokenRequest)(nil),             // 28: zitadel.management.v1.AddPersonalAccessTokenRequest
-	(*AddPersonalAccessTokenResponse)(nil),            // 29: zitadel.management.v1.AddPersonalAccessTokenResponse
-	(*GenerateMachineSecretRequest)(nil),              // 30: zitadel.management.v1.GenerateMachineSecretRequest
-	(*GenerateMachineSecretResponse)(nil),             // 31: zitadel.management.v1.GenerateMachineSecretResponse
-	(*AddOrgMemberRequest)(nil),                       // 32: zitadel.management.v1.AddOrgMemberRequest
-	(*AddOrgMemberResponse)(nil),                      // 33: zitadel.management.v1.AddOrgMemberResponse
-	(*AddCustomLoginPolicyRequest_IDP)(nil),           // 34: zitadel.management.v1.AddCustomLoginPolicyRequest.IDP
-	(*object.ObjectDetails)(nil),                      // 35: zitadel.v1.ObjectDetails
-	(*user.AuthFactor)(nil),                           // 36: zitadel.user.v1.AuthFactor
-	(*policy.LoginPolicy)(nil),                        // 37: zitadel.policy.v1.LoginPolicy
-	(policy.PasswordlessType)(0),                      // 38: zitadel.policy.v1.PasswordlessType
-	(*durationpb.Duration)(nil),                       // 39: google.protobuf.Duration
-	(policy.SecondFactorType)(0),                      // 40: zitadel.policy.v1.SecondFactorType
-	(policy.MultiFactorType)(0),                       // 41: zitadel.policy.v1.MultiFactorType
-	(*object.ListDetails)(nil),                        // 42: zitadel.v1.ListDetails
-	(user.AccessTokenType)(0),                         // 43: zitadel.user.v1.AccessTokenType
-	(*timestamppb.Timestamp)(nil),                     // 44: google.protobuf.Timestamp
-	(idp.IDPOwnerType)(0),                             // 45: zitadel.idp.v1.IDPOwnerType
+	(*ListUserChangesRequest)(nil),                    // 8: zitadel.management.v1.ListUserChangesRequest
+	(*ListUserChangesResponse)(nil),                   // 9: zitadel.management.v1.ListUserChangesResponse
+	(*ListHumanAuthFactorsRequest)(nil),               // 10: zitadel.management.v1.ListHumanAuthFactorsRequest
+	(*ListHumanAuthFactorsResponse)(nil),              // 11: zitadel.management.v1.ListHumanAuthFactorsResponse
+	(*GetLoginPolicyRequest)(nil),                     // 12: zitadel.management.v1.GetLoginPolicyRequest
+	(*GetLoginPolicyResponse)(nil),                    // 13: zitadel.management.v1.GetLoginPolicyResponse
+	(*GetDefaultLoginPolicyRequest)(nil),              // 14: zitadel.management.v1.GetDefaultLoginPolicyRequest
+	(*GetDefaultLoginPolicyResponse)(nil),             // 15: zitadel.management.v1.GetDefaultLoginPolicyResponse
+	(*AddCustomLoginPolicyRequest)(nil),               // 16: zitadel.management.v1.AddCustomLoginPolicyRequest
+	(*AddCustomLoginPolicyResponse)(nil),              // 17: zitadel.management.v1.AddCustomLoginPolicyResponse
+	(*UpdateCustomLoginPolicyRequest)(nil),            // 18: zitadel.management.v1.UpdateCustomLoginPolicyRequest
+	(*UpdateCustomLoginPolicyResponse)(nil),           // 19: zitadel.management.v1.UpdateCustomLoginPolicyResponse
+	(*ResetLoginPolicyToDefaultRequest)(nil),          // 20: zitadel.management.v1.ResetLoginPolicyToDefaultRequest
+	(*ResetLoginPolicyToDefaultResponse)(nil),         // 21: zitadel.management.v1.ResetLoginPolicyToDefaultResponse
+	(*ListLoginPolicySecondFactorsRequest)(nil),       // 22: zitadel.management.v1.ListLoginPolicySecondFactorsRequest
+	(*ListLoginPolicySecondFactorsResponse)(nil),      // 23: zitadel.management.v1.ListLoginPolicySecondFactorsResponse
+	(*AddSecondFactorToLoginPolicyRequest)(nil),       // 24: zitadel.management.v1.AddSecondFactorToLoginPolicyRequest
+	(*AddSecondFactorToLoginPolicyResponse)(nil),      // 25: zitadel.management.v1.AddSecondFactorToLoginPolicyResponse
+	(*RemoveSecondFactorFromLoginPolicyRequest)(nil),  // 26: zitadel.management.v1.RemoveSecondFactorFromLoginPolicyRequest
+	(*RemoveSecondFactorFromLoginPolicyResponse)(nil), // 27: zitadel.management.v1.RemoveSecondFactorFromLoginPolicyResponse
+	(*AddMachineUserRequest)(nil),                     // 28: zitadel.management.v1.AddMachineUserRequest
+	(*AddMachineUserResponse)(nil),                    // 29: zitadel.management.v1.AddMachineUserResponse
+	(*AddPersonalAccessTokenRequest)(nil),             // 30: zitadel.management.v1.AddPersonalAccessTokenRequest
+	(*AddPersonalAccessTokenResponse)(nil),            // 31: zitadel.management.v1.AddPersonalAccessTokenResponse
+	(*GenerateMachineSecretRequest)(nil),              // 32: zitadel.management.v1.GenerateMachineSecretRequest
+	(*GenerateMachineSecretResponse)(nil),             // 33: zitadel.management.v1.GenerateMachineSecretResponse
+	(*AddOrgMemberRequest)(nil),                       // 34: zitadel.management.v1.AddOrgMemberRequest
+	(*AddOrgMemberResponse)(nil),                      // 35: zitadel.management.v1.AddOrgMemberResponse
+	(*AddCustomLoginPolicyRequest_IDP)(nil),           // 36: zitadel.management.v1.AddCustomLoginPolicyRequest.IDP
+	(*object.ObjectDetails)(nil),                      // 37: zitadel.v1.ObjectDetails
+	(*change.ChangeQuery)(nil),                        // 38: zitadel.change.v1.ChangeQuery
+	(*change.Change)(nil),                             // 39: zitadel.change.v1.Change
+	(*user.AuthFactor)(nil),                           // 40: zitadel.user.v1.AuthFactor
+	(*policy.LoginPolicy)(nil),                        // 41: zitadel.policy.v1.LoginPolicy
+	(policy.PasswordlessType)(0),                      // 42: zitadel.policy.v1.PasswordlessType
+	(*durationpb.Duration)(nil),                       // 43: google.protobuf.Duration
+	(policy.SecondFactorType)(0),                      // 44: zitadel.policy.v1.SecondFactorType
+	(policy.MultiFactorType)(0),                       // 45: zitadel.policy.v1.MultiFactorType
+	(*object.ListDetails)(nil),                        // 46: zitadel.v1.ListDetails
+	(user.AccessTokenType)(0),                         // 47: zitadel.user.v1.AccessTokenType
+	(*timestamppb.Timestamp)(nil),                     // 48: google.protobuf.Timestamp
+	(idp.IDPOwnerType)(0),                             // 49: zitadel.idp.v1.IDPOwnerType
 }
 var file_zitadel_management_proto_depIdxs = []int32{
-	35, // 0: zitadel.management.v1.RemoveHumanAuthFactorOTPResponse.details:type_name -> zitadel.v1.ObjectDetails
-	35, // 1: zitadel.management.v1.RemoveHumanAuthFactorU2FResponse.details:type_name -> zitadel.v1.ObjectDetails
-	35, // 2: zitadel.management.v1.RemoveHumanAuthFactorOTPSMSResponse.details:type_name -> zitadel.v1.ObjectDetails
-	35, // 3: zitadel.management.v1.RemoveHumanAuthFactorOTPEmailResponse.details:type_name -> zitadel.v1.ObjectDetails
-	36, // 4: zitadel.management.v1.ListHumanAuthFactorsResponse.result:type_name -> zitadel.user.v1.AuthFactor
-	37, // 5: zitadel.management.v1.GetLoginPolicyResponse.policy:type_name -> zitadel.policy.v1.LoginPolicy
-	37, // 6: zitadel.management.v1.GetDefaultLoginPolicyResponse.policy:type_name -> zitadel.policy.v1.LoginPolicy
-	38, // 7: zitadel.management.v1.AddCustomLoginPolicyRequest.passwordless_type:type_name -> zitadel.policy.v1.PasswordlessType
-	39, // 8: zitadel.management.v1.AddCustomLoginPolicyRequest.password_check_lifetime:type_name -> google.protobuf.Duration
-	39, // 9: zitadel.management.v1.AddCustomLoginPolicyRequest.external_login_check_lifetime:type_name -> google.protobuf.Duration
-	39, // 10: zitadel.management.v1.AddCustomLoginPolicyRequest.mfa_init_skip_lifetime:type_name -> google.protobuf.Duration
-	39, // 11: zitadel.management.v1.AddCustomLoginPolicyRequest.second_factor_check_lifetime:type_name -> google.protobuf.Duration
-	39, // 12: zitadel.management.v1.AddCustomLoginPolicyRequest.multi_factor_check_lifetime:type_name -> google.protobuf.Duration
-	40, // 13: zitadel.management.v1.AddCustomLoginPolicyRequest.second_factors:type_name -> zitadel.policy.v1.SecondFactorType
-	41, // 14: zitadel.management.v1.AddCustomLoginPolicyRequest.multi_factors:type_name -> zitadel.policy.v1.MultiFactorType
-	34, // 15: zitadel.management.v1.AddCustomLoginPolicyRequest.idps:type_name -> zitadel.management.v1.AddCustomLoginPolicyRequest.IDP
-	35, // 16: zitadel.management.v1.AddCustomLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
-	38, // 17: zitadel.management.v1.UpdateCustomLoginPolicyRequest.passwordless_type:type_name -> zitadel.policy.v1.PasswordlessType
-	39, // 18: zitadel.management.v1.UpdateCustomLoginPolicyRequest.password_check_lifetime:type_name -> google.protobuf.Duration
-	39, // 19: zitadel.management.v1.UpdateCustomLoginPolicyRequest.external_login_check_lifetime:type_name -> google.protobuf.Duration
-	39, // 20: zitadel.management.v1.UpdateCustomLoginPolicyRequest.mfa_init_skip_lifetime:type_name -> google.protobuf.Duration
-	39, // 21: zitadel.management.v1.UpdateCustomLoginPolicyRequest.second_factor_check_lifetime:type_name -> google.protobuf.Duration
-	39, // 22: zitadel.management.v1.UpdateCustomLoginPolicyRequest.multi_factor_check_lifetime:type_name -> google.protobuf.Duration
-	35, // 23: zitadel.management.v1.UpdateCustomLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
-	35, // 24: zitadel.management.v1.ResetLoginPolicyToDefaultResponse.details:type_name -> zitadel.v1.ObjectDetails
-	42, // 25: zitadel.management.v1.ListLoginPolicySecondFactorsResponse.details:type_name -> zitadel.v1.ListDetails
-	40, // 26: zitadel.management.v1.ListLoginPolicySecondFactorsResponse.result:type_name -> zitadel.policy.v1.SecondFactorType
-	40, // 27: zitadel.management.v1.AddSecondFactorToLoginPolicyRequest.type:type_name -> zitadel.policy.v1.SecondFactorType
-	35, // 28: zitadel.management.v1.AddSecondFactorToLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
-	40, // 29: zitadel.management.v1.RemoveSecondFactorFromLoginPolicyRequest.type:type_name -> zitadel.policy.v1.SecondFactorType
-	35, // 30: zitadel.management.v1.RemoveSecondFactorFromLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
-	43, // 31: zitadel.management.v1.AddMachineUserRequest.access_token_type:type_name -> zitadel.user.v1.AccessTokenType
-	35, // 32: zitadel.management.v1.AddMachineUserResponse.details:type_name -> zitadel.v1.ObjectDetails
-	44, // 33: zitadel.management.v1.AddPersonalAccessTokenRequest.expiration_date:type_name -> google.protobuf.Timestamp
-	35, // 34: zitadel.management.v1.AddPersonalAccessTokenResponse.details:type_name -> zitadel.v1.ObjectDetails
-	35, // 35: zitadel.management.v1.GenerateMachineSecretResponse.details:type_name -> zitadel.v1.ObjectDetails
-	35, // 36: zitadel.management.v1.AddOrgMemberResponse.details:type_name -> zitadel.v1.ObjectDetails
-	45, // 37: zitadel.management.v1.AddCustomLoginPolicyRequest.IDP.ownerType:type_name -> zitadel.idp.v1.IDPOwnerType
-	0,  // 38: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTP:input_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPRequest
-	2,  // 39: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorU2F:input_type -> zitadel.management.v1.RemoveHumanAuthFactorU2FRequest
-	4,  // 40: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPSMS:input_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPSMSRequest
-	6,  // 41: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPEmail:input_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPEmailRequest
-	8,  // 42: zitadel.management.v1.ManagementService.ListHumanAuthFactors:input_type -> zitadel.management.v1.ListHumanAuthFactorsRequest
-	10, // 43: zitadel.management.v1.ManagementService.GetLoginPolicy:input_type -> zitadel.management.v1.GetLoginPolicyRequest
-	12, // 44: zitadel.management.v1.ManagementService.GetDefaultLoginPolicy:input_type -> zitadel.management.v1.GetDefaultLoginPolicyRequest
-	14, // 45: zitadel.management.v1.ManagementService.AddCustomLoginPolicy:input_type -> zitadel.management.v1.AddCustomLoginPolicyRequest
-	16, // 46: zitadel.management.v1.ManagementService.UpdateCustomLoginPolicy:input_type -> zitadel.management.v1.UpdateCustomLoginPolicyRequest
-	18, // 47: zitadel.management.v1.ManagementService.ResetLoginPolicyToDefault:input_type -> zitadel.management.v1.ResetLoginPolicyToDefaultRequest
-	20, // 48: zitadel.management.v1.ManagementService.ListLoginPolicySecondFactors:input_type -> zitadel.management.v1.ListLoginPolicySecondFactorsRequest
-	22, // 49: zitadel.management.v1.ManagementService.AddSecondFactorToLoginPolicy:input_type -> zitadel.management.v1.AddSecondFactorToLoginPolicyRequest
-	24, // 50: zitadel.management.v1.ManagementService.RemoveSecondFactorFromLoginPolicy:input_type -> zitadel.management.v1.RemoveSecondFactorFromLoginPolicyRequest
-	26, // 51: zitadel.management.v1.ManagementService.AddMachineUser:input_type -> zitadel.management.v1.AddMachineUserRequest
-	28, // 52: zitadel.management.v1.ManagementService.AddPersonalAccessToken:input_type -> zitadel.management.v1.AddPersonalAccessTokenRequest
-	30, // 53: zitadel.management.v1.ManagementService.GenerateMachineSecret:input_type -> zitadel.management.v1.GenerateMachineSecretRequest
-	32, // 54: zitadel.management.v1.ManagementService.AddOrgMember:input_type -> zitadel.management.v1.AddOrgMemberRequest
-	1,  // 55: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTP:output_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPResponse
-	3,  // 56: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorU2F:output_type -> zitadel.management.v1.RemoveHumanAuthFactorU2FResponse
-	5,  // 57: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPSMS:output_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPSMSResponse
-	7,  // 58: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPEmail:output_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPEmailResponse
-	9,  // 59: zitadel.management.v1.ManagementService.ListHumanAuthFactors:output_type -> zitadel.management.v1.ListHumanAuthFactorsResponse
-	11, // 60: zitadel.management.v1.ManagementService.GetLoginPolicy:output_type -> zitadel.management.v1.GetLoginPolicyResponse
-	13, // 61: zitadel.management.v1.ManagementService.GetDefaultLoginPolicy:output_type -> zitadel.management.v1.GetDefaultLoginPolicyResponse
-	15, // 62: zitadel.management.v1.ManagementService.AddCustomLoginPolicy:output_type -> zitadel.management.v1.AddCustomLoginPolicyResponse
-	17, // 63: zitadel.management.v1.ManagementService.UpdateCustomLoginPolicy:output_type -> zitadel.management.v1.UpdateCustomLoginPolicyResponse
-	19, // 64: zitadel.management.v1.ManagementService.ResetLoginPolicyToDefault:output_type -> zitadel.management.v1.ResetLoginPolicyToDefaultResponse
-	21, // 65: zitadel.management.v1.ManagementService.ListLoginPolicySecondFactors:output_type -> zitadel.management.v1.ListLoginPolicySecondFactorsResponse
-	23, // 66: zitadel.management.v1.ManagementService.AddSecondFactorToLoginPolicy:output_type -> zitadel.management.v1.AddSecondFactorToLoginPolicyResponse
-	25, // 67: zitadel.management.v1.ManagementService.RemoveSecondFactorFromLoginPolicy:output_type -> zitadel.management.v1.RemoveSecondFactorFromLoginPolicyResponse
-	27, // 68: zitadel.management.v1.ManagementService.AddMachineUser:output_type -> zitadel.management.v1.AddMachineUserResponse
-	29, // 69: zitadel.management.v1.ManagementService.AddPersonalAccessToken:output_type -> zitadel.management.v1.AddPersonalAccessTokenResponse
-	31, // 70: zitadel.management.v1.ManagementService.GenerateMachineSecret:output_type -> zitadel.management.v1.GenerateMachineSecretResponse
-	33, // 71: zitadel.management.v1.ManagementService.AddOrgMember:output_type -> zitadel.management.v1.AddOrgMemberResponse
-	55, // [55:72] is the sub-list for method output_type
-	38, // [38:55] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	37, // 0: zitadel.management.v1.RemoveHumanAuthFactorOTPResponse.details:type_name -> zitadel.v1.ObjectDetails
+	37, // 1: zitadel.management.v1.RemoveHumanAuthFactorU2FResponse.details:type_name -> zitadel.v1.ObjectDetails
+	37, // 2: zitadel.management.v1.RemoveHumanAuthFactorOTPSMSResponse.details:type_name -> zitadel.v1.ObjectDetails
+	37, // 3: zitadel.management.v1.RemoveHumanAuthFactorOTPEmailResponse.details:type_name -> zitadel.v1.ObjectDetails
+	38, // 4: zitadel.management.v1.ListUserChangesRequest.query:type_name -> zitadel.change.v1.ChangeQuery
+	39, // 5: zitadel.management.v1.ListUserChangesResponse.result:type_name -> zitadel.change.v1.Change
+	40, // 6: zitadel.management.v1.ListHumanAuthFactorsResponse.result:type_name -> zitadel.user.v1.AuthFactor
+	41, // 7: zitadel.management.v1.GetLoginPolicyResponse.policy:type_name -> zitadel.policy.v1.LoginPolicy
+	41, // 8: zitadel.management.v1.GetDefaultLoginPolicyResponse.policy:type_name -> zitadel.policy.v1.LoginPolicy
+	42, // 9: zitadel.management.v1.AddCustomLoginPolicyRequest.passwordless_type:type_name -> zitadel.policy.v1.PasswordlessType
+	43, // 10: zitadel.management.v1.AddCustomLoginPolicyRequest.password_check_lifetime:type_name -> google.protobuf.Duration
+	43, // 11: zitadel.management.v1.AddCustomLoginPolicyRequest.external_login_check_lifetime:type_name -> google.protobuf.Duration
+	43, // 12: zitadel.management.v1.AddCustomLoginPolicyRequest.mfa_init_skip_lifetime:type_name -> google.protobuf.Duration
+	43, // 13: zitadel.management.v1.AddCustomLoginPolicyRequest.second_factor_check_lifetime:type_name -> google.protobuf.Duration
+	43, // 14: zitadel.management.v1.AddCustomLoginPolicyRequest.multi_factor_check_lifetime:type_name -> google.protobuf.Duration
+	44, // 15: zitadel.management.v1.AddCustomLoginPolicyRequest.second_factors:type_name -> zitadel.policy.v1.SecondFactorType
+	45, // 16: zitadel.management.v1.AddCustomLoginPolicyRequest.multi_factors:type_name -> zitadel.policy.v1.MultiFactorType
+	36, // 17: zitadel.management.v1.AddCustomLoginPolicyRequest.idps:type_name -> zitadel.management.v1.AddCustomLoginPolicyRequest.IDP
+	37, // 18: zitadel.management.v1.AddCustomLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
+	42, // 19: zitadel.management.v1.UpdateCustomLoginPolicyRequest.passwordless_type:type_name -> zitadel.policy.v1.PasswordlessType
+	43, // 20: zitadel.management.v1.UpdateCustomLoginPolicyRequest.password_check_lifetime:type_name -> google.protobuf.Duration
+	43, // 21: zitadel.management.v1.UpdateCustomLoginPolicyRequest.external_login_check_lifetime:type_name -> google.protobuf.Duration
+	43, // 22: zitadel.management.v1.UpdateCustomLoginPolicyRequest.mfa_init_skip_lifetime:type_name -> google.protobuf.Duration
+	43, // 23: zitadel.management.v1.UpdateCustomLoginPolicyRequest.second_factor_check_lifetime:type_name -> google.protobuf.Duration
+	43, // 24: zitadel.management.v1.UpdateCustomLoginPolicyRequest.multi_factor_check_lifetime:type_name -> google.protobuf.Duration
+	37, // 25: zitadel.management.v1.UpdateCustomLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
+	37, // 26: zitadel.management.v1.ResetLoginPolicyToDefaultResponse.details:type_name -> zitadel.v1.ObjectDetails
+	46, // 27: zitadel.management.v1.ListLoginPolicySecondFactorsResponse.details:type_name -> zitadel.v1.ListDetails
+	44, // 28: zitadel.management.v1.ListLoginPolicySecondFactorsResponse.result:type_name -> zitadel.policy.v1.SecondFactorType
+	44, // 29: zitadel.management.v1.AddSecondFactorToLoginPolicyRequest.type:type_name -> zitadel.policy.v1.SecondFactorType
+	37, // 30: zitadel.management.v1.AddSecondFactorToLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
+	44, // 31: zitadel.management.v1.RemoveSecondFactorFromLoginPolicyRequest.type:type_name -> zitadel.policy.v1.SecondFactorType
+	37, // 32: zitadel.management.v1.RemoveSecondFactorFromLoginPolicyResponse.details:type_name -> zitadel.v1.ObjectDetails
+	47, // 33: zitadel.management.v1.AddMachineUserRequest.access_token_type:type_name -> zitadel.user.v1.AccessTokenType
+	37, // 34: zitadel.management.v1.AddMachineUserResponse.details:type_name -> zitadel.v1.ObjectDetails
+	48, // 35: zitadel.management.v1.AddPersonalAccessTokenRequest.expiration_date:type_name -> google.protobuf.Timestamp
+	37, // 36: zitadel.management.v1.AddPersonalAccessTokenResponse.details:type_name -> zitadel.v1.ObjectDetails
+	37, // 37: zitadel.management.v1.GenerateMachineSecretResponse.details:type_name -> zitadel.v1.ObjectDetails
+	37, // 38: zitadel.management.v1.AddOrgMemberResponse.details:type_name -> zitadel.v1.ObjectDetails
+	49, // 39: zitadel.management.v1.AddCustomLoginPolicyRequest.IDP.ownerType:type_name -> zitadel.idp.v1.IDPOwnerType
+	0,  // 40: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTP:input_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPRequest
+	2,  // 41: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorU2F:input_type -> zitadel.management.v1.RemoveHumanAuthFactorU2FRequest
+	4,  // 42: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPSMS:input_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPSMSRequest
+	6,  // 43: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPEmail:input_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPEmailRequest
+	10, // 44: zitadel.management.v1.ManagementService.ListHumanAuthFactors:input_type -> zitadel.management.v1.ListHumanAuthFactorsRequest
+	8,  // 45: zitadel.management.v1.ManagementService.ListUserChanges:input_type -> zitadel.management.v1.ListUserChangesRequest
+	12, // 46: zitadel.management.v1.ManagementService.GetLoginPolicy:input_type -> zitadel.management.v1.GetLoginPolicyRequest
+	14, // 47: zitadel.management.v1.ManagementService.GetDefaultLoginPolicy:input_type -> zitadel.management.v1.GetDefaultLoginPolicyRequest
+	16, // 48: zitadel.management.v1.ManagementService.AddCustomLoginPolicy:input_type -> zitadel.management.v1.AddCustomLoginPolicyRequest
+	18, // 49: zitadel.management.v1.ManagementService.UpdateCustomLoginPolicy:input_type -> zitadel.management.v1.UpdateCustomLoginPolicyRequest
+	20, // 50: zitadel.management.v1.ManagementService.ResetLoginPolicyToDefault:input_type -> zitadel.management.v1.ResetLoginPolicyToDefaultRequest
+	22, // 51: zitadel.management.v1.ManagementService.ListLoginPolicySecondFactors:input_type -> zitadel.management.v1.ListLoginPolicySecondFactorsRequest
+	24, // 52: zitadel.management.v1.ManagementService.AddSecondFactorToLoginPolicy:input_type -> zitadel.management.v1.AddSecondFactorToLoginPolicyRequest
+	26, // 53: zitadel.management.v1.ManagementService.RemoveSecondFactorFromLoginPolicy:input_type -> zitadel.management.v1.RemoveSecondFactorFromLoginPolicyRequest
+	28, // 54: zitadel.management.v1.ManagementService.AddMachineUser:input_type -> zitadel.management.v1.AddMachineUserRequest
+	30, // 55: zitadel.management.v1.ManagementService.AddPersonalAccessToken:input_type -> zitadel.management.v1.AddPersonalAccessTokenRequest
+	32, // 56: zitadel.management.v1.ManagementService.GenerateMachineSecret:input_type -> zitadel.management.v1.GenerateMachineSecretRequest
+	34, // 57: zitadel.management.v1.ManagementService.AddOrgMember:input_type -> zitadel.management.v1.AddOrgMemberRequest
+	1,  // 58: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTP:output_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPResponse
+	3,  // 59: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorU2F:output_type -> zitadel.management.v1.RemoveHumanAuthFactorU2FResponse
+	5,  // 60: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPSMS:output_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPSMSResponse
+	7,  // 61: zitadel.management.v1.ManagementService.RemoveHumanAuthFactorOTPEmail:output_type -> zitadel.management.v1.RemoveHumanAuthFactorOTPEmailResponse
+	11, // 62: zitadel.management.v1.ManagementService.ListHumanAuthFactors:output_type -> zitadel.management.v1.ListHumanAuthFactorsResponse
+	9,  // 63: zitadel.management.v1.ManagementService.ListUserChanges:output_type -> zitadel.management.v1.ListUserChangesResponse
+	13, // 64: zitadel.management.v1.ManagementService.GetLoginPolicy:output_type -> zitadel.management.v1.GetLoginPolicyResponse
+	15, // 65: zitadel.management.v1.ManagementService.GetDefaultLoginPolicy:output_type -> zitadel.management.v1.GetDefaultLoginPolicyResponse
+	17, // 66: zitadel.management.v1.ManagementService.AddCustomLoginPolicy:output_type -> zitadel.management.v1.AddCustomLoginPolicyResponse
+	19, // 67: zitadel.management.v1.ManagementService.UpdateCustomLoginPolicy:output_type -> zitadel.management.v1.UpdateCustomLoginPolicyResponse
+	21, // 68: zitadel.management.v1.ManagementService.ResetLoginPolicyToDefault:output_type -> zitadel.management.v1.ResetLoginPolicyToDefaultResponse
+	23, // 69: zitadel.management.v1.ManagementService.ListLoginPolicySecondFactors:output_type -> zitadel.management.v1.ListLoginPolicySecondFactorsResponse
+	25, // 70: zitadel.management.v1.ManagementService.AddSecondFactorToLoginPolicy:output_type -> zitadel.management.v1.AddSecondFactorToLoginPolicyResponse
+	27, // 71: zitadel.management.v1.ManagementService.RemoveSecondFactorFromLoginPolicy:output_type -> zitadel.management.v1.RemoveSecondFactorFromLoginPolicyResponse
+	29, // 72: zitadel.management.v1.ManagementService.AddMachineUser:output_type -> zitadel.management.v1.AddMachineUserResponse
+	31, // 73: zitadel.management.v1.ManagementService.AddPersonalAccessToken:output_type -> zitadel.management.v1.AddPersonalAccessTokenResponse
+	33, // 74: zitadel.management.v1.ManagementService.GenerateMachineSecret:output_type -> zitadel.management.v1.GenerateMachineSecretResponse
+	35, // 75: zitadel.management.v1.ManagementService.AddOrgMember:output_type -> zitadel.management.v1.AddOrgMemberResponse
+	58, // [58:76] is the sub-list for method output_type
+	40, // [40:58] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_zitadel_management_proto_init() }
@@ -2312,14 +2427,14 @@ func file_zitadel_management_proto_init() {
 	if File_zitadel_management_proto != nil {
 		return
 	}
-	file_zitadel_management_proto_msgTypes[26].OneofWrappers = []any{}
+	file_zitadel_management_proto_msgTypes[28].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_zitadel_management_proto_rawDesc), len(file_zitadel_management_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

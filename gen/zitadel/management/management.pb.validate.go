@@ -1054,6 +1054,284 @@ var _ interface {
 	ErrorName() string
 } = RemoveHumanAuthFactorOTPEmailResponseValidationError{}
 
+// Validate checks the field values on ListUserChangesRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *ListUserChangesRequest) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on ListUserChangesRequest with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// ListUserChangesRequestMultiError, or nil if none found.
+func (m *ListUserChangesRequest) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *ListUserChangesRequest) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	if all {
+		switch v := interface{}(m.GetQuery()).(type) {
+		case interface{ ValidateAll() error }:
+			if err := v.ValidateAll(); err != nil {
+				errors = append(errors, ListUserChangesRequestValidationError{
+					field:  "Query",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		case interface{ Validate() error }:
+			if err := v.Validate(); err != nil {
+				errors = append(errors, ListUserChangesRequestValidationError{
+					field:  "Query",
+					reason: "embedded message failed validation",
+					cause:  err,
+				})
+			}
+		}
+	} else if v, ok := interface{}(m.GetQuery()).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return ListUserChangesRequestValidationError{
+				field:  "Query",
+				reason: "embedded message failed validation",
+				cause:  err,
+			}
+		}
+	}
+
+	if l := utf8.RuneCountInString(m.GetUserId()); l < 1 || l > 200 {
+		err := ListUserChangesRequestValidationError{
+			field:  "UserId",
+			reason: "value length must be between 1 and 200 runes, inclusive",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if len(errors) > 0 {
+		return ListUserChangesRequestMultiError(errors)
+	}
+
+	return nil
+}
+
+// ListUserChangesRequestMultiError is an error wrapping multiple validation
+// errors returned by ListUserChangesRequest.ValidateAll() if the designated
+// constraints aren't met.
+type ListUserChangesRequestMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m ListUserChangesRequestMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m ListUserChangesRequestMultiError) AllErrors() []error { return m }
+
+// ListUserChangesRequestValidationError is the validation error returned by
+// ListUserChangesRequest.Validate if the designated constraints aren't met.
+type ListUserChangesRequestValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e ListUserChangesRequestValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e ListUserChangesRequestValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e ListUserChangesRequestValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e ListUserChangesRequestValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e ListUserChangesRequestValidationError) ErrorName() string {
+	return "ListUserChangesRequestValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e ListUserChangesRequestValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sListUserChangesRequest.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = ListUserChangesRequestValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = ListUserChangesRequestValidationError{}
+
+// Validate checks the field values on ListUserChangesResponse with the rules
+// defined in the proto definition for this message. If any rules are
+// violated, the first error encountered is returned, or nil if there are no violations.
+func (m *ListUserChangesResponse) Validate() error {
+	return m.validate(false)
+}
+
+// ValidateAll checks the field values on ListUserChangesResponse with the
+// rules defined in the proto definition for this message. If any rules are
+// violated, the result is a list of violation errors wrapped in
+// ListUserChangesResponseMultiError, or nil if none found.
+func (m *ListUserChangesResponse) ValidateAll() error {
+	return m.validate(true)
+}
+
+func (m *ListUserChangesResponse) validate(all bool) error {
+	if m == nil {
+		return nil
+	}
+
+	var errors []error
+
+	for idx, item := range m.GetResult() {
+		_, _ = idx, item
+
+		if all {
+			switch v := interface{}(item).(type) {
+			case interface{ ValidateAll() error }:
+				if err := v.ValidateAll(); err != nil {
+					errors = append(errors, ListUserChangesResponseValidationError{
+						field:  fmt.Sprintf("Result[%v]", idx),
+						reason: "embedded message failed validation",
+						cause:  err,
+					})
+				}
+			case interface{ Validate() error }:
+				if err := v.Validate(); err != nil {
+					errors = append(errors, ListUserChangesResponseValidationError{
+						field:  fmt.Sprintf("Result[%v]", idx),
+						reason: "embedded message failed validation",
+						cause:  err,
+					})
+				}
+			}
+		} else if v, ok := interface{}(item).(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return ListUserChangesResponseValidationError{
+					field:  fmt.Sprintf("Result[%v]", idx),
+					reason: "embedded message failed validation",
+					cause:  err,
+				}
+			}
+		}
+
+	}
+
+	if len(errors) > 0 {
+		return ListUserChangesResponseMultiError(errors)
+	}
+
+	return nil
+}
+
+// ListUserChangesResponseMultiError is an error wrapping multiple validation
+// errors returned by ListUserChangesResponse.ValidateAll() if the designated
+// constraints aren't met.
+type ListUserChangesResponseMultiError []error
+
+// Error returns a concatenation of all the error messages it wraps.
+func (m ListUserChangesResponseMultiError) Error() string {
+	msgs := make([]string, 0, len(m))
+	for _, err := range m {
+		msgs = append(msgs, err.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// AllErrors returns a list of validation violation errors.
+func (m ListUserChangesResponseMultiError) AllErrors() []error { return m }
+
+// ListUserChangesResponseValidationError is the validation error returned by
+// ListUserChangesResponse.Validate if the designated constraints aren't met.
+type ListUserChangesResponseValidationError struct {
+	field  string
+	reason string
+	cause  error
+	key    bool
+}
+
+// Field function returns field value.
+func (e ListUserChangesResponseValidationError) Field() string { return e.field }
+
+// Reason function returns reason value.
+func (e ListUserChangesResponseValidationError) Reason() string { return e.reason }
+
+// Cause function returns cause value.
+func (e ListUserChangesResponseValidationError) Cause() error { return e.cause }
+
+// Key function returns key value.
+func (e ListUserChangesResponseValidationError) Key() bool { return e.key }
+
+// ErrorName returns error name.
+func (e ListUserChangesResponseValidationError) ErrorName() string {
+	return "ListUserChangesResponseValidationError"
+}
+
+// Error satisfies the builtin error interface
+func (e ListUserChangesResponseValidationError) Error() string {
+	cause := ""
+	if e.cause != nil {
+		cause = fmt.Sprintf(" | caused by: %v", e.cause)
+	}
+
+	key := ""
+	if e.key {
+		key = "key for "
+	}
+
+	return fmt.Sprintf(
+		"invalid %sListUserChangesResponse.%s: %s%s",
+		key,
+		e.field,
+		e.reason,
+		cause)
+}
+
+var _ error = ListUserChangesResponseValidationError{}
+
+var _ interface {
+	Field() string
+	Reason() string
+	Key() bool
+	Cause() error
+	ErrorName() string
+} = ListUserChangesResponseValidationError{}
+
 // Validate checks the field values on ListHumanAuthFactorsRequest with the
 // rules defined in the proto definition for this message. If any rules are
 // violated, the first error encountered is returned, or nil if there are no violations.

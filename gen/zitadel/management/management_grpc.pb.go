@@ -24,6 +24,7 @@ const (
 	ManagementService_RemoveHumanAuthFactorOTPSMS_FullMethodName       = "/zitadel.management.v1.ManagementService/RemoveHumanAuthFactorOTPSMS"
 	ManagementService_RemoveHumanAuthFactorOTPEmail_FullMethodName     = "/zitadel.management.v1.ManagementService/RemoveHumanAuthFactorOTPEmail"
 	ManagementService_ListHumanAuthFactors_FullMethodName              = "/zitadel.management.v1.ManagementService/ListHumanAuthFactors"
+	ManagementService_ListUserChanges_FullMethodName                   = "/zitadel.management.v1.ManagementService/ListUserChanges"
 	ManagementService_GetLoginPolicy_FullMethodName                    = "/zitadel.management.v1.ManagementService/GetLoginPolicy"
 	ManagementService_GetDefaultLoginPolicy_FullMethodName             = "/zitadel.management.v1.ManagementService/GetDefaultLoginPolicy"
 	ManagementService_AddCustomLoginPolicy_FullMethodName              = "/zitadel.management.v1.ManagementService/AddCustomLoginPolicy"
@@ -57,6 +58,9 @@ type ManagementServiceClient interface {
 	RemoveHumanAuthFactorOTPEmail(ctx context.Context, in *RemoveHumanAuthFactorOTPEmailRequest, opts ...grpc.CallOption) (*RemoveHumanAuthFactorOTPEmailResponse, error)
 	// Lists the second factors of a user. POST without a body mapping.
 	ListHumanAuthFactors(ctx context.Context, in *ListHumanAuthFactorsRequest, opts ...grpc.CallOption) (*ListHumanAuthFactorsResponse, error)
+	// Returns the history of a user (each event), oldest first when query.asc
+	// is set. Removals say in their text through which API they came.
+	ListUserChanges(ctx context.Context, in *ListUserChangesRequest, opts ...grpc.CallOption) (*ListUserChangesResponse, error)
 	// Returns the organization's login policy, or the instance default if it has none.
 	GetLoginPolicy(ctx context.Context, in *GetLoginPolicyRequest, opts ...grpc.CallOption) (*GetLoginPolicyResponse, error)
 	// Returns the instance default login policy.
@@ -137,6 +141,16 @@ func (c *managementServiceClient) ListHumanAuthFactors(ctx context.Context, in *
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListHumanAuthFactorsResponse)
 	err := c.cc.Invoke(ctx, ManagementService_ListHumanAuthFactors_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementServiceClient) ListUserChanges(ctx context.Context, in *ListUserChangesRequest, opts ...grpc.CallOption) (*ListUserChangesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListUserChangesResponse)
+	err := c.cc.Invoke(ctx, ManagementService_ListUserChanges_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -282,6 +296,9 @@ type ManagementServiceServer interface {
 	RemoveHumanAuthFactorOTPEmail(context.Context, *RemoveHumanAuthFactorOTPEmailRequest) (*RemoveHumanAuthFactorOTPEmailResponse, error)
 	// Lists the second factors of a user. POST without a body mapping.
 	ListHumanAuthFactors(context.Context, *ListHumanAuthFactorsRequest) (*ListHumanAuthFactorsResponse, error)
+	// Returns the history of a user (each event), oldest first when query.asc
+	// is set. Removals say in their text through which API they came.
+	ListUserChanges(context.Context, *ListUserChangesRequest) (*ListUserChangesResponse, error)
 	// Returns the organization's login policy, or the instance default if it has none.
 	GetLoginPolicy(context.Context, *GetLoginPolicyRequest) (*GetLoginPolicyResponse, error)
 	// Returns the instance default login policy.
@@ -332,6 +349,9 @@ func (UnimplementedManagementServiceServer) RemoveHumanAuthFactorOTPEmail(contex
 }
 func (UnimplementedManagementServiceServer) ListHumanAuthFactors(context.Context, *ListHumanAuthFactorsRequest) (*ListHumanAuthFactorsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListHumanAuthFactors not implemented")
+}
+func (UnimplementedManagementServiceServer) ListUserChanges(context.Context, *ListUserChangesRequest) (*ListUserChangesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUserChanges not implemented")
 }
 func (UnimplementedManagementServiceServer) GetLoginPolicy(context.Context, *GetLoginPolicyRequest) (*GetLoginPolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLoginPolicy not implemented")
@@ -476,6 +496,24 @@ func _ManagementService_ListHumanAuthFactors_Handler(srv interface{}, ctx contex
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ManagementServiceServer).ListHumanAuthFactors(ctx, req.(*ListHumanAuthFactorsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ManagementService_ListUserChanges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUserChangesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServiceServer).ListUserChanges(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ManagementService_ListUserChanges_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServiceServer).ListUserChanges(ctx, req.(*ListUserChangesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -722,6 +760,10 @@ var ManagementService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListHumanAuthFactors",
 			Handler:    _ManagementService_ListHumanAuthFactors_Handler,
+		},
+		{
+			MethodName: "ListUserChanges",
+			Handler:    _ManagementService_ListUserChanges_Handler,
 		},
 		{
 			MethodName: "GetLoginPolicy",

@@ -42,6 +42,7 @@ var wantMethods = map[protoreflect.FullName][]protoreflect.Name{
 		"RemoveHumanAuthFactorOTP",
 		"RemoveHumanAuthFactorU2F",
 		"RemoveHumanAuthFactorOTPSMS",
+		"ListUserChanges",
 		"RemoveHumanAuthFactorOTPEmail",
 		"ListHumanAuthFactors",
 		"GetLoginPolicy",

@@ -14,6 +14,7 @@ import (
 	"github.com/zitadel/zitadel-go/v3/pkg/client"
 	"github.com/zitadel/zitadel-go/v3/pkg/client/middleware"
 	"github.com/zitadel/zitadel-go/v3/pkg/client/zitadel/auth"
+	"github.com/zitadel/zitadel-go/v3/pkg/client/zitadel/change"
 	"github.com/zitadel/zitadel-go/v3/pkg/client/zitadel/management"
 	"github.com/zitadel/zitadel-go/v3/pkg/client/zitadel/object"
 	objectv2 "github.com/zitadel/zitadel-go/v3/pkg/client/zitadel/object/v2"
@@ -209,6 +210,20 @@ func TestStockClientFactorLifecycle(t *testing.T) {
 		}
 		_, err = mgmt.RemoveHumanAuthFactorOTP(orgCtx(), &management.RemoveHumanAuthFactorOTPRequest{UserId: personID})
 		wantZitadelError(t, err, codes.NotFound, "COMMAND-Hd9sd", "Multifactor OTP (OneTimePassword) doesn't exist")
+	})
+
+	step("management.v1 ListUserChanges: the removal in the person's history", func(t *testing.T) {
+		hist, err := adminClient.ManagementService().ListUserChanges(orgCtx(), &management.ListUserChangesRequest{UserId: personID,
+			Query: &change.ChangeQuery{Limit: 1}})
+		if err != nil {
+			t.Fatalf("ListUserChanges: %v", err)
+		}
+		r := hist.GetResult()
+		if len(r) != 1 || r[0].GetEventType().GetKey() != "EventTypes.user.human.mfa.otp.removed" || r[0].GetEditorId() == "" ||
+			r[0].GetChangeDate() == nil || r[0].GetResourceOwnerId() != orgID || r[0].GetSequence() == 0 ||
+			!strings.Contains(r[0].GetEventType().GetLocalizedMessage(), "via zitadel grpc /zitadel.management.v1.ManagementService/RemoveHumanAuthFactorOTP") {
+			t.Errorf("ListUserChanges newest = %v, want the management.v1 removal of OTP", r)
+		}
 	})
 
 	step("auth.v1 self-service with the person's own token", func(t *testing.T) {

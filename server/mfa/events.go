@@ -64,9 +64,20 @@ const (
 	// the machine user it is gets its scope and its secret's hash.
 	EventAPICredentialAdded = "user.machine.api.credential.added"
 
+	// Notifications (the outbox): one aggregate per notification, queued in
+	// the transaction of the factor or policy change it tells about. A
+	// dispatcher claims it (the expected sequence makes two replicas unable
+	// to claim one attempt), records each webhook's answer, and marks it
+	// delivered once every webhook answered 2xx.
+	EventNotificationQueued    = "notification.queued"
+	EventNotificationClaimed   = "notification.claimed"
+	EventNotificationAttempted = "notification.attempted"
+	EventNotificationDelivered = "notification.delivered"
+
 	aggregateTypeInstance  = "instance"
 	aggregateTypeOrg       = "org"
 	aggregateTypeUser      = "user"
+	aggregateTypeNotify    = "notification"
 	eventPayloadVersionOne = 1
 )
 
@@ -227,4 +238,36 @@ type machineSecretPayload struct {
 type apiCredentialPayload struct {
 	Scope      string `json:"scope"`      // a OneLogin scope, e.g. "Manage users"
 	SecretHash string `json:"secretHash"` // SHA-256 of the client secret
+}
+
+// notificationQueuedPayload is what a notification tells: the change (its
+// event type, aggregate and sequence), who made it, through which API,
+// whose factor or which policy. It holds no secret.
+type notificationQueuedPayload struct {
+	Action     string       `json:"action"` // factor.added, factor.removed, policy.changed
+	EventType  string       `json:"eventType"`
+	Aggregate  string       `json:"aggregate"` // "user", "org" or "instance"
+	AggID      string       `json:"aggregateId"`
+	Sequence   uint64       `json:"sequence"`
+	OccurredAt time.Time    `json:"occurredAt"`
+	Actor      string       `json:"actor"`
+	UserID     string       `json:"userId,omitempty"`
+	OrgID      string       `json:"orgId"`
+	Factor     FactorKind   `json:"factor,omitempty"`
+	FactorID   string       `json:"factorId,omitempty"`
+	PolicyType SecondFactor `json:"secondFactor,omitempty"`
+	Via        *Origin      `json:"via,omitempty"`
+}
+
+type notificationClaimedPayload struct {
+	Node  int       `json:"node"`
+	Until time.Time `json:"until"`
+}
+
+// Target is a hash of the webhook URL (URLs can carry credentials).
+type notificationAttemptedPayload struct {
+	Target  string    `json:"target"`
+	Status  int       `json:"status"`          // HTTP status; 0 when no answer came
+	Error   string    `json:"error,omitempty"` // transport error, without the URL
+	RetryAt time.Time `json:"retryAt,omitempty"`
 }

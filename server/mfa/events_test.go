@@ -75,6 +75,11 @@ var eventPayloads = map[string]any{
 	EventOTPEmailRegistrationVerified:    factorIDPayload{},
 
 	EventAPICredentialAdded: apiCredentialPayload{},
+
+	EventNotificationQueued:    notificationQueuedPayload{},
+	EventNotificationClaimed:   notificationClaimedPayload{},
+	EventNotificationAttempted: notificationAttemptedPayload{},
+	EventNotificationDelivered: nil,
 }
 
 // TestEventsGolden pins the persisted contract: every event type and the

@@ -91,6 +91,9 @@ func (s *Service) removeFactor(ctx context.Context, sc scope, ref FactorRef) (De
 	if notFound == nil {
 		return Details{}, invalid("COMMAND-fk001", "unknown factor type")
 	}
+	if err := s.requireRecentSignIn(ctx, ref.UserID); err != nil {
+		return Details{}, err
+	}
 	orgID := sc.orgID
 	var d Details
 	err := s.retry(ctx, func() error {
@@ -151,13 +154,17 @@ func (s *Service) removeFactor(ctx context.Context, sc scope, ref FactorRef) (De
 		if err := c.push(u, typ, payload); err != nil {
 			return internal("COMMAND-rm001", err)
 		}
+		removed := u.changeDetails() // the removal's own sequence, before any revocation
+		if sc.resource {
+			removed = factorDetails(u, factorID, created)
+		}
+		if err := s.revokeOtherTokens(ctx, c, u); err != nil {
+			return err
+		}
 		if err := s.commit(ctx, c); err != nil {
 			return err
 		}
-		d = u.changeDetails()
-		if sc.resource {
-			d = factorDetails(u, factorID, created)
-		}
+		d = removed
 		return nil
 	})
 	return d, err

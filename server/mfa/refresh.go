@@ -27,12 +27,15 @@ var (
 // token's SHA-256; the token itself is never stored. Using or revoking the
 // token deletes the document.
 type refreshDoc struct {
-	TokenID    string    `json:"tokenId"`
-	UserID     string    `json:"userId"`
-	Expiration time.Time `json:"expiration"`
-	Scopes     []string  `json:"scopes,omitempty"`
-	AMR        []string  `json:"amr,omitempty"`
-	AuthTime   time.Time `json:"authTime"`
+	TokenID string `json:"tokenId"`
+	UserID  string `json:"userId"`
+	// AccessTokenID is the access token issued with it (absent in
+	// documents written before it was recorded).
+	AccessTokenID string    `json:"accessTokenId,omitempty"`
+	Expiration    time.Time `json:"expiration"`
+	Scopes        []string  `json:"scopes,omitempty"`
+	AMR           []string  `json:"amr,omitempty"`
+	AuthTime      time.Time `json:"authTime"`
 }
 
 // PasswordGrantWithRefresh is PasswordGrant that also issues a refresh
@@ -128,7 +131,7 @@ func (s *Service) pushRefreshToken(c *change, u *userState, g *TokenGrant, amr [
 		AccessTokenID: g.TokenID, Expiration: expiry, Scopes: g.Scopes, AMR: amr, AuthTime: g.AuthTime}); err != nil {
 		return internal("COMMAND-rft03", err)
 	}
-	data, err := jsonMarshal(refreshDoc{TokenID: id, UserID: u.ID, Expiration: expiry, Scopes: g.Scopes,
+	data, err := jsonMarshal(refreshDoc{TokenID: id, UserID: u.ID, AccessTokenID: g.TokenID, Expiration: expiry, Scopes: g.Scopes,
 		AMR: amr, AuthTime: g.AuthTime})
 	if err != nil {
 		return internal("COMMAND-rft04", err)

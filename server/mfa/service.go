@@ -26,6 +26,16 @@ type Config struct {
 	RPID          string
 	RPDisplayName string
 	RPOrigins     []string
+	// SelfRemovalMaxAge is the step-up window: removing one's own factor
+	// needs a token whose user signed in at most this long ago. Zero turns
+	// the rule off (the server's default is DefaultSelfRemovalMaxAge).
+	SelfRemovalMaxAge time.Duration
+	// RevokeTokensOnFactorRemoval ends a user's other access and refresh
+	// tokens in the transaction that removes one of their factors.
+	RevokeTokensOnFactorRemoval bool
+	// Notify queues a notification with every factor enrolment, factor
+	// removal and login-policy change (see notify.go).
+	Notify bool
 }
 
 // Service is the domain core: every command and query of every API dialect
@@ -38,6 +48,10 @@ type Service struct {
 	issuer     string
 	rp         rpConfig
 	instanceID string
+
+	selfRemovalMaxAge time.Duration
+	revokeOnRemoval   bool
+	notify            bool
 }
 
 type rpConfig struct {
@@ -74,6 +88,10 @@ func New(cfg Config) (*Service, error) {
 		ids:    NewIDGenerator(cfg.Node, cfg.Now),
 		issuer: cfg.Issuer,
 		rp:     rpConfig{ID: cfg.RPID, DisplayName: cfg.RPDisplayName, Origins: cfg.RPOrigins},
+
+		selfRemovalMaxAge: cfg.SelfRemovalMaxAge,
+		revokeOnRemoval:   cfg.RevokeTokensOnFactorRemoval,
+		notify:            cfg.Notify,
 	}, nil
 }
 
@@ -90,6 +108,7 @@ type change struct {
 	via     *Origin // the API the command came through, recorded by removals
 	batch   eventstore.Batch
 	touched []writeModel
+	queued  bool // its notifications are queued (queueNotifications)
 }
 
 func (s *Service) newChange(ctx context.Context) *change {
@@ -128,13 +147,20 @@ func (c *change) push(m writeModel, typ string, payload any) error {
 // commit writes the events, the claims and the documents of every touched
 // write model in one transaction.
 func (s *Service) commit(ctx context.Context, c *change) error {
+	if err := s.queueNotifications(c); err != nil {
+		return err
+	}
 	for _, m := range c.touched {
 		data, err := json.Marshal(m)
 		if err != nil {
 			return internal("COMMAND-doc01", err)
 		}
 		a := m.base()
-		c.batch.Put = append(c.batch.Put, eventstore.Doc{Kind: m.docKind(), ID: a.ID, Owner: a.Owner, Data: data})
+		owner := a.Owner
+		if o, ok := m.(interface{ docOwner() string }); ok {
+			owner = o.docOwner() // a document listed by state rather than by owner
+		}
+		c.batch.Put = append(c.batch.Put, eventstore.Doc{Kind: m.docKind(), ID: a.ID, Owner: owner, Data: data})
 	}
 	if _, err := s.store.Append(ctx, c.batch); err != nil {
 		if errors.Is(err, eventstore.ErrConflict) || errors.Is(err, eventstore.ErrClaimed) {
@@ -234,6 +260,8 @@ func (s *Service) Replay(ctx context.Context, aggregateType, id string) (replaye
 		m = &orgState{}
 	case aggregateTypeInstance:
 		m = &instanceState{}
+	case aggregateTypeNotify:
+		m = &notificationState{}
 	default:
 		return nil, nil, fmt.Errorf("mfa: unknown aggregate type %q", aggregateType)
 	}

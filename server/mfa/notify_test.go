@@ -114,7 +114,6 @@ func TestRevokeOtherTokensOnRemoval(t *testing.T) {
 	noErr(t, errOf(e.svc.Authenticate(context.Background(), mine.Token)))
 	noErr(t, errOf(e.svc.RefreshGrant(context.Background(), mine.RefreshToken, nil)))
 
-
 	// An admin's removal ends every token of the person.
 	e.readyTOTP(mine.UserID)
 	noErr(t, errOf(e.svc.RemoveFactor(e.admin, org, mfa.FactorRef{UserID: mine.UserID, Kind: mfa.FactorTOTP})))

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/factorgate/factorgate/server/mfa"
 )
 
 // Config configures a Server. DefaultConfig gives the embedded defaults.
@@ -44,6 +46,28 @@ type Config struct {
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout time.Duration
 
+	// SelfRemovalMaxAge is the step-up window: removing one's own factor
+	// (auth.v1 RemoveMy*, DruID mfa/delete, user.v2/v3alpha on oneself)
+	// needs a token whose user signed in at most this long ago. Zero turns
+	// the rule off; DefaultConfig sets mfa.DefaultSelfRemovalMaxAge.
+	SelfRemovalMaxAge time.Duration
+	// RevokeTokensOnFactorRemoval ends a user's other access and refresh
+	// tokens when one of their factors is removed (the removing token
+	// survives).
+	RevokeTokensOnFactorRemoval bool
+	// Webhooks receive a notification of every factor enrolment and
+	// removal and every login-policy change; with none, nothing is queued.
+	// WebhookSecret signs the deliveries (required with webhooks).
+	Webhooks      []Webhook
+	WebhookSecret string
+	// Delivery tuning: how often the dispatcher looks for due
+	// notifications, the first retry's wait (doubling, jittered, up to
+	// WebhookMaxBackoff) and one request's timeout.
+	WebhookPoll       time.Duration
+	WebhookBackoff    time.Duration
+	WebhookMaxBackoff time.Duration
+	WebhookTimeout    time.Duration
+
 	// Logger overrides LogLevel/LogFormat (tests).
 	Logger *slog.Logger
 	// Now overrides the clock (tests).
@@ -62,6 +86,7 @@ func DefaultConfig() Config {
 		RPID:              "localhost",
 		SQLiteSynchronous: "FULL",
 		ShutdownTimeout:   10 * time.Second,
+		SelfRemovalMaxAge: mfa.DefaultSelfRemovalMaxAge,
 	}
 }
 
@@ -90,6 +115,24 @@ func (c *Config) normalize() error {
 	}
 	if c.SQLiteSynchronous == "" {
 		c.SQLiteSynchronous = d.SQLiteSynchronous
+	}
+	if len(c.Webhooks) > 0 && c.WebhookSecret == "" {
+		return fmt.Errorf("config: webhooks need a webhook secret to sign with")
+	}
+	if c.WebhookPoll <= 0 {
+		c.WebhookPoll = time.Second
+	}
+	if c.WebhookBackoff <= 0 {
+		c.WebhookBackoff = 2 * time.Second
+	}
+	if c.WebhookMaxBackoff <= 0 {
+		c.WebhookMaxBackoff = 10 * time.Minute
+	}
+	if c.WebhookTimeout <= 0 {
+		c.WebhookTimeout = 10 * time.Second
+	}
+	if c.SelfRemovalMaxAge < 0 {
+		return fmt.Errorf("config: the self-removal window cannot be negative")
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return fmt.Errorf("config: TLS needs both a certificate and a key file")

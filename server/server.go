@@ -56,6 +56,7 @@ type Server struct {
 	listener net.Listener
 	boot     mfa.BootstrapResult
 	patFile  string
+	notify   *dispatcher // nil without webhooks
 
 	// streams is canceled when Close begins: it ends streaming calls
 	// (health Watch), which would otherwise hold up graceful shutdown.
@@ -94,7 +95,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.core, err = mfa.New(mfa.Config{Store: s.store, MasterKey: key, Now: cfg.Now, Node: cfg.Node,
-		Issuer: cfg.Issuer, RPID: cfg.RPID, RPOrigins: cfg.RPOrigins})
+		Issuer: cfg.Issuer, RPID: cfg.RPID, RPOrigins: cfg.RPOrigins,
+		SelfRemovalMaxAge: cfg.SelfRemovalMaxAge, RevokeTokensOnFactorRemoval: cfg.RevokeTokensOnFactorRemoval,
+		Notify: len(cfg.Webhooks) > 0})
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +183,10 @@ func (s *Server) buildTransports(ctx context.Context) error {
 		}
 	}
 	metrics := api.NewMetrics()
+	if len(s.cfg.Webhooks) > 0 {
+		s.notify = newDispatcher(s.cfg, s.core, s.log)
+		metrics.MustRegister(s.notify.collectors()...)
+	}
 	chain := &api.Chain{Logger: s.log, Metrics: metrics, Auth: s.core, Detail: zitadel.Detail, Rules: rules, OrgHeader: zitadel.OrgHeader}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
 	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))
@@ -218,6 +225,7 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok") })
 	mux.HandleFunc("GET /readyz", s.ready)
+	mux.HandleFunc("GET /factorgate/v1/notifications", s.notificationsHandler)
 	mux.Handle("GET /metrics", metrics.Handler())
 	mux.Handle("GET /openapi/", http.StripPrefix("/openapi", http.FileServerFS(openapi.FS)))
 	mux.HandleFunc("GET /openapi/index.json", serveOpenAPIIndex)
@@ -387,6 +395,9 @@ func (s *Server) Start() error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
 	}
 	s.listener = ln
+	if s.notify != nil {
+		s.notify.start()
+	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.log.Info("serving", "addr", ln.Addr().String(), "db", redactDB(s.cfg.DB))
 	go func() {
@@ -446,6 +457,9 @@ func (s *Server) Close() error {
 		}
 		if s.grpc != nil {
 			s.grpc.GracefulStop()
+		}
+		if s.notify != nil {
+			s.notify.close()
 		}
 		if s.store != nil {
 			errs = append(errs, s.store.Close())

@@ -140,6 +140,19 @@ func parseServe(args []string, getenv func(string) string) (server.Config, error
 	fs.StringVar(&rpOrigins, "webauthn-origins", "", "comma-separated WebAuthn origins")
 	fs.StringVar(&cfg.SQLiteSynchronous, "sqlite-synchronous", cfg.SQLiteSynchronous, "FULL (durable on power loss) or NORMAL")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to let requests finish on SIGINT/SIGTERM")
+	fs.DurationVar(&cfg.SelfRemovalMaxAge, "self-removal-max-age", cfg.SelfRemovalMaxAge, "removing one's own factor needs a sign-in at most this old (0: no step-up rule)")
+	fs.BoolVar(&cfg.RevokeTokensOnFactorRemoval, "revoke-tokens-on-factor-removal", false, "end a user's other tokens when one of their factors is removed")
+	fs.Func("webhook-url", "notification webhook, repeatable or comma-separated: https://… (every organization) or org=<id>=https://… (one)", func(v string) error {
+		for _, item := range splitList(v) {
+			w, err := server.ParseWebhook(item)
+			if err != nil {
+				return err
+			}
+			cfg.Webhooks = append(cfg.Webhooks, w)
+		}
+		return nil
+	})
+	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 key signing webhook deliveries (prefer FACTORGATE_WEBHOOK_SECRET)")
 
 	// Environment first, so flags override it.
 	var envErr error

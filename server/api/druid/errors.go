@@ -33,6 +33,9 @@ var mfaRuleErrors = map[string]bool{
 // statusFor is the HTTP status of an error in DruID's contract: the
 // gateway's table, except that the MFA rule's answers are 417 "MFA error".
 func statusFor(code codes.Code, id string) int {
+	if id == mfa.ErrStepUpRequired.ID {
+		return http.StatusUnauthorized // sign in again: a token, not the request, is what is wrong
+	}
 	if mfaRuleErrors[id] && (code == codes.FailedPrecondition || code == codes.NotFound || code == codes.AlreadyExists) {
 		return http.StatusExpectationFailed
 	}
@@ -45,10 +48,14 @@ func statusFor(code codes.Code, id string) int {
 // message has a translation.
 func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	st := status.Convert(err)
-	if st.Code() == codes.Unauthenticated {
+	id, extra := errorID(st), ""
+	switch {
+	case id == mfa.ErrStepUpRequired.ID:
+		// RFC 9470's step-up challenge: the sign-in is too old.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="factorgate", error="insufficient_user_authentication", error_description="a recent sign-in is required"`)
+	case st.Code() == codes.Unauthenticated:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="factorgate"`)
 	}
-	id, extra := errorID(st), ""
 	code := statusFor(st.Code(), id)
 	switch {
 	case id == "" && st.Code() == codes.Unauthenticated:

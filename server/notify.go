@@ -153,12 +153,19 @@ type dispatcher struct {
 	delivered prometheus.Counter
 	pending   prometheus.Gauge
 
-	stop context.CancelFunc
-	done sync.WaitGroup
+	now     func() time.Time // the core's clock (claims and retries are compared with its readings)
+	started time.Time        // claims this node took before are a previous run's
+	stop    context.CancelFunc
+	done    sync.WaitGroup
 }
 
 func newDispatcher(cfg Config, core *mfa.Service, log *slog.Logger) *dispatcher {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
 	return &dispatcher{
+		now:  now,
 		core: core, log: log, hooks: cfg.Webhooks, secret: []byte(cfg.WebhookSecret), node: cfg.Node,
 		poll: cfg.WebhookPoll, backoff: cfg.WebhookBackoff, maxWait: cfg.WebhookMaxBackoff,
 		lease:  cfg.WebhookTimeout*time.Duration(len(cfg.Webhooks)) + 30*time.Second,
@@ -184,7 +191,7 @@ func (d *dispatcher) collectors() []prometheus.Collector {
 
 func (d *dispatcher) start() {
 	ctx, cancel := context.WithCancel(context.Background())
-	d.stop = cancel
+	d.stop, d.started = cancel, d.now()
 	d.done.Add(1)
 	go func() {
 		defer d.done.Done()
@@ -224,8 +231,7 @@ func (d *dispatcher) round(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		now := time.Now()
-		if now.Before(n.RetryAt) || now.Before(n.ClaimedUntil) {
+		if d.now().Before(n.RetryAt) {
 			continue
 		}
 		d.deliver(ctx, n)
@@ -243,7 +249,7 @@ func (d *dispatcher) targets(orgID string) []Webhook {
 }
 
 func (d *dispatcher) deliver(ctx context.Context, n mfa.Notification) {
-	n, ok, err := d.core.ClaimNotification(ctx, n.ID, d.node, time.Now().Add(d.lease))
+	n, ok, err := d.core.ClaimNotification(ctx, n.ID, d.node, d.started, d.now().Add(d.lease))
 	if err != nil || !ok {
 		if err != nil && ctx.Err() == nil {
 			d.log.Warn("notifications: claim", "id", n.ID, "err", err)
@@ -275,7 +281,7 @@ func (d *dispatcher) deliver(ctx context.Context, n mfa.Notification) {
 	// a 2xx not recorded would be sent again after the restart.
 	rec, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	retryAt := time.Now().Add(d.wait(n.Attempts))
+	retryAt := d.now().Add(d.wait(n.Attempts))
 	if err := d.core.FinishNotification(rec, n.ID, attempts, all, retryAt); err != nil {
 		d.log.Warn("notifications: record attempt", "id", n.ID, "err", err)
 		return

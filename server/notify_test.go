@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -344,4 +346,68 @@ func TestWebhookPendingDeliveredAfterRestart(t *testing.T) {
 		return len(list) == 1
 	})
 	t.Logf("delivery log (503 before the restart, 202 after):\n%s", rcv.logTable())
+}
+
+// TestWebhookNoLossUnderSIGKILL runs the binary: notifications queued while
+// the receiver fails; SIGKILL; a restart while the receiver accepts, killed
+// again at the first acknowledgement (mid-round); a last restart delivers
+// every one. Nothing is lost; a redelivery (a 2xx whose record the kill
+// prevented) is possible and carries the same id, so the receiver dedupes.
+func TestWebhookNoLossUnderSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	rcv := newReceiver(t, func(string, int) int { return http.StatusServiceUnavailable })
+	bin := buildFactorgate(t)
+	dir := t.TempDir()
+	args := []string{"--webhook-url", rcv.srv.URL}
+	t.Setenv("FACTORGATE_WEBHOOK_SECRET", testWebhookSecret)
+	p := startProc(t, bin, "first", dir, args...)
+	pat, err := os.ReadFile(filepath.Join(dir, "admin.pat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := strings.TrimSpace(string(pat))
+	const cycles = 3
+	for i := 0; i < cycles; i++ {
+		if code, body := p.rest(t, http.MethodPost, "/admin/v1/policies/login/second_factors", admin, "", `{"type":"SECOND_FACTOR_TYPE_OTP_SMS"}`); code != http.StatusOK {
+			t.Fatalf("add second factor: %d %v", code, body)
+		}
+		if code, body := p.rest(t, http.MethodDelete, "/admin/v1/policies/login/second_factors/SECOND_FACTOR_TYPE_OTP_SMS", admin, "", ""); code != http.StatusOK {
+			t.Fatalf("remove second factor: %d %v", code, body)
+		}
+	}
+	waitUntil(t, "a failed attempt", func() bool { return len(rcv.deliveries()) > 0 })
+	p.kill()
+
+	rcv.setStatus(func(string, int) int { return http.StatusOK })
+	p = startProc(t, bin, "second", dir, args...)
+	select {
+	case <-rcv.got2xx:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no acknowledgement after the first restart")
+	}
+	p.kill()
+
+	p = startProc(t, bin, "third", dir, args...)
+	var delivered []listedNotification
+	waitUntil(t, "every notification delivered", func() bool {
+		_, pending := listNotifications(t, p.base, admin, "state=pending")
+		_, delivered = listNotifications(t, p.base, admin, "state=delivered")
+		return len(pending) == 0 && len(delivered) == 2*cycles
+	})
+	acked := rcv.acked()
+	redelivered := 0
+	for _, n := range delivered {
+		if acked[n.ID] == 0 {
+			t.Fatalf("notification %s listed as delivered but never acknowledged", n.ID)
+		}
+		redelivered += acked[n.ID] - 1
+	}
+	if len(acked) != 2*cycles {
+		t.Fatalf("receiver acknowledged %d distinct notifications, want %d", len(acked), 2*cycles)
+	}
+	t.Logf("%d notifications, all delivered; %d redelivered after a kill (same id, deduped by the receiver)\n%s",
+		2*cycles, redelivered, rcv.logTable())
+	p.stop(t)
 }

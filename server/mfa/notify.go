@@ -54,6 +54,8 @@ type Notification struct {
 	RetryAt      time.Time `json:"retryAt,omitzero"`
 	Acked        []string  `json:"acked,omitempty"` // targets (hashes) that answered 2xx
 	ClaimedUntil time.Time `json:"claimedUntil,omitzero"`
+	ClaimedBy    int       `json:"claimedBy,omitempty"` // the node holding the claim
+	ClaimedAt    time.Time `json:"claimedAt,omitzero"`
 	DeliveredAt  time.Time `json:"deliveredAt,omitzero"`
 }
 
@@ -83,7 +85,7 @@ func (s *notificationState) apply(e eventstore.Event) error {
 		if err := decode(e, &p); err != nil {
 			return err
 		}
-		s.N.ClaimedUntil = p.Until
+		s.N.ClaimedUntil, s.N.ClaimedBy, s.N.ClaimedAt = p.Until, p.Node, e.CreatedAt
 	case EventNotificationAttempted:
 		var p notificationAttemptedPayload
 		if err := decode(e, &p); err != nil {
@@ -251,14 +253,16 @@ func (s *Service) loadNotification(ctx context.Context, id string) (*notificatio
 
 // ClaimNotification takes notification id for one delivery round until
 // until: ok is false when it is delivered, claimed by someone else whose
-// lease has not run out, or another dispatcher claimed it first.
-func (s *Service) ClaimNotification(ctx context.Context, id string, node int, until time.Time) (n Notification, ok bool, err error) {
+// lease has not run out, or another dispatcher claimed it first. A claim
+// that node itself took before startedAt (a previous run of this replica,
+// killed mid-round) does not hold it back.
+func (s *Service) ClaimNotification(ctx context.Context, id string, node int, startedAt, until time.Time) (n Notification, ok bool, err error) {
 	m, err := s.loadNotification(ctx, id)
 	if err != nil || m == nil {
 		return Notification{}, false, err
 	}
-	now := s.now()
-	if m.N.State != NotificationPending || now.Before(m.N.ClaimedUntil) {
+	held := s.now().Before(m.N.ClaimedUntil) && !(m.N.ClaimedBy == node && m.N.ClaimedAt.Before(startedAt))
+	if m.N.State != NotificationPending || held {
 		return m.N, false, nil
 	}
 	c := s.newChange(ctx)

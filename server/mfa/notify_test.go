@@ -147,14 +147,22 @@ func TestNotificationsQueuedWithTheChange(t *testing.T) {
 
 	// Two dispatchers: one claim wins; the loser sees it claimed.
 	until := e.clock.Now().Add(time.Minute)
-	_, ok1 := must2(e.svc.ClaimNotification(context.Background(), rm.ID, 0, until))
-	_, ok2 := must2(e.svc.ClaimNotification(context.Background(), rm.ID, 1, until))
+	_, ok1 := must2(e.svc.ClaimNotification(context.Background(), rm.ID, 0, time.Time{}, until))
+	_, ok2 := must2(e.svc.ClaimNotification(context.Background(), rm.ID, 1, time.Time{}, until))
 	if !ok1 || ok2 {
 		t.Fatalf("claims = %v, %v; want exactly the first", ok1, ok2)
 	}
+	// Node 0 restarted (its start is after its claim): it takes its own claim back; node 1 still may not.
+	e.clock.Advance(time.Second)
+	if _, ok := must2(e.svc.ClaimNotification(context.Background(), rm.ID, 1, e.clock.Now(), until)); ok {
+		t.Fatalf("another node took over a live claim")
+	}
+	if _, ok := must2(e.svc.ClaimNotification(context.Background(), rm.ID, 0, e.clock.Now(), until)); !ok {
+		t.Fatalf("a restarted node could not take back its own claim")
+	}
 	noErr(t, e.svc.FinishNotification(context.Background(), rm.ID, []mfa.Attempt{{Target: "t1", Status: 500}}, false, until))
 	// After the round the lease is released; the retry waits for retryAt (the dispatcher's rule).
-	n, ok := must2(e.svc.ClaimNotification(context.Background(), rm.ID, 1, until))
+	n, ok := must2(e.svc.ClaimNotification(context.Background(), rm.ID, 1, time.Time{}, until))
 	if !ok || n.Attempts != 1 || n.LastStatus != 500 {
 		t.Fatalf("reclaim = %v %+v", ok, n)
 	}
@@ -163,7 +171,7 @@ func TestNotificationsQueuedWithTheChange(t *testing.T) {
 	if len(delivered) != 1 || delivered[0].ID != rm.ID || delivered[0].Attempts != 2 || !delivered[0].Acknowledged("t1") {
 		t.Fatalf("delivered = %+v", delivered)
 	}
-	if _, ok := must2(e.svc.ClaimNotification(context.Background(), rm.ID, 0, until)); ok {
+	if _, ok := must2(e.svc.ClaimNotification(context.Background(), rm.ID, 0, time.Time{}, until)); ok {
 		t.Fatalf("a delivered notification was claimed again")
 	}
 	replayed, stored, err := e.svc.Replay(context.Background(), "notification", rm.ID)

@@ -168,6 +168,8 @@ func TestEventsApply(t *testing.T) {
 			m = &orgState{}
 		case aggregateTypeUser:
 			m = &userState{}
+		case aggregateTypeNotify:
+			m = &notificationState{}
 		default:
 			t.Errorf("%s: no write model for aggregate %q", typ, aggType)
 			continue

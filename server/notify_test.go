@@ -243,10 +243,12 @@ func TestWebhookSignedPayloadRetriedAfter500AndListedAsDelivered(t *testing.T) {
 			t.Fatalf("notification %s acknowledged %d times", id, n)
 		}
 	}
-	code, list := listNotifications(t, e.base, e.admin, "state=delivered")
-	if code != http.StatusOK || len(list) != 2 {
-		t.Fatalf("delivered listing: %d %+v", code, list)
-	}
+	// The receiver's 2xx comes before the dispatcher records it: wait for the record.
+	var list []listedNotification
+	waitUntil(t, "both recorded as delivered", func() bool {
+		_, list = listNotifications(t, e.base, e.admin, "state=delivered")
+		return len(list) == 2
+	})
 	for _, n := range list {
 		if n.State != mfa.NotificationDelivered || n.Attempts != 2 || n.LastStatus != http.StatusNoContent {
 			t.Fatalf("listed %+v, want delivered after 2 attempts", n)
@@ -257,13 +259,13 @@ func TestWebhookSignedPayloadRetriedAfter500AndListedAsDelivered(t *testing.T) {
 	}
 	t.Logf("delivery log (receiver: first try 500, then 204):\n%s", rcv.logTable())
 
-	// The counters show it.
-	res, body := e.send(t, http.MethodGet, "/metrics", nil, nil)
-	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `factorgate_webhook_attempts_total{outcome="5xx"} 2`) ||
-		!strings.Contains(string(body), `factorgate_webhook_attempts_total{outcome="2xx"} 2`) ||
-		!strings.Contains(string(body), "factorgate_notifications_delivered_total 2") {
-		t.Fatalf("metrics lack the delivery counters")
-	}
+	// The counters show it (they count just after the record).
+	waitUntil(t, "the delivery counters", func() bool {
+		res, body := e.send(t, http.MethodGet, "/metrics", nil, nil)
+		return res.StatusCode == http.StatusOK && strings.Contains(string(body), `factorgate_webhook_attempts_total{outcome="5xx"} 2`) &&
+			strings.Contains(string(body), `factorgate_webhook_attempts_total{outcome="2xx"} 2`) &&
+			strings.Contains(string(body), "factorgate_notifications_delivered_total 2")
+	})
 }
 
 func TestNotificationListingBadInputGetsJSONErrors(t *testing.T) {

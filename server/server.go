@@ -22,12 +22,10 @@ import (
 	"connectrpc.com/vanguard"
 	"github.com/rs/cors"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/factorgate/factorgate/gen/openapi"
 	"github.com/factorgate/factorgate/server/api"
@@ -52,8 +50,6 @@ type Server struct {
 	grpc     *grpc.Server
 	native   *grpc.Server // the same services on the native gRPC listener
 	health   *health.Server
-	inproc   *bufconn.Listener
-	conn     *grpc.ClientConn
 	http     *http.Server
 	listener net.Listener
 	grpcLn   net.Listener // the native gRPC listener (Config.GRPCAddr)
@@ -204,17 +200,13 @@ func (s *Server) buildTransports(ctx context.Context) error {
 		reflection.Register(g)
 	}
 
-	// The REST gateways call the gRPC server through an in-process
-	// connection, so REST requests run the same interceptor chain.
-	s.inproc = bufconn.Listen(1 << 20)
-	go func() { _ = s.grpc.Serve(s.inproc) }()
-	conn, err := grpc.NewClient("passthrough:///factorgate-inproc",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.inproc.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
+	// The REST gateways call the same services through an in-process
+	// connection behind the same interceptor chain, so REST requests run
+	// it too (without a second encoding and HTTP/2 pass).
+	conn := api.NewInProcess(chain.Unary())
+	for _, d := range dialects {
+		d.RegisterGRPC(conn)
 	}
-	s.conn = conn
 
 	// gRPC-Web and Connect go through vanguard to the same gRPC server. One
 	// transcoder per service: vanguard also derives REST routes from the
@@ -498,9 +490,6 @@ func (s *Server) Close() error {
 				_ = s.http.Close()
 			}
 			cancel()
-		}
-		if s.conn != nil {
-			_ = s.conn.Close()
 		}
 		if s.native != nil {
 			s.native.GracefulStop()

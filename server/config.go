@@ -15,6 +15,11 @@ import (
 type Config struct {
 	// Addr is the listen address; port 0 picks a free port.
 	Addr string
+	// GRPCAddr, when set, is a second listen address that serves native
+	// gRPC only, on grpc-go's own HTTP/2 transport (faster than the gRPC
+	// through net/http on Addr). Same services, same interceptor chain, same
+	// TLS files. Empty: gRPC on Addr only.
+	GRPCAddr string
 	// DB is the store: "sqlite://<file>" (default: a file in DataDir) or
 	// "postgres://…".
 	DB string

@@ -126,6 +126,7 @@ func parseServe(args []string, getenv func(string) string) (server.Config, error
 	fs.SetOutput(io.Discard) // errors are returned; help goes to stdout
 	var origins, rpOrigins string
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (gRPC, gRPC-Web and REST on one port)")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "optional second listen address for native gRPC only, on grpc-go's own transport (faster)")
 	fs.StringVar(&cfg.DB, "db", "", "store URL: sqlite://<file> (default sqlite://<data-dir>/factorgate.db)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the SQLite file, the master key and admin.pat")
 	fs.StringVar(&cfg.MasterKeyFile, "masterkey-file", "", "file with the hex master key (default <data-dir>/masterkey, created on first start)")

@@ -38,6 +38,9 @@ type Service struct {
 	issuer     string
 	rp         rpConfig
 	instanceID string
+	// decoded reuses decoded read-only documents whose stored bytes did
+	// not change (see docCache); every request still reads the store.
+	decoded docCache
 }
 
 type rpConfig struct {

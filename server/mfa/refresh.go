@@ -99,6 +99,17 @@ func (s *Service) RefreshGrant(ctx context.Context, refreshToken string, scopes 
 		if u == nil {
 			return ErrRefreshTokenInvalid
 		}
+		// Read the token again after the user: a concurrent use that
+		// committed before the user was read has deleted it by now, and
+		// one that commits later moves the user's sequence, so this
+		// append conflicts and the retry finds the token gone. (Read only
+		// before the user, both uses could pass.)
+		if rd, err = s.loadRefresh(ctx, hash); err != nil {
+			return err
+		}
+		if rd == nil {
+			return ErrRefreshTokenInvalid
+		}
 		c := s.newChange(ctx)
 		c.creator = u.ID
 		if err := c.push(u, EventRefreshTokenUsed, tokenRevokedPayload{TokenID: rd.TokenID}); err != nil {

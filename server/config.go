@@ -44,6 +44,19 @@ type Config struct {
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout time.Duration
 
+	// MaxBodyBytes limits a request body (REST/JSON, gRPC-Web, Connect,
+	// token forms): 413 when declared larger, 400 when it runs over.
+	MaxBodyBytes int64
+	// MaxMessageBytes limits one received gRPC message (ResourceExhausted).
+	MaxMessageBytes int
+	// ReadHeaderTimeout bounds reading a request's headers; ReadTimeout
+	// reading its body; RequestTimeout handling it (DeadlineExceeded).
+	// Streaming calls (health Watch, reflection) are exempt from the last
+	// two.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	RequestTimeout    time.Duration
+
 	// Logger overrides LogLevel/LogFormat (tests).
 	Logger *slog.Logger
 	// Now overrides the clock (tests).
@@ -62,6 +75,11 @@ func DefaultConfig() Config {
 		RPID:              "localhost",
 		SQLiteSynchronous: "FULL",
 		ShutdownTimeout:   10 * time.Second,
+		MaxBodyBytes:      defaultMaxBodyBytes,
+		MaxMessageBytes:   defaultMaxMessageBytes,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       defaultReadTimeout,
+		RequestTimeout:    defaultRequestTimeout,
 	}
 }
 
@@ -87,6 +105,21 @@ func (c *Config) normalize() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = d.ShutdownTimeout
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = defaultMaxMessageBytes
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = defaultReadTimeout
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = defaultRequestTimeout
 	}
 	if c.SQLiteSynchronous == "" {
 		c.SQLiteSynchronous = d.SQLiteSynchronous

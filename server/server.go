@@ -182,7 +182,7 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	metrics := api.NewMetrics()
 	chain := &api.Chain{Logger: s.log, Metrics: metrics, Auth: s.core, Detail: zitadel.Detail, Rules: rules, OrgHeader: zitadel.OrgHeader}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
-	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes), grpc.ChainUnaryInterceptor(chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))
 	for _, d := range dialects {
 		d.RegisterGRPC(s.grpc)
 	}
@@ -259,9 +259,9 @@ func (s *Server) buildTransports(ctx context.Context) error {
 			mux.ServeHTTP(w, r)
 		}
 	})
-	var handler http.Handler = root
+	handler := s.guard(root)
 	if len(s.cfg.CORSOrigins) > 0 { // rs/cors would allow every origin for an empty list
-		handler = corsHandler(s.cfg.CORSOrigins).Handler(root)
+		handler = corsHandler(s.cfg.CORSOrigins).Handler(handler)
 	}
 
 	var protocols http.Protocols
@@ -271,7 +271,7 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	s.http = &http.Server{
 		Handler:           handler,
 		Protocols:         &protocols,
-		ReadHeaderTimeout: 10e9,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		IdleTimeout:       120e9,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

@@ -140,6 +140,11 @@ func parseServe(args []string, getenv func(string) string) (server.Config, error
 	fs.StringVar(&rpOrigins, "webauthn-origins", "", "comma-separated WebAuthn origins")
 	fs.StringVar(&cfg.SQLiteSynchronous, "sqlite-synchronous", cfg.SQLiteSynchronous, "FULL (durable on power loss) or NORMAL")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to let requests finish on SIGINT/SIGTERM")
+	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest request body (REST, gRPC-Web, Connect, token forms): 413 above it")
+	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", cfg.MaxMessageBytes, "largest received gRPC message: ResourceExhausted above it")
+	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", cfg.ReadHeaderTimeout, "time a client has to send a request's headers")
+	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "time a client has to send a request's body (streams exempt)")
+	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "time a request may take to handle (streams exempt): DeadlineExceeded/504 after it")
 
 	// Environment first, so flags override it.
 	var envErr error

@@ -5,6 +5,8 @@ package server
 
 import (
 	"fmt"
+
+	"github.com/factorgate/factorgate/server/mfa"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -57,6 +59,18 @@ type Config struct {
 	ReadTimeout       time.Duration
 	RequestTimeout    time.Duration
 
+	// Rate limits (token buckets in memory, per process; see README,
+	// "Security"). Zero takes the default, a negative rate turns one off.
+	// RateLimitGrants (per second) and its burst limit token requests per
+	// client id or username; RateLimitGrantsPerIP per remote address;
+	// RateLimitFailedCodes (per minute) failed code verifications per user.
+	RateLimitGrants           float64
+	RateLimitGrantsBurst      int
+	RateLimitGrantsPerIP      float64
+	RateLimitGrantsPerIPBurst int
+	RateLimitFailedCodes      float64
+	RateLimitFailedCodesBurst int
+
 	// Logger overrides LogLevel/LogFormat (tests).
 	Logger *slog.Logger
 	// Now overrides the clock (tests).
@@ -80,6 +94,13 @@ func DefaultConfig() Config {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       defaultReadTimeout,
 		RequestTimeout:    defaultRequestTimeout,
+
+		RateLimitGrants:           mfa.DefaultLimits.GrantRate,
+		RateLimitGrantsBurst:      mfa.DefaultLimits.GrantBurst,
+		RateLimitGrantsPerIP:      defaultGrantsPerIP,
+		RateLimitGrantsPerIPBurst: defaultGrantsPerIPBurst,
+		RateLimitFailedCodes:      mfa.DefaultLimits.FailedCodeRate * 60,
+		RateLimitFailedCodesBurst: mfa.DefaultLimits.FailedCodeBurst,
 	}
 }
 
@@ -120,6 +141,12 @@ func (c *Config) normalize() error {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = defaultRequestTimeout
+	}
+	if c.RateLimitGrantsPerIP == 0 {
+		c.RateLimitGrantsPerIP = defaultGrantsPerIP
+	}
+	if c.RateLimitGrantsPerIPBurst <= 0 {
+		c.RateLimitGrantsPerIPBurst = defaultGrantsPerIPBurst
 	}
 	if c.SQLiteSynchronous == "" {
 		c.SQLiteSynchronous = d.SQLiteSynchronous

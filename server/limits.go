@@ -3,9 +3,14 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/factorgate/factorgate/server/api"
+	"github.com/factorgate/factorgate/server/mfa"
 )
 
 // Limits on what one request may cost the server. The defaults suit a
@@ -44,11 +49,27 @@ func isStreaming(path string) bool {
 // body before anything reads it; a larger body without a declared length
 // fails to decode at the limit: 400 in the dialect's body). Native gRPC
 // bodies are limited per message by the gRPC server (ResourceExhausted).
+//
+// Token requests are also limited per remote address (a token bucket per
+// IP, RateLimitGrantsPerIP): 429 with Retry-After in the endpoint's body.
+// The core limits them per client id or username as well.
 func (s *Server) guard(next http.Handler) http.Handler {
+	perIP := mfa.NewLimiter(s.cfg.RateLimitGrantsPerIP, s.cfg.RateLimitGrantsPerIPBurst, nil)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isStreaming(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
+		}
+		if isTokenPath(r.URL.Path) {
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				host = r.RemoteAddr
+			}
+			if ok, after := perIP.Allow(host); !ok {
+				api.SetRetryAfter(w, after)
+				writeLimitError(w, r, http.StatusTooManyRequests, "temporarily_unavailable", "too many token requests from this address; try again later")
+				return
+			}
 		}
 		rc := http.NewResponseController(w)
 		now := time.Now()
@@ -61,7 +82,9 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		nativeGRPC := strings.HasPrefix(ct, "application/grpc") && !strings.HasPrefix(ct, "application/grpc-web")
 		if !nativeGRPC && r.Body != nil && r.Body != http.NoBody {
 			if r.ContentLength > s.cfg.MaxBodyBytes {
-				tooLarge(w, r, s.cfg.MaxBodyBytes)
+				w.Header().Set("Connection", "close")
+				writeLimitError(w, r, http.StatusRequestEntityTooLarge, "invalid_request",
+					"request body too large (limit "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes)")
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
@@ -70,34 +93,55 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	})
 }
 
-// tooLarge answers 413 in the error body of the dialect that owns the
-// path: OneLogin's v1 and v2 envelopes, DruID's result envelope, OAuth's
-// error object on the token endpoints, and the gRPC-gateway status body
-// (ZITADEL) elsewhere.
-func tooLarge(w http.ResponseWriter, r *http.Request, limit int64) {
-	msg := "request body too large (limit " + itoa(limit) + " bytes)"
+// isTokenPath reports whether path is one of the token endpoints.
+func isTokenPath(path string) bool {
+	return strings.HasPrefix(path, "/oauth2/") || strings.HasPrefix(path, "/oauth/v2/") || strings.HasPrefix(path, "/auth/oauth2/")
+}
+
+// writeLimitError answers a request the limits refuse (413, 429) in the
+// error body of the dialect that owns the path: OneLogin's v1 and v2
+// envelopes (and its token endpoint's flat error), DruID's result
+// envelope, OAuth's error object (oauthErr) on the other token endpoints,
+// and the gRPC-gateway status body (ZITADEL, code ResourceExhausted)
+// elsewhere.
+func writeLimitError(w http.ResponseWriter, r *http.Request, code int, oauthErr, msg string) {
+	text := http.StatusText(code)
 	var body any
 	p := r.URL.Path
 	switch {
-	case strings.HasPrefix(p, "/api/1/"):
-		body = map[string]any{"status": map[string]any{"error": true, "code": http.StatusRequestEntityTooLarge, "type": "Payload Too Large", "message": msg}}
+	case strings.HasPrefix(p, "/api/1/"), strings.HasPrefix(p, "/auth/oauth2/"):
+		body = map[string]any{"status": map[string]any{"error": true, "code": code, "type": text, "message": msg}}
+		if strings.HasPrefix(p, "/auth/oauth2/") {
+			body = map[string]any{"error": true, "code": code, "type": text, "message": msg}
+		}
 	case strings.HasPrefix(p, "/api/2/"):
-		body = map[string]any{"statusCode": http.StatusRequestEntityTooLarge, "name": "PayloadTooLargeError", "message": msg}
+		body = map[string]any{"statusCode": code, "name": strings.ReplaceAll(text, " ", "") + "Error", "message": msg}
 	case strings.HasPrefix(p, "/activityid/"):
-		body = map[string]any{"result": map[string]any{"status": http.StatusRequestEntityTooLarge, "message": msg,
-			"errors": []any{map[string]any{"message": "Payload Too Large", "details": msg}}}}
-	case strings.HasPrefix(p, "/oauth2/"), strings.HasPrefix(p, "/oauth/"), strings.HasPrefix(p, "/auth/oauth2/"):
-		body = map[string]any{"error": "invalid_request", "error_description": msg}
+		body = map[string]any{"result": map[string]any{"status": code, "message": msg,
+			"errors": []any{map[string]any{"message": text, "details": msg}}}}
+	case isTokenPath(p):
+		body = map[string]any{"error": oauthErr, "error_description": msg}
 	default:
 		body = map[string]any{"code": 8, "message": msg, "details": []any{}} // ResourceExhausted
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Connection", "close")
-	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-func itoa(n int64) string {
-	b, _ := json.Marshal(n)
-	return string(b)
+// Token requests per remote address: 50 per second, bursts of 200.
+const (
+	defaultGrantsPerIP      = 50
+	defaultGrantsPerIPBurst = 200
+)
+
+// coreLimits are the core's per-identity and per-user limits.
+func (c *Config) coreLimits() mfa.Limits {
+	codes := c.RateLimitFailedCodes / 60
+	if c.RateLimitFailedCodes < 0 {
+		codes = -1
+	}
+	return mfa.Limits{GrantRate: c.RateLimitGrants, GrantBurst: c.RateLimitGrantsBurst,
+		FailedCodeRate: codes, FailedCodeBurst: c.RateLimitFailedCodesBurst}
 }

@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.core, err = mfa.New(mfa.Config{Store: s.store, MasterKey: key, Now: cfg.Now, Node: cfg.Node,
-		Issuer: cfg.Issuer, RPID: cfg.RPID, RPOrigins: cfg.RPOrigins})
+		Issuer: cfg.Issuer, RPID: cfg.RPID, RPOrigins: cfg.RPOrigins, Limits: cfg.coreLimits()})
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,9 @@ type Config struct {
 	RPID          string
 	RPDisplayName string
 	RPOrigins     []string
+	// Limits are the abuse limits (ratelimit.go); zero fields take
+	// DefaultLimits.
+	Limits Limits
 }
 
 // Service is the domain core: every command and query of every API dialect
@@ -38,6 +41,9 @@ type Service struct {
 	issuer     string
 	rp         rpConfig
 	instanceID string
+
+	grants      *Limiter // token requests per identity
+	failedCodes *Limiter // failed code verifications per user
 }
 
 type rpConfig struct {
@@ -67,13 +73,16 @@ func New(cfg Config) (*Service, error) {
 	if cfg.RPDisplayName == "" {
 		cfg.RPDisplayName = cfg.Issuer
 	}
+	limits := cfg.Limits.withDefaults()
 	return &Service{
-		store:  cfg.Store,
-		sealer: sl,
-		now:    cfg.Now,
-		ids:    NewIDGenerator(cfg.Node, cfg.Now),
-		issuer: cfg.Issuer,
-		rp:     rpConfig{ID: cfg.RPID, DisplayName: cfg.RPDisplayName, Origins: cfg.RPOrigins},
+		grants:      NewLimiter(limits.GrantRate, limits.GrantBurst, cfg.Now),
+		failedCodes: NewLimiter(limits.FailedCodeRate, limits.FailedCodeBurst, cfg.Now),
+		store:       cfg.Store,
+		sealer:      sl,
+		now:         cfg.Now,
+		ids:         NewIDGenerator(cfg.Node, cfg.Now),
+		issuer:      cfg.Issuer,
+		rp:          rpConfig{ID: cfg.RPID, DisplayName: cfg.RPDisplayName, Origins: cfg.RPOrigins},
 	}, nil
 }
 

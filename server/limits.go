@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/factorgate/factorgate/server/api"
 	"github.com/factorgate/factorgate/server/mfa"
@@ -75,6 +77,12 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		now := time.Now()
 		_ = rc.SetReadDeadline(now.Add(s.cfg.ReadTimeout))
 		_ = rc.SetWriteDeadline(now.Add(s.cfg.RequestTimeout + writeSlack))
+		if !validUTF8(r.URL) {
+			// Proto strings must be UTF-8: the gateway would fail to
+			// marshal such a path or query parameter into a request.
+			writeRefusal(w, r, http.StatusBadRequest, 3, "invalid_request", "the path or query is not valid UTF-8") // InvalidArgument
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
@@ -93,6 +101,32 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	})
 }
 
+// validUTF8 reports whether the decoded path and every query key and value
+// are valid UTF-8.
+func validUTF8(u *url.URL) bool {
+	if !utf8.ValidString(u.Path) {
+		return false
+	}
+	if u.RawQuery == "" {
+		return true
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return true // the gateway answers a malformed query itself
+	}
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // isTokenPath reports whether path is one of the token endpoints.
 func isTokenPath(path string) bool {
 	return strings.HasPrefix(path, "/oauth2/") || strings.HasPrefix(path, "/oauth/v2/") || strings.HasPrefix(path, "/auth/oauth2/")
@@ -105,6 +139,11 @@ func isTokenPath(path string) bool {
 // and the gRPC-gateway status body (ZITADEL, code ResourceExhausted)
 // elsewhere.
 func writeLimitError(w http.ResponseWriter, r *http.Request, code int, oauthErr, msg string) {
+	writeRefusal(w, r, code, 8, oauthErr, msg) // ResourceExhausted
+}
+
+// writeRefusal is writeLimitError with the gRPC code of the ZITADEL body.
+func writeRefusal(w http.ResponseWriter, r *http.Request, code, grpcCode int, oauthErr, msg string) {
 	text := http.StatusText(code)
 	var body any
 	p := r.URL.Path
@@ -122,7 +161,7 @@ func writeLimitError(w http.ResponseWriter, r *http.Request, code int, oauthErr,
 	case isTokenPath(p):
 		body = map[string]any{"error": oauthErr, "error_description": msg}
 	default:
-		body = map[string]any{"code": 8, "message": msg, "details": []any{}} // ResourceExhausted
+		body = map[string]any{"code": grpcCode, "message": msg, "details": []any{}}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

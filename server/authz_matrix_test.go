@@ -195,8 +195,25 @@ func (e *matrixEnv) matrixRequest(t *testing.T, md protoreflect.MethodDescriptor
 		}
 		return m.Interface()
 	}
-	e.fillUser(m, 0)
+	e.fillUser(m, 0, e.victimFactors())
 	return m.Interface()
+}
+
+// victimFactors maps the request fields that name one of the victim's
+// factors to its id (no U2F: "1", which names none).
+func (e *matrixEnv) victimFactors() map[string]string {
+	ids := map[string]string{"u2f_id": "1", "web_auth_n_id": "1"}
+	for _, f := range e.factors(e.victim) {
+		switch f.Kind {
+		case mfa.FactorTOTP:
+			ids["totp_id"] = f.ID
+		case mfa.FactorOTPSMS:
+			ids["otp_sms_id"] = f.ID
+		case mfa.FactorOTPEmail:
+			ids["otp_email_id"] = f.ID
+		}
+	}
+	return ids
 }
 
 // druidActivity is DruID's delete activity for the victim's SMS channel.
@@ -228,7 +245,7 @@ func (e *matrixEnv) rearm(t *testing.T) {
 	}
 }
 
-func (e *matrixEnv) fillUser(m protoreflect.Message, depth int) {
+func (e *matrixEnv) fillUser(m protoreflect.Message, depth int, factorIDs map[string]string) {
 	fields := m.Descriptor().Fields()
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
@@ -242,8 +259,10 @@ func (e *matrixEnv) fillUser(m protoreflect.Message, depth int) {
 				n, _ := strconv.ParseInt(e.victim, 10, 64)
 				m.Set(fd, protoreflect.ValueOfInt64(n))
 			}
+		case depth == 0 && fd.Kind() == protoreflect.StringKind && factorIDs[string(fd.Name())] != "":
+			m.Set(fd, protoreflect.ValueOfString(factorIDs[string(fd.Name())]))
 		case fd.Kind() == protoreflect.MessageKind && fd.Name() == "actor" && depth == 0:
-			e.fillUser(m.Mutable(fd).Message(), depth+1)
+			e.fillUser(m.Mutable(fd).Message(), depth+1, factorIDs)
 		}
 	}
 }
@@ -298,6 +317,7 @@ func (e *matrixEnv) restBinding(md protoreflect.MethodDescriptor) (verb, path, b
 	default:
 		return "", "", "", false
 	}
+	factorIDs := e.victimFactors()
 	var b strings.Builder
 	for {
 		i := strings.IndexByte(path, '{')
@@ -310,6 +330,8 @@ func (e *matrixEnv) restBinding(md protoreflect.MethodDescriptor) (verb, path, b
 		name := path[i+1 : j]
 		if name == "user_id" || name == "id" || strings.HasSuffix(name, ".user_id") {
 			b.WriteString(e.victim)
+		} else if id := factorIDs[name]; id != "" {
+			b.WriteString(id)
 		} else {
 			b.WriteString("1")
 		}
@@ -444,9 +466,8 @@ func TestAuthorizationMatrixEveryMethodEveryCaller(t *testing.T) {
 	lastDetail := ""
 	for _, r := range rows {
 		fmt.Fprintf(&got, "%s", r.key)
-		e.rearm(t)
-		// Refusals first, while the victim's factors exist; then the
-		// admitted callers (whose calls may remove them).
+		// Refusals first; every call finds the victim's factors in place
+		// (rearm), so a refusal is never hidden behind a not-found.
 		order := make([]int, 0, len(matrixCallers))
 		for i := range matrixCallers {
 			if !strings.HasPrefix(r.want[i], "A") {
@@ -461,6 +482,7 @@ func TestAuthorizationMatrixEveryMethodEveryCaller(t *testing.T) {
 		observed := make([]string, len(matrixCallers))
 		for _, i := range order {
 			caller := matrixCallers[i]
+			e.rearm(t)
 			c := e.callers[caller]
 			want, wantREST, split := strings.Cut(r.want[i], "/")
 			if !split {

@@ -250,3 +250,20 @@ func TestHealthWatchOutlivesTheRequestTimeout(t *testing.T) {
 		t.Fatalf("status %v, want NOT_SERVING", resp.GetStatus())
 	}
 }
+
+// A request that outlives RequestTimeout ends with DeadlineExceeded (REST
+// 504 in the dialect's body), never a 500. A timeout of a nanosecond has
+// passed before any handler runs, so no timing is involved.
+func TestRequestTimeoutEndsTheRequestWithDeadlineExceeded(t *testing.T) {
+	e := mustRunServer(t, func(c *server.Config) { c.RequestTimeout = time.Nanosecond })
+	user := e.newHuman(e.org)
+	code, _, body := e.post(t, http.MethodGet, "/v2/users/"+user+"/authentication_methods", "", "Bearer "+e.admin, "")
+	if code != http.StatusGatewayTimeout || !strings.Contains(body, `"code":4`) {
+		t.Errorf("REST: %d %s, want 504 with code 4 (DeadlineExceeded)", code, body)
+	}
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+e.admin)
+	_, err := userv2.NewUserServiceClient(e.conn).ListAuthenticationMethodTypes(ctx, &userv2.ListAuthenticationMethodTypesRequest{UserId: user})
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("gRPC: %v, want DeadlineExceeded", err)
+	}
+}

@@ -83,11 +83,22 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			writeRefusal(w, r, http.StatusBadRequest, 3, "invalid_request", "the path or query is not valid UTF-8") // InvalidArgument
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-		defer cancel()
-		r = r.WithContext(ctx)
 		ct := strings.ToLower(r.Header.Get("Content-Type"))
 		nativeGRPC := strings.HasPrefix(ct, "application/grpc") && !strings.HasPrefix(ct, "application/grpc-web")
+		switch {
+		case strings.HasPrefix(ct, "application/grpc"):
+			// gRPC and gRPC-Web carry their deadline in grpc-timeout: the
+			// gRPC server then ends the call with DeadlineExceeded (a
+			// deadline on the HTTP request instead would make it drop the
+			// response).
+			capGRPCTimeout(r.Header, s.cfg.RequestTimeout)
+		case r.Method == http.MethodPost && rpcService(r.URL.Path) != "":
+			capConnectTimeout(r.Header, s.cfg.RequestTimeout) // Connect
+		default:
+			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
 		if !nativeGRPC && r.Body != nil && r.Body != http.NoBody {
 			if r.ContentLength > s.cfg.MaxBodyBytes {
 				w.Header().Set("Connection", "close")
@@ -99,6 +110,58 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// capGRPCTimeout sets the grpc-timeout header to d unless the client asked
+// for less.
+func capGRPCTimeout(h http.Header, d time.Duration) {
+	if cur, ok := parseGRPCTimeout(h.Get("Grpc-Timeout")); ok && cur <= d {
+		return
+	}
+	h.Set("Grpc-Timeout", encodeGRPCTimeout(d))
+}
+
+// capConnectTimeout sets Connect-Timeout-Ms to d unless the client asked for
+// less.
+func capConnectTimeout(h http.Header, d time.Duration) {
+	ms := max(1, (d+time.Millisecond-1)/time.Millisecond)
+	if cur, err := strconv.ParseInt(h.Get("Connect-Timeout-Ms"), 10, 64); err == nil && cur > 0 && cur <= int64(ms) {
+		return
+	}
+	h.Set("Connect-Timeout-Ms", strconv.FormatInt(int64(ms), 10))
+}
+
+// grpcTimeoutUnits are grpc-timeout's units (at most 8 digits before one).
+var grpcTimeoutUnits = []struct {
+	unit byte
+	d    time.Duration
+}{{'n', time.Nanosecond}, {'u', time.Microsecond}, {'m', time.Millisecond}, {'S', time.Second}, {'M', time.Minute}, {'H', time.Hour}}
+
+func parseGRPCTimeout(v string) (time.Duration, bool) {
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v[:len(v)-1], 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	for _, u := range grpcTimeoutUnits {
+		if u.unit == v[len(v)-1] {
+			return time.Duration(n) * u.d, true
+		}
+	}
+	return 0, false
+}
+
+// encodeGRPCTimeout writes d in the finest unit that fits 8 digits,
+// rounding up.
+func encodeGRPCTimeout(d time.Duration) string {
+	for _, u := range grpcTimeoutUnits {
+		if n := (d + u.d - 1) / u.d; n <= 99999999 {
+			return strconv.FormatInt(int64(max(n, 1)), 10) + string(u.unit)
+		}
+	}
+	return "99999999H"
 }
 
 // validUTF8 reports whether the decoded path and every query key and value

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -265,5 +266,14 @@ func TestRequestTimeoutEndsTheRequestWithDeadlineExceeded(t *testing.T) {
 	_, err := userv2.NewUserServiceClient(e.conn).ListAuthenticationMethodTypes(ctx, &userv2.ListAuthenticationMethodTypesRequest{UserId: user})
 	if status.Code(err) != codes.DeadlineExceeded {
 		t.Errorf("gRPC: %v, want DeadlineExceeded", err)
+	}
+	for _, opt := range []connect.ClientOption{connect.WithGRPCWeb()} { // Connect's timeout is whole milliseconds: not testable without timing
+		c := connect.NewClient[userv2.ListAuthenticationMethodTypesRequest, userv2.ListAuthenticationMethodTypesResponse](
+			http.DefaultClient, e.base+"/zitadel.user.v2.UserService/ListAuthenticationMethodTypes", opt)
+		req := connect.NewRequest(&userv2.ListAuthenticationMethodTypesRequest{UserId: user})
+		req.Header().Set("Authorization", "Bearer "+e.admin)
+		if _, err := c.CallUnary(context.Background(), req); connect.CodeOf(err) != connect.CodeDeadlineExceeded {
+			t.Errorf("gRPC-Web: %v, want deadline_exceeded", err)
+		}
 	}
 }

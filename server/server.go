@@ -93,7 +93,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.core, err = mfa.New(mfa.Config{Store: s.store, MasterKey: key, Now: cfg.Now, Node: cfg.Node,
-		Issuer: cfg.Issuer, RPID: cfg.RPID, RPOrigins: cfg.RPOrigins})
+		Issuer: cfg.Issuer, RPID: cfg.RPID, RPOrigins: cfg.RPOrigins, Limits: cfg.coreLimits()})
 	if err != nil {
 		return nil, err
 	}
@@ -181,14 +181,14 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	metrics := api.NewMetrics()
 	chain := &api.Chain{Logger: s.log, Metrics: metrics, Auth: s.core, Detail: zitadel.Detail, Rules: rules, OrgHeader: zitadel.OrgHeader}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
-	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes), grpc.ChainUnaryInterceptor(chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))
 	s.health = health.NewServer()
 	servers := []*grpc.Server{s.grpc}
 	if s.cfg.GRPCAddr != "" {
 		// The native listener gets a grpc.Server of its own, with the same
 		// chain behind a step that drops the transport label a client may
 		// have sent (on the one port, the HTTP root drops it).
-		s.native = grpc.NewServer(grpc.ChainUnaryInterceptor(dropTransportLabel, chain.Unary()),
+		s.native = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes), grpc.ChainUnaryInterceptor(dropTransportLabel, chain.Unary()),
 			grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))
 		servers = append(servers, s.native)
 	}
@@ -265,9 +265,9 @@ func (s *Server) buildTransports(ctx context.Context) error {
 			mux.ServeHTTP(w, r)
 		}
 	})
-	var handler http.Handler = root
+	handler := s.guard(root)
 	if len(s.cfg.CORSOrigins) > 0 { // rs/cors would allow every origin for an empty list
-		handler = corsHandler(s.cfg.CORSOrigins).Handler(root)
+		handler = corsHandler(s.cfg.CORSOrigins).Handler(handler)
 	}
 
 	var protocols http.Protocols
@@ -277,7 +277,7 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	s.http = &http.Server{
 		Handler:           handler,
 		Protocols:         &protocols,
-		ReadHeaderTimeout: 10e9,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		IdleTimeout:       120e9,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

@@ -142,15 +142,11 @@ func (c *Chain) admit(ctx context.Context, md metadata.MD, method string, req an
 	if !ok {
 		return ctx, nil
 	}
-	auth := first(md, "authorization")
-	if auth == "" {
-		return ctx, mfa.ErrAuthHeaderMissing
+	token, err := BearerToken(first(md, "authorization"))
+	if err != nil {
+		return ctx, err
 	}
-	scheme, token, found := strings.Cut(auth, " ")
-	if !found || !strings.EqualFold(scheme, "bearer") || strings.TrimSpace(token) == "" {
-		return ctx, mfa.ErrAuthHeaderInvalid
-	}
-	p, err := c.Auth.Authenticate(ctx, strings.TrimSpace(token))
+	p, err := c.Auth.Authenticate(ctx, token)
 	if err != nil {
 		return ctx, err
 	}

@@ -38,6 +38,9 @@ type refreshDoc struct {
 // PasswordGrantWithRefresh is PasswordGrant that also issues a refresh
 // token (for dialects whose clients refresh, such as DruID's).
 func (s *Service) PasswordGrantWithRefresh(ctx context.Context, username, password string, scopes []string) (TokenGrant, error) {
+	if err := s.allowGrant("user", username); err != nil {
+		return TokenGrant{}, err
+	}
 	u, err := s.checkPassword(ctx, username, password)
 	if err != nil {
 		return TokenGrant{}, err
@@ -74,6 +77,9 @@ func (s *Service) RefreshGrant(ctx context.Context, refreshToken string, scopes 
 		return TokenGrant{}, ErrRefreshTokenInvalid
 	}
 	hash := HashToken(refreshToken)
+	if err := s.allowGrant("refresh", hash); err != nil {
+		return TokenGrant{}, err
+	}
 	var g TokenGrant
 	err := s.retry(ctx, func() error {
 		rd, err := s.loadRefresh(ctx, hash)

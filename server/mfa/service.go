@@ -26,6 +26,9 @@ type Config struct {
 	RPID          string
 	RPDisplayName string
 	RPOrigins     []string
+	// Limits are the abuse limits (ratelimit.go); zero fields take
+	// DefaultLimits.
+	Limits Limits
 }
 
 // Service is the domain core: every command and query of every API dialect
@@ -41,6 +44,9 @@ type Service struct {
 	// decoded reuses decoded read-only documents whose stored bytes did
 	// not change (see docCache); every request still reads the store.
 	decoded docCache
+
+	grants      *Limiter // token requests per identity
+	failedCodes *Limiter // failed code verifications per user
 }
 
 type rpConfig struct {
@@ -70,13 +76,16 @@ func New(cfg Config) (*Service, error) {
 	if cfg.RPDisplayName == "" {
 		cfg.RPDisplayName = cfg.Issuer
 	}
+	limits := cfg.Limits.withDefaults()
 	return &Service{
-		store:  cfg.Store,
-		sealer: sl,
-		now:    cfg.Now,
-		ids:    NewIDGenerator(cfg.Node, cfg.Now),
-		issuer: cfg.Issuer,
-		rp:     rpConfig{ID: cfg.RPID, DisplayName: cfg.RPDisplayName, Origins: cfg.RPOrigins},
+		grants:      NewLimiter(limits.GrantRate, limits.GrantBurst, cfg.Now),
+		failedCodes: NewLimiter(limits.FailedCodeRate, limits.FailedCodeBurst, cfg.Now),
+		store:       cfg.Store,
+		sealer:      sl,
+		now:         cfg.Now,
+		ids:         NewIDGenerator(cfg.Node, cfg.Now),
+		issuer:      cfg.Issuer,
+		rp:          rpConfig{ID: cfg.RPID, DisplayName: cfg.RPDisplayName, Origins: cfg.RPOrigins},
 	}, nil
 }
 

@@ -118,6 +118,24 @@ test-postgres: ## The store contract suite and the end-to-end suite on a fresh P
 	echo "make test-postgres: on $$db"; \
 	FACTORGATE_TEST_DB="$$db" go test -race -count=1 ./server/...
 
+# Fuzz targets (package:target): every decoder of untrusted bytes. Seeds are
+# in testdata/fuzz/<target>/ next to each; `go test` runs the seeds as
+# ordinary tests, `make fuzz` fuzzes each target for FUZZTIME.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := ./server/api:FuzzBearerToken ./server/api/onelogin:FuzzBearerToken \
+	./server/api/onelogin:FuzzClientCredentialsHeader ./server/api/onelogin:FuzzTokenBody \
+	./server/api/druid:FuzzActivityBody ./server:FuzzREST ./server:FuzzTokenEndpoints
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 10s) and report the executions
+	@total=0; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		out="$$(go test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg 2>&1)" || { echo "$$out"; exit 1; }; \
+		execs=$$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1 | grep -o '[0-9]*'); \
+		echo "fuzz $$pkg $$name: $${execs:-0} executions in $(FUZZTIME)"; \
+		total=$$((total + $${execs:-0})); \
+	done; echo "fuzz: $$total executions in all"
+
 .PHONY: build
 build: ## Build bin/factorgate
 	go build -o bin/factorgate ./cmd/factorgate

@@ -16,11 +16,12 @@ import (
 	userv2 "github.com/factorgate/factorgate/gen/zitadel/user/v2"
 )
 
-// The no-op baseline: the same one-port serving as factorgate (HTTP/1.1 and
-// h2c on one http.Server, split by content type: native gRPC through
+// The no-op baseline: the same serving as factorgate (HTTP/1.1 and h2c on
+// one http.Server, split by content type: gRPC through
 // grpc.Server.ServeHTTP, gRPC-Web through a vanguard transcoder, the rest
-// through a net/http handler), with handlers that do nothing. It runs in a
-// process of its own, so its CPU time is its own.
+// through a net/http handler; and a second port with native gRPC on
+// grpc-go's own transport, as factorgate's --grpc-addr), with handlers that
+// do nothing. It runs in a process of its own, so its CPU time is its own.
 
 type noopUsers struct {
 	userv2.UnimplementedUserServiceServer
@@ -79,9 +80,17 @@ func runBaseline() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("addr=%s\n", ln.Addr())
+	// The native gRPC port, as factorgate's --grpc-addr: the same
+	// grpc.Server on grpc-go's own transport, default settings on both.
+	gln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go func() { _ = g.Serve(gln) }()
+	fmt.Printf("addr=%s grpc_addr=%s\n", ln.Addr(), gln.Addr())
 	go func() {
 		_, _ = io.Copy(io.Discard, os.Stdin)
+		g.Stop()
 		_ = srv.Close()
 	}()
 	if err := srv.Serve(ln); err != http.ErrServerClosed {

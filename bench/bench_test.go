@@ -49,8 +49,8 @@ func TestBenchRunsEveryRowWithoutErrors(t *testing.T) {
 	if err := json.Unmarshal(data, &report); err != nil {
 		t.Fatal(err)
 	}
-	if len(report.Rows) != 6 {
-		t.Fatalf("%d rows, want 6 (five removals and a read)", len(report.Rows))
+	if len(report.Rows) != 7 {
+		t.Fatalf("%d rows, want 7 (six removals, one of them over gRPC on the one port, and a read)", len(report.Rows))
 	}
 	for _, r := range report.Rows {
 		if r.Factorgate.Requests == 0 || r.Baseline.Requests == 0 {

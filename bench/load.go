@@ -21,12 +21,14 @@ import (
 
 // target is one server under load: factorgate or the baseline.
 type target struct {
-	name  string
-	base  string // http://host:port
-	pid   int
-	conn  *grpc.ClientConn
-	token string // the admin's personal access token (ZITADEL calls)
-	org   string
+	name string
+	base string // http://host:port
+	pid  int
+	conn *grpc.ClientConn // gRPC on the one port (grpc.Server.ServeHTTP)
+	// native is gRPC on the dedicated port (grpc-go's own transport).
+	native *grpc.ClientConn
+	token  string // the admin's personal access token (ZITADEL calls)
+	org    string
 	// oneLogin is an access token of a "Manage users" OneLogin API
 	// credential of org (OneLogin calls).
 	oneLogin string
@@ -75,18 +77,24 @@ func (t *target) ctx(ctx context.Context) context.Context {
 }
 
 func grpcRemoveU2F(ctx context.Context, t *target, w work) error {
-	_, err := mgmt.NewManagementServiceClient(t.conn).RemoveHumanAuthFactorU2F(t.ctx(ctx),
+	_, err := mgmt.NewManagementServiceClient(t.native).RemoveHumanAuthFactorU2F(t.ctx(ctx),
 		&mgmt.RemoveHumanAuthFactorU2FRequest{UserId: w.user, TokenId: w.factor})
 	return err
 }
 
 func grpcRemoveTOTP(ctx context.Context, t *target, w work) error {
+	_, err := userv2.NewUserServiceClient(t.native).RemoveTOTP(t.ctx(ctx), &userv2.RemoveTOTPRequest{UserId: w.user})
+	return err
+}
+
+// onePortRemoveTOTP is grpcRemoveTOTP through the one port.
+func onePortRemoveTOTP(ctx context.Context, t *target, w work) error {
 	_, err := userv2.NewUserServiceClient(t.conn).RemoveTOTP(t.ctx(ctx), &userv2.RemoveTOTPRequest{UserId: w.user})
 	return err
 }
 
 func grpcListFactors(ctx context.Context, t *target, w work) error {
-	_, err := userv2.NewUserServiceClient(t.conn).ListAuthenticationFactors(t.ctx(ctx), &userv2.ListAuthenticationFactorsRequest{UserId: w.user})
+	_, err := userv2.NewUserServiceClient(t.native).ListAuthenticationFactors(t.ctx(ctx), &userv2.ListAuthenticationFactorsRequest{UserId: w.user})
 	return err
 }
 

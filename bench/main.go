@@ -149,17 +149,17 @@ func start(ctx context.Context, set settings) (*bench, error) {
 			return nil, fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	}
-	args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir}
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--data-dir", dir}
 	if set.db != "" {
 		args = append(args, "--db", set.db)
 	}
-	addr, pid, err := b.spawn(set.bin, args, regexp.MustCompile(`msg=serving addr=(\S+)`), true)
+	addrs, pid, err := b.spawn(set.bin, args, regexp.MustCompile(`msg=serving addr=(\S+) grpc_addr=(\S+)`), true)
 	if err != nil {
 		b.close()
 		return nil, fmt.Errorf("factorgate: %w", err)
 	}
 	token := strings.TrimSpace(string(pat))
-	if b.fg, err = newTarget("factorgate", addr, pid, token, b.org); err != nil {
+	if b.fg, err = newTarget("factorgate", addrs, pid, token, b.org); err != nil {
 		b.close()
 		return nil, err
 	}
@@ -168,12 +168,12 @@ func start(ctx context.Context, set settings) (*bench, error) {
 		b.close()
 		return nil, err
 	}
-	addr, pid, err = b.spawn(self, []string{"baseline"}, regexp.MustCompile(`^addr=(\S+)`), false)
+	addrs, pid, err = b.spawn(self, []string{"baseline"}, regexp.MustCompile(`^addr=(\S+) grpc_addr=(\S+)`), false)
 	if err != nil {
 		b.close()
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
-	if b.nop, err = newTarget("baseline", addr, pid, token, b.org); err != nil {
+	if b.nop, err = newTarget("baseline", addrs, pid, token, b.org); err != nil {
 		b.close()
 		return nil, err
 	}
@@ -212,23 +212,31 @@ func (b *bench) oneLoginToken(ctx context.Context, adminToken string) (string, e
 	return g.AccessToken, nil
 }
 
-func newTarget(name, addr string, pid int, token, org string) (*target, error) {
-	conn, err := dial(addr)
+// newTarget connects to a server: addrs are its one-port address and its
+// native gRPC address.
+func newTarget(name string, addrs []string, pid int, token, org string) (*target, error) {
+	conn, err := dial(addrs[0])
 	if err != nil {
 		return nil, err
 	}
-	return &target{name: name, base: "http://" + addr, pid: pid, conn: conn, token: token, org: org}, nil
+	native, err := dial(addrs[1])
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &target{name: name, base: "http://" + addrs[0], pid: pid, conn: conn, native: native, token: token, org: org}, nil
 }
 
-// spawn starts a server process and waits for the line naming its address
-// (on stderr for factorgate's log, stdout for the baseline). The process
-// ends when this one closes its stdin or exits.
-func (b *bench) spawn(bin string, args []string, addrRE *regexp.Regexp, fromStderr bool) (string, int, error) {
+// spawn starts a server process and waits for the line naming its
+// addresses (on stderr for factorgate's log, stdout for the baseline),
+// returning addrRE's groups. The process ends when this one closes its
+// stdin or exits.
+func (b *bench) spawn(bin string, args []string, addrRE *regexp.Regexp, fromStderr bool) ([]string, int, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the bench
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return "", 0, err
+		return nil, 0, err
 	}
 	_ = stdin // closed when this process exits
 	var out io.ReadCloser
@@ -238,20 +246,20 @@ func (b *bench) spawn(bin string, args []string, addrRE *regexp.Regexp, fromStde
 		out, err = cmd.StdoutPipe()
 	}
 	if err != nil {
-		return "", 0, err
+		return nil, 0, err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", 0, err
+		return nil, 0, err
 	}
 	b.procs = append(b.procs, cmd)
-	found := make(chan string, 1)
+	found := make(chan []string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		sent := false
 		for sc.Scan() {
 			if m := addrRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
-				found <- m[1]
+				found <- m[1:]
 				sent = true
 			}
 		}
@@ -261,7 +269,7 @@ func (b *bench) spawn(bin string, args []string, addrRE *regexp.Regexp, fromStde
 	case a := <-found:
 		return a, cmd.Process.Pid, nil
 	case <-time.After(60 * time.Second):
-		return "", 0, errors.New("no address within 60s")
+		return nil, 0, errors.New("no address within 60s")
 	}
 }
 

@@ -63,6 +63,7 @@ func operations(b *bench, conc int) []op {
 	return []op{
 		{name: "remove U2F (management.v1 RemoveHumanAuthFactorU2F)", transport: "gRPC", call: grpcRemoveU2F, pool: removalPool("u2f")},
 		{name: "remove TOTP (user.v2 RemoveTOTP)", transport: "gRPC", call: grpcRemoveTOTP, pool: removalPool("totp")},
+		{name: "remove TOTP (user.v2 RemoveTOTP)", transport: "gRPC 1-port", call: onePortRemoveTOTP, pool: removalPool("totp")},
 		{name: "remove TOTP (DELETE /v2/users/{id}/totp)", transport: "REST", call: restCall("DELETE", "/v2/users/%s/totp%.0s", admin)(conc), pool: removalPool("totp")},
 		{name: "remove TOTP (OneLogin DELETE /api/1/users/{id}/otp_devices/{id})", transport: "REST", call: restCall("DELETE", "/api/1/users/%s/otp_devices/%s", oneLogin)(conc), pool: removalPool("totp")},
 		{name: "remove TOTP (user.v2 RemoveTOTP)", transport: "gRPC-Web", call: grpcWebRemoveTOTP(conc), pool: removalPool("totp")},

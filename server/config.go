@@ -17,6 +17,11 @@ import (
 type Config struct {
 	// Addr is the listen address; port 0 picks a free port.
 	Addr string
+	// GRPCAddr, when set, is a second listen address that serves native
+	// gRPC only, on grpc-go's own HTTP/2 transport (faster than the gRPC
+	// through net/http on Addr). Same services, same interceptor chain, same
+	// TLS files. Empty: gRPC on Addr only.
+	GRPCAddr string
 	// DB is the store: "sqlite://<file>" (default: a file in DataDir) or
 	// "postgres://…".
 	DB string
@@ -46,6 +51,30 @@ type Config struct {
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout time.Duration
 
+	// MaxBodyBytes limits a request body (REST/JSON, gRPC-Web, Connect,
+	// token forms): 413 when declared larger, 400 when it runs over.
+	MaxBodyBytes int64
+	// MaxMessageBytes limits one received gRPC message (ResourceExhausted).
+	MaxMessageBytes int
+	// ReadHeaderTimeout bounds reading a request's headers; ReadTimeout
+	// reading its body; RequestTimeout handling it (DeadlineExceeded).
+	// Streaming calls (health Watch, reflection) are exempt from the last
+	// two.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	RequestTimeout    time.Duration
+
+	// Rate limits (token buckets in memory, per process; see README,
+	// "Security"). Zero takes the default, a negative rate turns one off.
+	// RateLimitGrants (per second) and its burst limit token requests per
+	// client id or username; RateLimitGrantsPerIP per remote address;
+	// RateLimitFailedCodes (per minute) failed code verifications per user.
+	RateLimitGrants           float64
+	RateLimitGrantsBurst      int
+	RateLimitGrantsPerIP      float64
+	RateLimitGrantsPerIPBurst int
+	RateLimitFailedCodes      float64
+	RateLimitFailedCodesBurst int
 	// SelfRemovalMaxAge is the step-up window: removing one's own factor
 	// (auth.v1 RemoveMy*, DruID mfa/delete, user.v2/v3alpha on oneself)
 	// needs a token whose user signed in at most this long ago. Zero turns
@@ -86,7 +115,19 @@ func DefaultConfig() Config {
 		RPID:              "localhost",
 		SQLiteSynchronous: "FULL",
 		ShutdownTimeout:   10 * time.Second,
-		SelfRemovalMaxAge: mfa.DefaultSelfRemovalMaxAge,
+		MaxBodyBytes:      defaultMaxBodyBytes,
+		MaxMessageBytes:   defaultMaxMessageBytes,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       defaultReadTimeout,
+		RequestTimeout:    defaultRequestTimeout,
+
+		RateLimitGrants:           mfa.DefaultLimits.GrantRate,
+		RateLimitGrantsBurst:      mfa.DefaultLimits.GrantBurst,
+		RateLimitGrantsPerIP:      defaultGrantsPerIP,
+		RateLimitGrantsPerIPBurst: defaultGrantsPerIPBurst,
+		RateLimitFailedCodes:      mfa.DefaultLimits.FailedCodeRate * 60,
+		RateLimitFailedCodesBurst: mfa.DefaultLimits.FailedCodeBurst,
+		SelfRemovalMaxAge:         mfa.DefaultSelfRemovalMaxAge,
 	}
 }
 
@@ -112,6 +153,27 @@ func (c *Config) normalize() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = d.ShutdownTimeout
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = defaultMaxMessageBytes
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = defaultReadTimeout
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = defaultRequestTimeout
+	}
+	if c.RateLimitGrantsPerIP == 0 {
+		c.RateLimitGrantsPerIP = defaultGrantsPerIP
+	}
+	if c.RateLimitGrantsPerIPBurst <= 0 {
+		c.RateLimitGrantsPerIPBurst = defaultGrantsPerIPBurst
 	}
 	if c.SQLiteSynchronous == "" {
 		c.SQLiteSynchronous = d.SQLiteSynchronous

@@ -33,14 +33,17 @@ import (
 // env is one real server on 127.0.0.1:0 with a temporary SQLite file, and
 // clients for every transport.
 type env struct {
-	t     testing.TB
-	srv   *server.Server
-	base  string
-	conn  *grpc.ClientConn
-	admin string // the bootstrap admin's token, read from admin.pat
-	org   string // the first organization
-	core  *mfa.Service
-	ctx   context.Context // acts as the admin in the core (test fixtures)
+	t    testing.TB
+	srv  *server.Server
+	base string
+	conn *grpc.ClientConn
+	// native is a client of the dedicated native gRPC listener
+	// (Config.GRPCAddr), which serves the same services and chain.
+	native *grpc.ClientConn
+	admin  string // the bootstrap admin's token, read from admin.pat
+	org    string // the first organization
+	core   *mfa.Service
+	ctx    context.Context // acts as the admin in the core (test fixtures)
 }
 
 // mustRunServer starts a server with the test defaults; opts adjust the
@@ -76,6 +79,12 @@ func mustRunServer(tb testing.TB, opts ...func(*server.Config)) *env {
 	}
 	tb.Cleanup(func() { conn.Close() })
 	e := &env{t: tb, srv: srv, base: "http://" + srv.Addr(), conn: conn, admin: strings.TrimSpace(string(pat)), core: srv.Core()}
+	if a := srv.GRPCAddr(); a != "" {
+		if e.native, err = grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { e.native.Close() })
+	}
 	p, err := e.core.Authenticate(context.Background(), e.admin)
 	if err != nil {
 		tb.Fatalf("admin token from admin.pat does not authenticate: %v", err)
@@ -98,6 +107,7 @@ func mustRunServer(tb testing.TB, opts ...func(*server.Config)) *env {
 func testConfig(tb testing.TB) server.Config {
 	cfg := server.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
+	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.DataDir = tb.TempDir()
 	cfg.SQLiteSynchronous = "NORMAL"
 	if pgtest.Enabled() {
@@ -281,7 +291,22 @@ var transports = []transport{
 	{"rest", (*env).callREST},
 }
 
-func (e *env) callGRPC(o op, token, org string) outcome {
+// nativeGRPC is gRPC over the dedicated native listener (Config.GRPCAddr);
+// native_grpc_test.go runs it beside the one-port gRPC.
+var nativeGRPC = transport{"grpc-native-listener", (*env).callNativeGRPC}
+
+// callNativeGRPC calls over the dedicated native gRPC listener
+// (Config.GRPCAddr, grpc-go's own transport).
+func (e *env) callNativeGRPC(o op, token, org string) outcome {
+	if e.native == nil {
+		e.t.Fatal("the server has no native gRPC listener (Config.GRPCAddr)")
+	}
+	return e.invokeGRPC(e.native, o, token, org)
+}
+
+func (e *env) callGRPC(o op, token, org string) outcome { return e.invokeGRPC(e.conn, o, token, org) }
+
+func (e *env) invokeGRPC(conn *grpc.ClientConn, o op, token, org string) outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	md := metadata.MD{}
@@ -293,7 +318,7 @@ func (e *env) callGRPC(o op, token, org string) outcome {
 	}
 	ctx = metadata.NewOutgoingContext(ctx, md)
 	resp := o.newResp()
-	err := e.conn.Invoke(ctx, o.method, o.req, resp)
+	err := conn.Invoke(ctx, o.method, o.req, resp)
 	if err != nil {
 		st := status.Convert(err)
 		out := outcome{code: st.Code(), message: st.Message()}

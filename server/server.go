@@ -22,11 +22,10 @@ import (
 	"connectrpc.com/vanguard"
 	"github.com/rs/cors"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/factorgate/factorgate/gen/openapi"
 	"github.com/factorgate/factorgate/server/api"
@@ -49,11 +48,11 @@ type Server struct {
 	store    eventstore.Store
 	core     *mfa.Service
 	grpc     *grpc.Server
+	native   *grpc.Server // the same services on the native gRPC listener
 	health   *health.Server
-	inproc   *bufconn.Listener
-	conn     *grpc.ClientConn
 	http     *http.Server
 	listener net.Listener
+	grpcLn   net.Listener // the native gRPC listener (Config.GRPCAddr)
 	boot     mfa.BootstrapResult
 	patFile  string
 	notify   *dispatcher // nil without webhooks
@@ -95,7 +94,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.core, err = mfa.New(mfa.Config{Store: s.store, MasterKey: key, Now: cfg.Now, Node: cfg.Node,
-		Issuer: cfg.Issuer, RPID: cfg.RPID, RPOrigins: cfg.RPOrigins,
+		Issuer: cfg.Issuer, RPID: cfg.RPID, RPOrigins: cfg.RPOrigins, Limits: cfg.coreLimits(),
 		SelfRemovalMaxAge: cfg.SelfRemovalMaxAge, RevokeTokensOnFactorRemoval: cfg.RevokeTokensOnFactorRemoval,
 		Notify: len(cfg.Webhooks) > 0})
 	if err != nil {
@@ -189,25 +188,32 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	}
 	chain := &api.Chain{Logger: s.log, Metrics: metrics, Auth: s.core, Detail: zitadel.Detail, Rules: rules, OrgHeader: zitadel.OrgHeader}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
-	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))
-	for _, d := range dialects {
-		d.RegisterGRPC(s.grpc)
-	}
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes), grpc.ChainUnaryInterceptor(chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))
 	s.health = health.NewServer()
-	healthpb.RegisterHealthServer(s.grpc, s.health)
-	reflection.Register(s.grpc)
-
-	// The REST gateways call the gRPC server through an in-process
-	// connection, so REST requests run the same interceptor chain.
-	s.inproc = bufconn.Listen(1 << 20)
-	go func() { _ = s.grpc.Serve(s.inproc) }()
-	conn, err := grpc.NewClient("passthrough:///factorgate-inproc",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.inproc.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
+	servers := []*grpc.Server{s.grpc}
+	if s.cfg.GRPCAddr != "" {
+		// The native listener gets a grpc.Server of its own, with the same
+		// chain behind a step that drops the transport label a client may
+		// have sent (on the one port, the HTTP root drops it).
+		s.native = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes), grpc.ChainUnaryInterceptor(dropTransportLabel, chain.Unary()),
+			grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))
+		servers = append(servers, s.native)
 	}
-	s.conn = conn
+	for _, g := range servers {
+		for _, d := range dialects {
+			d.RegisterGRPC(g)
+		}
+		healthpb.RegisterHealthServer(g, s.health)
+		reflection.Register(g)
+	}
+
+	// The REST gateways call the same services through an in-process
+	// connection behind the same interceptor chain, so REST requests run
+	// it too (without a second encoding and HTTP/2 pass).
+	conn := api.NewInProcess(chain.Unary())
+	for _, d := range dialects {
+		d.RegisterGRPC(conn)
+	}
 
 	// gRPC-Web and Connect go through vanguard to the same gRPC server. One
 	// transcoder per service: vanguard also derives REST routes from the
@@ -267,9 +273,9 @@ func (s *Server) buildTransports(ctx context.Context) error {
 			mux.ServeHTTP(w, r)
 		}
 	})
-	var handler http.Handler = root
+	handler := s.guard(root)
 	if len(s.cfg.CORSOrigins) > 0 { // rs/cors would allow every origin for an empty list
-		handler = corsHandler(s.cfg.CORSOrigins).Handler(root)
+		handler = corsHandler(s.cfg.CORSOrigins).Handler(handler)
 	}
 
 	var protocols http.Protocols
@@ -279,12 +285,24 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	s.http = &http.Server{
 		Handler:           handler,
 		Protocols:         &protocols,
-		ReadHeaderTimeout: 10e9,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		IdleTimeout:       120e9,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	return nil
+}
+
+// dropTransportLabel removes api.HeaderTransport from a native gRPC call's
+// metadata: only the server labels transports, so a client of the native
+// listener is counted and logged as "grpc" whatever it sends.
+func dropTransportLabel(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(api.HeaderTransport)) > 0 {
+		md = md.Copy()
+		md.Delete(api.HeaderTransport)
+		ctx = metadata.NewIncomingContext(ctx, md)
+	}
+	return handler(ctx, req)
 }
 
 // endOnClose gives a streaming call a context that ends when the server
@@ -382,24 +400,29 @@ func writeText(w http.ResponseWriter, code int, msg string) {
 
 // Start listens on the configured address and serves in the background.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	ln, err := s.listen(s.cfg.Addr, []string{"h2", "http/1.1"})
 	if err != nil {
 		return err
 	}
-	if s.cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+	s.listener = ln
+	if s.cfg.GRPCAddr != "" {
+		gln, err := s.listen(s.cfg.GRPCAddr, []string{"h2"})
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("tls: %w", err)
+			return fmt.Errorf("grpc-addr: %w", err)
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
+		s.grpcLn = gln
+		go func() { _ = s.native.Serve(gln) }() // ends with GracefulStop in Close
 	}
-	s.listener = ln
 	if s.notify != nil {
 		s.notify.start()
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.log.Info("serving", "addr", ln.Addr().String(), "db", redactDB(s.cfg.DB))
+	attrs := []any{"addr", ln.Addr().String()}
+	if s.grpcLn != nil {
+		attrs = append(attrs, "grpc_addr", s.grpcLn.Addr().String())
+	}
+	s.log.Info("serving", append(attrs, "db", redactDB(s.cfg.DB))...)
 	go func() {
 		err := s.http.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -408,6 +431,33 @@ func (s *Server) Start() error {
 		s.served <- err
 	}()
 	return nil
+}
+
+// listen opens a TCP listener on addr, with TLS (offering protos) when the
+// configuration names certificate files.
+func (s *Server) listen(addr string, protos []string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: protos, MinVersion: tls.VersionTLS12})
+	}
+	return ln, nil
+}
+
+// GRPCAddr returns the address of the native gRPC listener (after Start),
+// or "" when Config.GRPCAddr is not set.
+func (s *Server) GRPCAddr() string {
+	if s.grpcLn == nil {
+		return ""
+	}
+	return s.grpcLn.Addr().String()
 }
 
 // Addr returns the address the server listens on (after Start).
@@ -452,8 +502,8 @@ func (s *Server) Close() error {
 			}
 			cancel()
 		}
-		if s.conn != nil {
-			_ = s.conn.Close()
+		if s.native != nil {
+			s.native.GracefulStop()
 		}
 		if s.grpc != nil {
 			s.grpc.GracefulStop()

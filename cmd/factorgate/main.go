@@ -126,6 +126,7 @@ func parseServe(args []string, getenv func(string) string) (server.Config, error
 	fs.SetOutput(io.Discard) // errors are returned; help goes to stdout
 	var origins, rpOrigins string
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (gRPC, gRPC-Web and REST on one port)")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "optional second listen address for native gRPC only, on grpc-go's own transport (faster)")
 	fs.StringVar(&cfg.DB, "db", "", "store URL: sqlite://<file> (default sqlite://<data-dir>/factorgate.db)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the SQLite file, the master key and admin.pat")
 	fs.StringVar(&cfg.MasterKeyFile, "masterkey-file", "", "file with the hex master key (default <data-dir>/masterkey, created on first start)")
@@ -140,6 +141,17 @@ func parseServe(args []string, getenv func(string) string) (server.Config, error
 	fs.StringVar(&rpOrigins, "webauthn-origins", "", "comma-separated WebAuthn origins")
 	fs.StringVar(&cfg.SQLiteSynchronous, "sqlite-synchronous", cfg.SQLiteSynchronous, "FULL (durable on power loss) or NORMAL")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to let requests finish on SIGINT/SIGTERM")
+	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest request body (REST, gRPC-Web, Connect, token forms): 413 above it")
+	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", cfg.MaxMessageBytes, "largest received gRPC message: ResourceExhausted above it")
+	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", cfg.ReadHeaderTimeout, "time a client has to send a request's headers")
+	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "time a client has to send a request's body (streams exempt)")
+	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "time a request may take to handle (streams exempt): DeadlineExceeded/504 after it")
+	fs.Float64Var(&cfg.RateLimitGrants, "rate-limit-grants", cfg.RateLimitGrants, "token requests per second per client id or username (negative: off); 429 above it")
+	fs.IntVar(&cfg.RateLimitGrantsBurst, "rate-limit-grants-burst", cfg.RateLimitGrantsBurst, "burst of --rate-limit-grants")
+	fs.Float64Var(&cfg.RateLimitGrantsPerIP, "rate-limit-grants-per-ip", cfg.RateLimitGrantsPerIP, "token requests per second per remote address (negative: off); 429 above it")
+	fs.IntVar(&cfg.RateLimitGrantsPerIPBurst, "rate-limit-grants-per-ip-burst", cfg.RateLimitGrantsPerIPBurst, "burst of --rate-limit-grants-per-ip")
+	fs.Float64Var(&cfg.RateLimitFailedCodes, "rate-limit-failed-codes", cfg.RateLimitFailedCodes, "failed code verifications per minute per user after the burst (negative: off); ResourceExhausted/429 above it")
+	fs.IntVar(&cfg.RateLimitFailedCodesBurst, "rate-limit-failed-codes-burst", cfg.RateLimitFailedCodesBurst, "failed code verifications a user may make in a row")
 	fs.DurationVar(&cfg.SelfRemovalMaxAge, "self-removal-max-age", cfg.SelfRemovalMaxAge, "removing one's own factor needs a sign-in at most this old (0: no step-up rule)")
 	fs.BoolVar(&cfg.RevokeTokensOnFactorRemoval, "revoke-tokens-on-factor-removal", false, "end a user's other tokens when one of their factors is removed")
 	fs.Func("webhook-url", "notification webhook, repeatable or comma-separated: https://… (every organization) or org=<id>=https://… (one)", func(v string) error {

@@ -262,7 +262,8 @@ func TestServeHelpNamesEveryFlagAndItsEnvironmentVariable(t *testing.T) {
 		t.Fatalf("serve --help: %v", err)
 	}
 	for _, f := range []string{"addr", "db", "data-dir", "masterkey-file", "tls-cert-file", "tls-key-file", "cors-origins",
-		"log-level", "log-format", "node", "issuer", "webauthn-rp-id", "webauthn-origins", "sqlite-synchronous", "shutdown-timeout"} {
+		"log-level", "log-format", "node", "issuer", "webauthn-rp-id", "webauthn-origins", "sqlite-synchronous", "shutdown-timeout",
+		"grpc-addr"} {
 		if !strings.Contains(out, "--"+f+" ") || !strings.Contains(out, "("+envName(f)+")") {
 			t.Errorf("help does not document --%s with %s:\n%s", f, envName(f), out)
 		}

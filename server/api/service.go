@@ -17,11 +17,12 @@ type Route struct {
 }
 
 // Service is what one API dialect gives the server: its gRPC services, its
-// REST routes (served through a client connection to the same gRPC server,
-// so the interceptor chain runs for REST too), and its access rules.
+// REST routes (served through a client connection to the same services
+// behind the same interceptor chain, InProcess, so the chain runs for REST
+// too), and its access rules.
 type Service interface {
 	Name() string
-	RegisterGRPC(s *grpc.Server)
-	Routes(ctx context.Context, conn *grpc.ClientConn) ([]Route, error)
+	RegisterGRPC(s grpc.ServiceRegistrar)
+	Routes(ctx context.Context, conn grpc.ClientConnInterface) ([]Route, error)
 	Rules() map[string]Rule
 }

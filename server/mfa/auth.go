@@ -6,13 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/factorgate/factorgate/server/eventstore"
 )
 
 // Permission names, as ZITADEL spells them.
@@ -108,31 +105,31 @@ func newTokenString() (string, error) {
 // Authenticate resolves a bearer token to its principal. The lookup is by
 // the token's hash, so no stored secret is compared byte by byte.
 //
-// Nothing is cached: every call reads the token's document from the store.
-// So with many replicas on one database, a token revoked through any of
-// them (RevokeToken deletes the document in the revoking transaction) is
-// refused by all of them from the moment the revocation returns: the bound
-// is zero. Roles are read the same way on every call (Authorize).
+// Nothing is cached: every call reads the token's document from the store
+// (only its decoded form is reused while the stored bytes are unchanged,
+// see docCache). So with many replicas on one database, a token revoked
+// through any of them (RevokeToken deletes the document in the revoking
+// transaction) is refused by all of them from the moment the revocation
+// returns: the bound is zero. Roles are read the same way on every request
+// (Authorize; the command's own check in the same request reuses what
+// Authorize read, see WithRequestPrincipal).
 func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, error) {
 	if token == "" {
 		return nil, ErrTokenInvalid
 	}
-	d, err := s.store.Get(ctx, tokenDocKind, HashToken(token))
-	if errors.Is(err, eventstore.ErrNotFound) {
-		return nil, ErrTokenInvalid
-	}
+	td, ok, err := loadShared[tokenDoc](ctx, s, tokenDocKind, HashToken(token), "AUTH-tok01", "AUTH-tok02")
 	if err != nil {
-		return nil, storeErr("AUTH-tok01", err)
+		return nil, err
 	}
-	var td tokenDoc
-	if err := json.Unmarshal(d.Data, &td); err != nil {
-		return nil, internal("AUTH-tok02", err)
+	if !ok {
+		return nil, ErrTokenInvalid
 	}
 	if !td.Expiration.IsZero() && !s.now().Before(td.Expiration) {
 		return nil, ErrTokenInvalid
 	}
+	// The slices are copied: td is shared with other requests.
 	return &Principal{UserID: td.UserID, OrgID: td.OrgID, TokenID: td.TokenID, Machine: td.Machine,
-		Scopes: td.Scopes, AMR: td.AMR, AuthTime: td.AuthTime, Expires: td.Expiration}, nil
+		Scopes: slices.Clone(td.Scopes), AMR: slices.Clone(td.AMR), AuthTime: td.AuthTime, Expires: td.Expiration}, nil
 }
 
 // Authorize checks that p holds permission in the organization named by
@@ -145,7 +142,7 @@ func (s *Service) Authorize(ctx context.Context, p *Principal, orgID, permission
 	if orgID == "" {
 		orgID = p.OrgID
 	}
-	org, err := s.loadOrg(ctx, orgID)
+	org, err := s.accessOrg(ctx, orgID)
 	if err != nil {
 		return "", err
 	}
@@ -170,7 +167,7 @@ func (s *Service) Authorize(ctx context.Context, p *Principal, orgID, permission
 
 // rolesIn returns the caller's instance roles plus their roles in org.
 func (s *Service) rolesIn(ctx context.Context, userID string, org *orgState) ([]string, error) {
-	in, err := s.loadInstance(ctx)
+	in, err := s.accessInstance(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +188,7 @@ func (s *Service) checkPermission(ctx context.Context, orgID, permission, target
 	if targetUserID != "" && p.UserID == targetUserID {
 		return nil
 	}
-	org, err := s.loadOrg(ctx, orgID)
+	org, err := s.accessOrg(ctx, orgID)
 	if err != nil {
 		return err
 	}
@@ -222,4 +219,45 @@ func (s *Service) checkInstancePermission(ctx context.Context, permission string
 		return ErrNoPermissionCmd
 	}
 	return nil
+}
+
+// accessOrg loads an organization for a permission decision: within one
+// API request (WithRequestPrincipal) the document read by the first check
+// serves the later ones; otherwise it is read from the store, decoded only
+// when its bytes changed (docCache). The result is read-only.
+func (s *Service) accessOrg(ctx context.Context, orgID string) (*orgState, error) {
+	snap := snapshotFrom(ctx)
+	if snap != nil && snap.org != nil && snap.orgID == orgID {
+		return snap.org, nil
+	}
+	if orgID == "" {
+		return nil, nil
+	}
+	org, ok, err := loadShared[orgState](ctx, s, aggregateTypeOrg, orgID, "QUERY-load1", "QUERY-load2")
+	if err != nil || !ok {
+		return nil, err
+	}
+	if snap != nil {
+		snap.orgID, snap.org = orgID, org
+	}
+	return org, nil
+}
+
+// accessInstance is accessOrg for the instance document.
+func (s *Service) accessInstance(ctx context.Context) (*instanceState, error) {
+	snap := snapshotFrom(ctx)
+	if snap != nil && snap.instance != nil {
+		return snap.instance, nil
+	}
+	in, ok, err := loadShared[instanceState](ctx, s, aggregateTypeInstance, s.instanceID, "QUERY-load1", "QUERY-load2")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, internal("QUERY-inst1", errors.New("instance missing; was Bootstrap called?"))
+	}
+	if snap != nil {
+		snap.instance = in
+	}
+	return in, nil
 }

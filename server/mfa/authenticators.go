@@ -279,6 +279,9 @@ func (s *Service) verifyOTPRegistration(ctx context.Context, sc scope, userID st
 		if !c.now.Before(f.CodeExpiry) {
 			return ErrOTPCodeExpired
 		}
+		if err := s.checkFailedCodes(u.ID); err != nil {
+			return err
+		}
 		if !s.sealer.digestMatches(f.CodeDigest, strings.TrimSpace(code), otpCodeContext(k.kind, u.ID, factorID)) {
 			// Count the wrong code, then answer it.
 			if err := c.push(u, k.failed, factorIDPayload{ID: factorID}); err != nil {
@@ -287,6 +290,7 @@ func (s *Service) verifyOTPRegistration(ctx context.Context, sc scope, userID st
 			if err := s.commit(ctx, c); err != nil {
 				return err
 			}
+			s.failedCode(u.ID)
 			return ErrInvalidCode
 		}
 		if err := s.pushContact(c, u, k, target); err != nil {

@@ -21,15 +21,52 @@ type contextKey int
 
 const principalKey contextKey = 1
 
+// callerContext is what a context carries about its caller: the principal
+// and, for one API request, the access snapshot (see WithRequestPrincipal).
+type callerContext struct {
+	p    *Principal
+	snap *accessSnapshot
+}
+
+// accessSnapshot holds the organization and instance documents that
+// Authorize read for one request, so that the command's own permission
+// check in that request decides on the same documents without reading and
+// decoding them again. It lives exactly as long as the request's context:
+// nothing is shared between requests, so no request ever sees a document
+// older than the moment it was authorized. The documents are read-only.
+type accessSnapshot struct {
+	orgID    string
+	org      *orgState
+	instance *instanceState
+}
+
 // WithPrincipal returns a context carrying p.
 func WithPrincipal(ctx context.Context, p *Principal) context.Context {
-	return context.WithValue(ctx, principalKey, p)
+	return context.WithValue(ctx, principalKey, &callerContext{p: p})
+}
+
+// WithRequestPrincipal returns a context carrying p for one API request:
+// the permission checks of that request (the chain's Authorize and the
+// command's own check) share the organization and instance documents they
+// read, instead of loading and decoding them twice. Use it once per
+// request, never for a context that outlives the request.
+func WithRequestPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey, &callerContext{p: p, snap: &accessSnapshot{}})
 }
 
 // PrincipalFrom returns the caller, or nil for an unauthenticated context.
 func PrincipalFrom(ctx context.Context) *Principal {
-	p, _ := ctx.Value(principalKey).(*Principal)
-	return p
+	if c, _ := ctx.Value(principalKey).(*callerContext); c != nil {
+		return c.p
+	}
+	return nil
+}
+
+func snapshotFrom(ctx context.Context) *accessSnapshot {
+	if c, _ := ctx.Value(principalKey).(*callerContext); c != nil {
+		return c.snap
+	}
+	return nil
 }
 
 func creatorOf(ctx context.Context) string {

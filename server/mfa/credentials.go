@@ -146,6 +146,9 @@ func (s *Service) apiCredential(ctx context.Context, clientID, secret string) (*
 // proves its secret. The token carries the credential's scope and acts in
 // its organization; its amr is "client_secret".
 func (s *Service) APICredentialGrant(ctx context.Context, clientID, secret string) (TokenGrant, error) {
+	if err := s.allowGrant("client", clientID); err != nil {
+		return TokenGrant{}, err
+	}
 	u, err := s.apiCredential(ctx, clientID, secret)
 	if err != nil {
 		return TokenGrant{}, err
@@ -158,6 +161,9 @@ func (s *Service) APICredentialGrant(ctx context.Context, clientID, secret strin
 // A token that is unknown, expired or another client's is left alone and
 // is not an error; revoked reports whether a live token ended.
 func (s *Service) RevokeAPIToken(ctx context.Context, clientID, secret, token string) (revoked bool, err error) {
+	if err := s.allowGrant("client", clientID); err != nil {
+		return false, err
+	}
 	u, err := s.apiCredential(ctx, clientID, secret)
 	if err != nil {
 		return false, err

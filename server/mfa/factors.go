@@ -329,10 +329,14 @@ func (s *Service) verifyTOTP(ctx context.Context, sc scope, userID, totpID, code
 		if err != nil {
 			return internal("COMMAND-totp4", err)
 		}
+		if err := s.checkFailedCodes(u.ID); err != nil {
+			return err
+		}
 		c := s.newChange(ctx)
 		ok, err := totp.ValidateCustom(code, string(secret), c.now, totp.ValidateOpts{
 			Period: totpPeriod, Skew: totpSkew, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
 		if err != nil || !ok {
+			s.failedCode(u.ID)
 			return ErrInvalidCode
 		}
 		if err := c.push(u, EventTOTPVerified, factorIDPayload{ID: f.ID}); err != nil {

@@ -41,6 +41,9 @@ type refreshDoc struct {
 // PasswordGrantWithRefresh is PasswordGrant that also issues a refresh
 // token (for dialects whose clients refresh, such as DruID's).
 func (s *Service) PasswordGrantWithRefresh(ctx context.Context, username, password string, scopes []string) (TokenGrant, error) {
+	if err := s.allowGrant("user", username); err != nil {
+		return TokenGrant{}, err
+	}
 	u, err := s.checkPassword(ctx, username, password)
 	if err != nil {
 		return TokenGrant{}, err
@@ -77,6 +80,9 @@ func (s *Service) RefreshGrant(ctx context.Context, refreshToken string, scopes 
 		return TokenGrant{}, ErrRefreshTokenInvalid
 	}
 	hash := HashToken(refreshToken)
+	if err := s.allowGrant("refresh", hash); err != nil {
+		return TokenGrant{}, err
+	}
 	var g TokenGrant
 	err := s.retry(ctx, func() error {
 		rd, err := s.loadRefresh(ctx, hash)
@@ -100,6 +106,17 @@ func (s *Service) RefreshGrant(ctx context.Context, refreshToken string, scopes 
 			return err
 		}
 		if u == nil {
+			return ErrRefreshTokenInvalid
+		}
+		// Read the token again after the user: a concurrent use that
+		// committed before the user was read has deleted it by now, and
+		// one that commits later moves the user's sequence, so this
+		// append conflicts and the retry finds the token gone. (Read only
+		// before the user, both uses could pass.)
+		if rd, err = s.loadRefresh(ctx, hash); err != nil {
+			return err
+		}
+		if rd == nil {
 			return ErrRefreshTokenInvalid
 		}
 		c := s.newChange(ctx)

@@ -9,8 +9,8 @@ import (
 )
 
 // RevokeToken ends an access token (from a grant or a personal access
-// token), or an unused refresh token, at once: the revocation event and the removal of the token's
-// read-model document are one transaction, and Authenticate reads that
+// token), or an unused refresh token, at once: the revocation event and
+// the removal of the token's read-model document are one transaction, and Authenticate reads that
 // document on every call, so every replica sharing the store refuses the
 // token from the moment RevokeToken returns. Revoking an unknown, expired
 // or already revoked token is not an error (RFC 7009 §2.2); revoked reports
@@ -36,6 +36,15 @@ func (s *Service) RevokeToken(ctx context.Context, token string) (revoked bool, 
 		u, err := s.loadUser(ctx, td.UserID)
 		if err != nil {
 			return err
+		}
+		// Read the token again after the user (as RefreshGrant does): a
+		// concurrent revocation either has deleted it by now or will move
+		// the user's sequence and make this append retry.
+		if _, err := s.store.Get(ctx, tokenDocKind, hash); errors.Is(err, eventstore.ErrNotFound) {
+			revoked = false
+			return nil
+		} else if err != nil {
+			return storeErr("COMMAND-rvk04", err)
 		}
 		c := s.newChange(ctx)
 		c.batch.Delete = append(c.batch.Delete, eventstore.DocKey{Kind: tokenDocKind, ID: hash})

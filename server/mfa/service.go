@@ -26,6 +26,9 @@ type Config struct {
 	RPID          string
 	RPDisplayName string
 	RPOrigins     []string
+	// Limits are the abuse limits (ratelimit.go); zero fields take
+	// DefaultLimits.
+	Limits Limits
 	// SelfRemovalMaxAge is the step-up window: removing one's own factor
 	// needs a token whose user signed in at most this long ago. Zero turns
 	// the rule off (the server's default is DefaultSelfRemovalMaxAge).
@@ -48,6 +51,12 @@ type Service struct {
 	issuer     string
 	rp         rpConfig
 	instanceID string
+	// decoded reuses decoded read-only documents whose stored bytes did
+	// not change (see docCache); every request still reads the store.
+	decoded docCache
+
+	grants      *Limiter // token requests per identity
+	failedCodes *Limiter // failed code verifications per user
 
 	selfRemovalMaxAge time.Duration
 	revokeOnRemoval   bool
@@ -81,13 +90,16 @@ func New(cfg Config) (*Service, error) {
 	if cfg.RPDisplayName == "" {
 		cfg.RPDisplayName = cfg.Issuer
 	}
+	limits := cfg.Limits.withDefaults()
 	return &Service{
-		store:  cfg.Store,
-		sealer: sl,
-		now:    cfg.Now,
-		ids:    NewIDGenerator(cfg.Node, cfg.Now),
-		issuer: cfg.Issuer,
-		rp:     rpConfig{ID: cfg.RPID, DisplayName: cfg.RPDisplayName, Origins: cfg.RPOrigins},
+		grants:      NewLimiter(limits.GrantRate, limits.GrantBurst, cfg.Now),
+		failedCodes: NewLimiter(limits.FailedCodeRate, limits.FailedCodeBurst, cfg.Now),
+		store:       cfg.Store,
+		sealer:      sl,
+		now:         cfg.Now,
+		ids:         NewIDGenerator(cfg.Node, cfg.Now),
+		issuer:      cfg.Issuer,
+		rp:          rpConfig{ID: cfg.RPID, DisplayName: cfg.RPDisplayName, Origins: cfg.RPOrigins},
 
 		selfRemovalMaxAge: cfg.SelfRemovalMaxAge,
 		revokeOnRemoval:   cfg.RevokeTokensOnFactorRemoval,

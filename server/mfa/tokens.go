@@ -47,6 +47,9 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("factorgate-timing-equalis
 // password. The token remembers that it came from a password ("pwd") and
 // when.
 func (s *Service) PasswordGrant(ctx context.Context, username, password string, scopes []string) (TokenGrant, error) {
+	if err := s.allowGrant("user", username); err != nil {
+		return TokenGrant{}, err
+	}
 	u, err := s.checkPassword(ctx, username, password)
 	if err != nil {
 		return TokenGrant{}, err
@@ -74,6 +77,9 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 // ClientCredentialsGrant issues an access token to a machine user that
 // proves its client secret (client id = username).
 func (s *Service) ClientCredentialsGrant(ctx context.Context, clientID, secret string, scopes []string) (TokenGrant, error) {
+	if err := s.allowGrant("client", clientID); err != nil {
+		return TokenGrant{}, err
+	}
 	u, err := s.userByName(ctx, clientID)
 	if err != nil {
 		return TokenGrant{}, err

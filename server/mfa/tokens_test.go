@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/factorgate/factorgate/server/eventstore"
@@ -185,5 +187,50 @@ func TestSeed(t *testing.T) {
 	}
 	if _, err := e.svc.Seed(e.admin, mfa.SeedOptions{OrgID: org, Users: 1, Prefix: "seed"}); !errors.Is(err, eventstore.ErrClaimed) {
 		t.Errorf("seeding a taken username: %v, want ErrClaimed", err)
+	}
+}
+
+// Of many concurrent revocations of one token, exactly one ends it: one
+// revocation event, the others report that nothing was live.
+func TestRevokeTokenRace(t *testing.T) {
+	e := newTestEnv(t)
+	org := e.org()
+	name := uniqueName("rvr")
+	if _, err := e.svc.AddHumanUser(e.admin, org, mfa.HumanInput{Username: name, GivenName: "A", FamilyName: "B",
+		Email: name + "@example.com", EmailVerified: true, Password: "correct horse"}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := e.svc.PasswordGrant(e.admin, name, "correct horse", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var ended atomic.Int32
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			revoked, err := e.svc.RevokeToken(e.admin, g.Token)
+			if err != nil {
+				t.Error(err)
+			}
+			if revoked {
+				ended.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if ended.Load() != 1 {
+		t.Errorf("%d revocations reported ending the token, want 1", ended.Load())
+	}
+	events, _ := e.store.Load(e.admin, "user", g.UserID, 0)
+	n := 0
+	for _, ev := range events {
+		if ev.Type == mfa.EventTokenRevoked {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d %s events, want 1", n, mfa.EventTokenRevoked)
 	}
 }

@@ -40,7 +40,7 @@ func New(core *mfa.Service) *Service { return &Service{core: core} }
 func (s *Service) Name() string { return "druid" }
 
 // RegisterGRPC implements api.Service.
-func (s *Service) RegisterGRPC(g *grpc.Server) {
+func (s *Service) RegisterGRPC(g grpc.ServiceRegistrar) {
 	druidv1.RegisterMFAServiceServer(g, &mfaServer{core: s.core})
 }
 
@@ -66,7 +66,7 @@ func (s *Service) Rules() map[string]api.Rule {
 // the mux's error handler (WithErrorHandler, WithRoutingErrorHandler),
 // which also sets the statuses DruID's contract fixes (417); the envelope
 // of a success is the response message itself.
-func (s *Service) Routes(ctx context.Context, conn *grpc.ClientConn) ([]api.Route, error) {
+func (s *Service) Routes(ctx context.Context, conn grpc.ClientConnInterface) ([]api.Route, error) {
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: false},

@@ -105,6 +105,8 @@ func v1Answer(st *status.Status) (int, string, string) {
 		return http.StatusBadRequest, "bad request", st.Message()
 	case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded:
 		return http.StatusServiceUnavailable, "service unavailable", "Service Unavailable"
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests, "Too Many Requests", st.Message()
 	}
 	return http.StatusInternalServerError, "internal server error", "Internal Server Error"
 }
@@ -123,6 +125,8 @@ func v2Answer(st *status.Status) (int, string, string) {
 		return http.StatusUnprocessableEntity, "UnprocessableEntityError", st.Message()
 	case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded:
 		return http.StatusServiceUnavailable, "ServiceUnavailableError", "Service Unavailable"
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests, "TooManyRequestsError", st.Message()
 	}
 	return http.StatusInternalServerError, "InternalServerError", "Internal Server Error"
 }

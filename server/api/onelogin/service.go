@@ -47,7 +47,7 @@ func New(core *mfa.Service) *Service { return &Service{core: core} }
 func (s *Service) Name() string { return "onelogin" }
 
 // RegisterGRPC implements api.Service.
-func (s *Service) RegisterGRPC(g *grpc.Server) {
+func (s *Service) RegisterGRPC(g grpc.ServiceRegistrar) {
 	oneloginv1.RegisterMFAServiceServer(g, &v1Server{core: s.core})
 	oneloginv2.RegisterMFAServiceServer(g, &v2Server{core: s.core})
 	oneloginv1.RegisterCredentialServiceServer(g, &credentialServer{core: s.core})
@@ -86,7 +86,7 @@ func (s *Service) Rules() map[string]api.Rule {
 }
 
 // Routes implements api.Service.
-func (s *Service) Routes(ctx context.Context, conn *grpc.ClientConn) ([]api.Route, error) {
+func (s *Service) Routes(ctx context.Context, conn grpc.ClientConnInterface) ([]api.Route, error) {
 	v1Mux, v2Mux := newGatewayMux(1), newGatewayMux(2)
 	if err := oneloginv1.RegisterMFAServiceHandlerClient(ctx, v1Mux, oneloginv1.NewMFAServiceClient(conn)); err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/factorgate/factorgate/server/api"
 	"github.com/factorgate/factorgate/server/mfa"
 )
 
@@ -81,6 +82,10 @@ func (h *tokenEndpoint) token(w http.ResponseWriter, r *http.Request, body url.V
 		authFailure(w)
 		return
 	}
+	if api.RetryAfter(w, err) {
+		tooManyRequests(w)
+		return
+	}
 	if err != nil {
 		serverError(w)
 		return
@@ -109,6 +114,10 @@ func (h *tokenEndpoint) revoke(w http.ResponseWriter, r *http.Request, body url.
 	_, err := h.core.RevokeAPIToken(r.Context(), id, secret, token)
 	if errors.Is(err, mfa.ErrInvalidClient) {
 		authFailure(w)
+		return
+	}
+	if api.RetryAfter(w, err) {
+		tooManyRequests(w)
 		return
 	}
 	if err != nil {
@@ -179,6 +188,12 @@ func badRequest(w http.ResponseWriter, msg string) {
 
 func authFailure(w http.ResponseWriter) {
 	writeJSON(w, http.StatusUnauthorized, flatError{Error: true, Code: http.StatusUnauthorized, Type: "Unauthorized", Message: "Authentication Failure"})
+}
+
+// tooManyRequests answers a rate-limited token request (Retry-After is
+// set by the caller).
+func tooManyRequests(w http.ResponseWriter) {
+	writeJSON(w, http.StatusTooManyRequests, flatError{Error: true, Code: http.StatusTooManyRequests, Type: "Too Many Requests", Message: "Too many requests; try again later"})
 }
 
 func serverError(w http.ResponseWriter) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/factorgate/factorgate/server/api"
 	"github.com/factorgate/factorgate/server/mfa"
 )
 
@@ -77,6 +78,8 @@ func (h *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		switch {
+		case api.RetryAfter(w, err):
+			writeOAuthError(w, http.StatusTooManyRequests, "temporarily_unavailable", mfa.AsError(err).Message)
 		case errors.Is(err, mfa.ErrInvalidClient):
 			w.Header().Set("WWW-Authenticate", `Basic realm="factorgate"`)
 			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")

@@ -56,7 +56,7 @@ func (s *Service) Name() string { return "zitadel" }
 func Detail(id, msg string) proto.Message { return &message.ErrorDetail{Id: id, Message: msg} }
 
 // RegisterGRPC implements api.Service.
-func (s *Service) RegisterGRPC(g *grpc.Server) {
+func (s *Service) RegisterGRPC(g grpc.ServiceRegistrar) {
 	mgmt.RegisterManagementServiceServer(g, &managementServer{core: s.core})
 	admin.RegisterAdminServiceServer(g, &adminServer{core: s.core})
 	orgv2.RegisterOrganizationServiceServer(g, &orgServer{core: s.core})
@@ -135,7 +135,7 @@ func orgField(name protoreflect.Name) func(req any) string {
 // are mounted under their prefixes with the prefix stripped (their proto
 // paths are relative); v2, v2beta and both v3alpha paths are absolute and
 // share one mux.
-func (s *Service) Routes(ctx context.Context, conn *grpc.ClientConn) ([]api.Route, error) {
+func (s *Service) Routes(ctx context.Context, conn grpc.ClientConnInterface) ([]api.Route, error) {
 	success := successCodes()
 	mgmtMux, adminMux, authMux, v2Mux := newGatewayMux(success), newGatewayMux(success), newGatewayMux(success), newGatewayMux(success)
 	if err := mgmt.RegisterManagementServiceHandlerClient(ctx, mgmtMux, mgmt.NewManagementServiceClient(conn)); err != nil {

@@ -1,0 +1,249 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/factorgate/factorgate/server/api"
+	"github.com/factorgate/factorgate/server/mfa"
+)
+
+// Limits on what one request may cost the server. The defaults suit a
+// unary API; every one is a Config field and a serve flag (README,
+// "Security").
+const (
+	defaultMaxBodyBytes    = 1 << 20 // REST/JSON, gRPC-Web, Connect and token form bodies
+	defaultMaxMessageBytes = 4 << 20 // one gRPC message (grpc.MaxRecvMsgSize)
+	defaultReadTimeout     = 30 * time.Second
+	defaultRequestTimeout  = 30 * time.Second
+	// writeSlack is how much longer than the request timeout a response
+	// may take to write before the connection is cut.
+	writeSlack = 5 * time.Second
+)
+
+// streamingMethods are the long-lived calls: no request timeout, read or
+// write deadline applies to them (a client watching health would otherwise
+// be cut off).
+var streamingMethods = []string{"/grpc.health.v1.Health/Watch", "/grpc.reflection."}
+
+func isStreaming(path string) bool {
+	for _, m := range streamingMethods {
+		if strings.HasPrefix(path, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// guard applies the per-request limits in front of every transport: a
+// handling timeout (the request's context ends after RequestTimeout, so a
+// gRPC call answers DeadlineExceeded), read and write deadlines on the
+// connection for this request (a client that sends its body slowly, or
+// reads the answer slowly, is cut off), and the body size limit (a body
+// declared larger than MaxBodyBytes is answered 413 in the dialect's error
+// body before anything reads it; a larger body without a declared length
+// fails to decode at the limit: 400 in the dialect's body). Native gRPC
+// bodies are limited per message by the gRPC server (ResourceExhausted).
+//
+// Token requests are also limited per remote address (a token bucket per
+// IP, RateLimitGrantsPerIP): 429 with Retry-After in the endpoint's body.
+// The core limits them per client id or username as well.
+func (s *Server) guard(next http.Handler) http.Handler {
+	perIP := mfa.NewLimiter(s.cfg.RateLimitGrantsPerIP, s.cfg.RateLimitGrantsPerIPBurst, nil)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isStreaming(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if isTokenPath(r.URL.Path) {
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				host = r.RemoteAddr
+			}
+			if ok, after := perIP.Allow(host); !ok {
+				api.SetRetryAfter(w, after)
+				writeLimitError(w, r, http.StatusTooManyRequests, "temporarily_unavailable", "too many token requests from this address; try again later")
+				return
+			}
+		}
+		rc := http.NewResponseController(w)
+		now := time.Now()
+		_ = rc.SetReadDeadline(now.Add(s.cfg.ReadTimeout))
+		_ = rc.SetWriteDeadline(now.Add(s.cfg.RequestTimeout + writeSlack))
+		if !validUTF8(r.URL) {
+			// Proto strings must be UTF-8: the gateway would fail to
+			// marshal such a path or query parameter into a request.
+			writeRefusal(w, r, http.StatusBadRequest, 3, "invalid_request", "the path or query is not valid UTF-8") // InvalidArgument
+			return
+		}
+		ct := strings.ToLower(r.Header.Get("Content-Type"))
+		nativeGRPC := strings.HasPrefix(ct, "application/grpc") && !strings.HasPrefix(ct, "application/grpc-web")
+		switch {
+		case strings.HasPrefix(ct, "application/grpc"):
+			// gRPC and gRPC-Web carry their deadline in grpc-timeout: the
+			// gRPC server then ends the call with DeadlineExceeded (a
+			// deadline on the HTTP request instead would make it drop the
+			// response).
+			capGRPCTimeout(r.Header, s.cfg.RequestTimeout)
+		case r.Method == http.MethodPost && rpcService(r.URL.Path) != "":
+			capConnectTimeout(r.Header, s.cfg.RequestTimeout) // Connect
+		default:
+			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		if !nativeGRPC && r.Body != nil && r.Body != http.NoBody {
+			if r.ContentLength > s.cfg.MaxBodyBytes {
+				w.Header().Set("Connection", "close")
+				writeLimitError(w, r, http.StatusRequestEntityTooLarge, "invalid_request",
+					"request body too large (limit "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes)")
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// capGRPCTimeout sets the grpc-timeout header to d unless the client asked
+// for less.
+func capGRPCTimeout(h http.Header, d time.Duration) {
+	if cur, ok := parseGRPCTimeout(h.Get("Grpc-Timeout")); ok && cur <= d {
+		return
+	}
+	h.Set("Grpc-Timeout", encodeGRPCTimeout(d))
+}
+
+// capConnectTimeout sets Connect-Timeout-Ms to d unless the client asked for
+// less.
+func capConnectTimeout(h http.Header, d time.Duration) {
+	ms := max(1, (d+time.Millisecond-1)/time.Millisecond)
+	if cur, err := strconv.ParseInt(h.Get("Connect-Timeout-Ms"), 10, 64); err == nil && cur > 0 && cur <= int64(ms) {
+		return
+	}
+	h.Set("Connect-Timeout-Ms", strconv.FormatInt(int64(ms), 10))
+}
+
+// grpcTimeoutUnits are grpc-timeout's units (at most 8 digits before one).
+var grpcTimeoutUnits = []struct {
+	unit byte
+	d    time.Duration
+}{{'n', time.Nanosecond}, {'u', time.Microsecond}, {'m', time.Millisecond}, {'S', time.Second}, {'M', time.Minute}, {'H', time.Hour}}
+
+func parseGRPCTimeout(v string) (time.Duration, bool) {
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v[:len(v)-1], 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	for _, u := range grpcTimeoutUnits {
+		if u.unit == v[len(v)-1] {
+			return time.Duration(n) * u.d, true
+		}
+	}
+	return 0, false
+}
+
+// encodeGRPCTimeout writes d in the finest unit that fits 8 digits,
+// rounding up.
+func encodeGRPCTimeout(d time.Duration) string {
+	for _, u := range grpcTimeoutUnits {
+		if n := (d + u.d - 1) / u.d; n <= 99999999 {
+			return strconv.FormatInt(int64(max(n, 1)), 10) + string(u.unit)
+		}
+	}
+	return "99999999H"
+}
+
+// validUTF8 reports whether the decoded path and every query key and value
+// are valid UTF-8.
+func validUTF8(u *url.URL) bool {
+	if !utf8.ValidString(u.Path) {
+		return false
+	}
+	if u.RawQuery == "" {
+		return true
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return true // the gateway answers a malformed query itself
+	}
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isTokenPath reports whether path is one of the token endpoints.
+func isTokenPath(path string) bool {
+	return strings.HasPrefix(path, "/oauth2/") || strings.HasPrefix(path, "/oauth/v2/") || strings.HasPrefix(path, "/auth/oauth2/")
+}
+
+// writeLimitError answers a request the limits refuse (413, 429) in the
+// error body of the dialect that owns the path: OneLogin's v1 and v2
+// envelopes (and its token endpoint's flat error), DruID's result
+// envelope, OAuth's error object (oauthErr) on the other token endpoints,
+// and the gRPC-gateway status body (ZITADEL, code ResourceExhausted)
+// elsewhere.
+func writeLimitError(w http.ResponseWriter, r *http.Request, code int, oauthErr, msg string) {
+	writeRefusal(w, r, code, 8, oauthErr, msg) // ResourceExhausted
+}
+
+// writeRefusal is writeLimitError with the gRPC code of the ZITADEL body.
+func writeRefusal(w http.ResponseWriter, r *http.Request, code, grpcCode int, oauthErr, msg string) {
+	text := http.StatusText(code)
+	var body any
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/api/1/"), strings.HasPrefix(p, "/auth/oauth2/"):
+		body = map[string]any{"status": map[string]any{"error": true, "code": code, "type": text, "message": msg}}
+		if strings.HasPrefix(p, "/auth/oauth2/") {
+			body = map[string]any{"error": true, "code": code, "type": text, "message": msg}
+		}
+	case strings.HasPrefix(p, "/api/2/"):
+		body = map[string]any{"statusCode": code, "name": strings.ReplaceAll(text, " ", "") + "Error", "message": msg}
+	case strings.HasPrefix(p, "/activityid/"):
+		body = map[string]any{"result": map[string]any{"status": code, "message": msg,
+			"errors": []any{map[string]any{"message": text, "details": msg}}}}
+	case isTokenPath(p):
+		body = map[string]any{"error": oauthErr, "error_description": msg}
+	default:
+		body = map[string]any{"code": grpcCode, "message": msg, "details": []any{}}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// Token requests per remote address: 50 per second, bursts of 200.
+const (
+	defaultGrantsPerIP      = 50
+	defaultGrantsPerIPBurst = 200
+)
+
+// coreLimits are the core's per-identity and per-user limits.
+func (c *Config) coreLimits() mfa.Limits {
+	codes := c.RateLimitFailedCodes / 60
+	if c.RateLimitFailedCodes < 0 {
+		codes = -1
+	}
+	return mfa.Limits{GrantRate: c.RateLimitGrants, GrantBurst: c.RateLimitGrantsBurst,
+		FailedCodeRate: codes, FailedCodeBurst: c.RateLimitFailedCodesBurst}
+}

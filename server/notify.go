@@ -352,12 +352,12 @@ func (s *Server) notificationsHandler(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(runtime.HTTPStatusFromCode(st.Code()))
 		_ = json.NewEncoder(w).Encode(map[string]any{"code": int(st.Code()), "message": st.Message()})
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		writeErr(mfa.ErrAuthHeaderMissing)
+	token, err := api.BearerToken(r.Header.Get("Authorization"))
+	if err != nil {
+		writeErr(err)
 		return
 	}
-	p, err := s.core.Authenticate(r.Context(), strings.TrimSpace(token))
+	p, err := s.core.Authenticate(r.Context(), token)
 	if err != nil {
 		writeErr(err)
 		return

@@ -39,28 +39,23 @@ type loginStatus struct {
 	ConnectState string `json:"connect_state"`
 }
 
-type oauthError struct {
-	Error       string `json:"error"`
-	Description string `json:"error_description,omitempty"`
-}
-
 func (h *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/oauth2/token" {
-		writeOAuthError(w, http.StatusNotFound, "invalid_request", "unknown endpoint; the token endpoint is /oauth2/token")
+		api.WriteOAuthError(w, http.StatusNotFound, "invalid_request", "unknown endpoint; the token endpoint is /oauth2/token")
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
+		api.WriteOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if !strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "application/x-www-form-urlencoded") {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+		api.WriteOAuthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+		api.WriteOAuthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
 		return
 	}
 	form := r.PostForm
@@ -74,7 +69,7 @@ func (h *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "password":
 		user, pw := form.Get("username"), form.Get("password")
 		if user == "" || pw == "" {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "username and password are required")
+			api.WriteOAuthError(w, http.StatusBadRequest, "invalid_request", "username and password are required")
 			return
 		}
 		grant, err = h.core.PasswordGrantWithRefresh(r.Context(), user, pw, scopes)
@@ -82,7 +77,7 @@ func (h *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		rt := form.Get("refresh_token")
 		if rt == "" {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "refresh_token is required")
+			api.WriteOAuthError(w, http.StatusBadRequest, "invalid_request", "refresh_token is required")
 			return
 		}
 		grant, err = h.core.RefreshGrant(r.Context(), rt, scopes)
@@ -94,30 +89,30 @@ func (h *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if id == "" || secret == "" {
 			w.Header().Set("WWW-Authenticate", `Basic realm="factorgate"`)
-			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication is required")
+			api.WriteOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication is required")
 			return
 		}
 		grant, err = h.core.ClientCredentialsGrant(r.Context(), id, secret, scopes)
 	case "":
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "grant_type is required")
+		api.WriteOAuthError(w, http.StatusBadRequest, "invalid_request", "grant_type is required")
 		return
 	default:
-		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "supported: password, refresh_token, client_credentials")
+		api.WriteOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "supported: password, refresh_token, client_credentials")
 		return
 	}
 	if err != nil {
 		switch {
 		case api.RetryAfter(w, err):
-			writeOAuthError(w, http.StatusTooManyRequests, "temporarily_unavailable", mfa.AsError(err).Message)
+			api.WriteOAuthError(w, http.StatusTooManyRequests, "temporarily_unavailable", mfa.AsError(err).Message)
 		case errors.Is(err, mfa.ErrInvalidClient):
 			w.Header().Set("WWW-Authenticate", `Basic realm="factorgate"`)
-			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+			api.WriteOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
 		case errors.Is(err, mfa.ErrRefreshScope):
-			writeOAuthError(w, http.StatusBadRequest, "invalid_scope", mfa.AsError(err).Message)
+			api.WriteOAuthError(w, http.StatusBadRequest, "invalid_scope", mfa.AsError(err).Message)
 		case mfa.KindOf(err) == mfa.KindUnauthenticated:
-			writeOAuthError(w, http.StatusBadRequest, "invalid_grant", mfa.AsError(err).Message)
+			api.WriteOAuthError(w, http.StatusBadRequest, "invalid_grant", mfa.AsError(err).Message)
 		default:
-			writeOAuthError(w, http.StatusInternalServerError, "server_error", "")
+			api.WriteOAuthError(w, http.StatusInternalServerError, "server_error", "")
 		}
 		return
 	}
@@ -130,11 +125,4 @@ func (h *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Pragma", "no-cache")
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(resp)
-}
-
-func writeOAuthError(w http.ResponseWriter, code int, e, desc string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(oauthError{Error: e, Description: desc})
 }

@@ -25,11 +25,6 @@ type tokenResponse struct {
 	Scope       string `json:"scope,omitempty"`
 }
 
-type oauthError struct {
-	Error       string `json:"error"`
-	Description string `json:"error_description,omitempty"`
-}
-
 func (h *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/oauth/v2/token" {
 		http.NotFound(w, r)
@@ -37,12 +32,12 @@ func (h *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
+		api.WriteOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+		api.WriteOAuthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
 		return
 	}
 	scopes := strings.Fields(r.PostForm.Get("scope"))
@@ -54,7 +49,7 @@ func (h *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "password":
 		user, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
 		if user == "" || pw == "" {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "username and password are required")
+			api.WriteOAuthError(w, http.StatusBadRequest, "invalid_request", "username and password are required")
 			return
 		}
 		grant, err = h.core.PasswordGrant(r.Context(), user, pw, scopes)
@@ -65,28 +60,28 @@ func (h *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if id == "" || secret == "" {
 			w.Header().Set("WWW-Authenticate", `Basic realm="factorgate"`)
-			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication is required")
+			api.WriteOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication is required")
 			return
 		}
 		grant, err = h.core.ClientCredentialsGrant(r.Context(), id, secret, scopes)
 	case "":
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "grant_type is required")
+		api.WriteOAuthError(w, http.StatusBadRequest, "invalid_request", "grant_type is required")
 		return
 	default:
-		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "supported: password, client_credentials")
+		api.WriteOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "supported: password, client_credentials")
 		return
 	}
 	if err != nil {
 		switch {
 		case api.RetryAfter(w, err):
-			writeOAuthError(w, http.StatusTooManyRequests, "temporarily_unavailable", mfa.AsError(err).Message)
+			api.WriteOAuthError(w, http.StatusTooManyRequests, "temporarily_unavailable", mfa.AsError(err).Message)
 		case errors.Is(err, mfa.ErrInvalidClient):
 			w.Header().Set("WWW-Authenticate", `Basic realm="factorgate"`)
-			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+			api.WriteOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
 		case mfa.KindOf(err) == mfa.KindUnauthenticated:
-			writeOAuthError(w, http.StatusBadRequest, "invalid_grant", mfa.AsError(err).Message)
+			api.WriteOAuthError(w, http.StatusBadRequest, "invalid_grant", mfa.AsError(err).Message)
 		default:
-			writeOAuthError(w, http.StatusInternalServerError, "server_error", "")
+			api.WriteOAuthError(w, http.StatusInternalServerError, "server_error", "")
 		}
 		return
 	}
@@ -95,11 +90,4 @@ func (h *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(tokenResponse{AccessToken: grant.Token, TokenType: "Bearer",
 		ExpiresIn: int64(grant.ExpiresIn.Seconds()), Scope: strings.Join(scopes, " ")})
-}
-
-func writeOAuthError(w http.ResponseWriter, code int, e, desc string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(oauthError{Error: e, Description: desc})
 }

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -23,7 +22,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -64,50 +62,13 @@ func buildFactorgate(t *testing.T) string {
 
 var servingRE = regexp.MustCompile(`msg=serving addr=(\S+)`)
 
-// startReplica starts `factorgate serve` on an address it picks itself and
-// returns once the process logs where it listens.
+// startReplica starts `factorgate serve` on a fresh data directory and an
+// address it picks itself (startProc), and stops it gracefully at the end
+// of the test, checking that it exits 0.
 func startReplica(t *testing.T, bin, name string, args ...string) *replicaProc {
 	t.Helper()
-	r := &replicaProc{name: name, dataDir: filepath.Join(t.TempDir(), "data"), done: make(chan struct{}),
-		logs: &bytes.Buffer{}, logsMu: &sync.Mutex{}}
-	r.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", r.dataDir,
-		"--log-format", "text", "--log-level", "info"}, args...)...)
-	stderr, err := r.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			r.logsMu.Lock()
-			r.logs.WriteString(sc.Text() + "\n")
-			r.logsMu.Unlock()
-			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		r.exitErr = r.cmd.Wait()
-		close(r.done)
-	}()
-	t.Cleanup(func() { r.stop(t) })
-	select {
-	case a := <-addr:
-		r.addr, r.base = a, "http://"+a
-	case <-r.done:
-		t.Fatalf("replica %s exited before serving: %v\n%s", name, r.exitErr, r.logText())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("replica %s did not log its address within 60s\n%s", name, r.logText())
-	}
-	conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.conn = conn
+	r := startProc(t, bin, "replica "+name, filepath.Join(t.TempDir(), "data"), args...)
+	t.Cleanup(func() { r.stop(t) }) // runs before startProc's kill, which then finds it stopped
 	return r
 }
 

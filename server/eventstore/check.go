@@ -70,3 +70,31 @@ func CheckBatch(b Batch) error {
 func NormalizeTime(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Microsecond)
 }
+
+// Byte helpers the stores share: payloads and documents are nil when
+// empty, on the way in (a NULL column) and on the way out.
+
+// NullIfEmpty returns b as a query argument: NULL when empty.
+func NullIfEmpty(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// NilIfEmpty returns nil for an empty b.
+func NilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// Clone copies b, nil when empty, so that callers cannot alias a
+// store's data.
+func Clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}

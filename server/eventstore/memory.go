@@ -1,7 +1,6 @@
 package eventstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -89,11 +88,11 @@ func (m *Memory) Append(ctx context.Context, b Batch) ([]Event, error) {
 		m.position++
 		e.Position = m.position
 		e.CreatedAt = NormalizeTime(e.CreatedAt)
-		e.Payload = clone(e.Payload)
+		e.Payload = Clone(e.Payload)
 		k := streamKey{e.AggregateType, e.AggregateID}
 		m.streams[k] = append(m.streams[k], e)
 		out[i] = e
-		out[i].Payload = clone(e.Payload)
+		out[i].Payload = Clone(e.Payload)
 	}
 	for key, owner := range claims {
 		if owner == "" {
@@ -111,7 +110,7 @@ func (m *Memory) Append(ctx context.Context, b Batch) ([]Event, error) {
 			byID = make(map[string]Doc)
 			m.docs[d.Kind] = byID
 		}
-		d.Data = clone(d.Data)
+		d.Data = Clone(d.Data)
 		byID[d.ID] = d
 	}
 	return out, nil
@@ -133,7 +132,7 @@ func (m *Memory) Load(ctx context.Context, aggregateType, aggregateID string, af
 	}
 	out := slices.Clone(stream[after:])
 	for i := range out {
-		out[i].Payload = clone(out[i].Payload)
+		out[i].Payload = Clone(out[i].Payload)
 	}
 	return out, nil
 }
@@ -152,7 +151,7 @@ func (m *Memory) Get(ctx context.Context, kind, id string) (Doc, error) {
 	if !ok {
 		return Doc{}, fmt.Errorf("memory: get %s/%s: %w", kind, id, ErrNotFound)
 	}
-	d.Data = clone(d.Data)
+	d.Data = Clone(d.Data)
 	return d, nil
 }
 
@@ -177,7 +176,7 @@ func (m *Memory) List(ctx context.Context, kind, owner, after string, limit int)
 		out = out[:limit:limit]
 	}
 	for i := range out {
-		out[i].Data = clone(out[i].Data)
+		out[i].Data = Clone(out[i].Data)
 	}
 	return out, nil
 }
@@ -206,13 +205,4 @@ func (m *Memory) Close() error {
 	m.closed = true
 	m.streams, m.claims, m.docs = nil, nil, nil
 	return nil
-}
-
-// clone copies b, returning nil for an empty slice, so that callers cannot
-// alias the store's data.
-func clone(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return bytes.Clone(b)
 }

@@ -155,11 +155,11 @@ func (s *Store) append(ctx context.Context, b eventstore.Batch) ([]eventstore.Ev
 	out := make([]eventstore.Event, len(b.Events))
 	for i, e := range b.Events {
 		e.CreatedAt = eventstore.NormalizeTime(e.CreatedAt)
-		e.Payload = clone(e.Payload)
+		e.Payload = eventstore.Clone(e.Payload)
 		out[i] = e
 		batch.Queue(sqlInsertEvent,
 			int64(len(b.Events)-1-i), e.AggregateType, e.AggregateID, int64(e.Sequence), e.Type, int32(e.Version),
-			e.ResourceOwner, e.Creator, e.CreatedAt, bytea(e.Payload))
+			e.ResourceOwner, e.Creator, e.CreatedAt, eventstore.NullIfEmpty(e.Payload))
 	}
 	for _, key := range b.Release {
 		batch.Queue(sqlReleaseClaim, key)
@@ -171,7 +171,7 @@ func (s *Store) append(ctx context.Context, b eventstore.Batch) ([]eventstore.Ev
 		batch.Queue(sqlDeleteDoc, k.Kind, k.ID)
 	}
 	for _, d := range b.Put {
-		batch.Queue(sqlPutDoc, d.Kind, d.ID, d.Owner, bytea(d.Data))
+		batch.Queue(sqlPutDoc, d.Kind, d.ID, d.Owner, eventstore.NullIfEmpty(d.Data))
 	}
 	br := s.pool.SendBatch(ctx, batch)
 	if err := s.readResults(br, b, out); err != nil {
@@ -245,7 +245,7 @@ func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, aft
 		e.Sequence = uint64(seq)
 		e.Version = int(version)
 		e.CreatedAt = e.CreatedAt.UTC()
-		e.Payload = nilIfEmpty(e.Payload)
+		e.Payload = eventstore.NilIfEmpty(e.Payload)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
@@ -270,7 +270,7 @@ func (s *Store) Get(ctx context.Context, kind, id string) (eventstore.Doc, error
 	if err != nil {
 		return eventstore.Doc{}, fmt.Errorf("postgres: get %s/%s: %w", kind, id, s.classify(err))
 	}
-	d.Data = nilIfEmpty(d.Data)
+	d.Data = eventstore.NilIfEmpty(d.Data)
 	return d, nil
 }
 
@@ -299,7 +299,7 @@ func (s *Store) List(ctx context.Context, kind, owner, after string, limit int) 
 		if err := rows.Scan(&d.ID, &d.Data); err != nil {
 			return nil, fmt.Errorf("postgres: list: %w", s.classify(err))
 		}
-		d.Data = nilIfEmpty(d.Data)
+		d.Data = eventstore.NilIfEmpty(d.Data)
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
@@ -432,26 +432,4 @@ func checkText(b eventstore.Batch) error {
 		}
 	}
 	return nil
-}
-
-// bytea returns b as a query argument, NULL when empty.
-func bytea(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
-func nilIfEmpty(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
-func clone(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return append([]byte(nil), b...)
 }

@@ -398,7 +398,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, b eventstore.Batch) ([
 			seq := int64(e.Sequence) // CheckBatch: 1 <= Sequence <= MaxInt64
 			res, err := insert.ExecContext(ctx,
 				e.AggregateType, e.AggregateID, seq, e.Type, e.Version, e.ResourceOwner, e.Creator,
-				e.CreatedAt.UnixMicro(), blob(e.Payload),
+				e.CreatedAt.UnixMicro(), eventstore.NullIfEmpty(e.Payload),
 				e.AggregateType, e.AggregateID, seq-1)
 			if isConstraint(err) {
 				return nil, fmt.Errorf("%w: %s/%s sequence %d: %w", eventstore.ErrConflict, e.AggregateType, e.AggregateID, seq, err)
@@ -415,7 +415,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, b eventstore.Batch) ([
 			if e.Position, err = res.LastInsertId(); err != nil {
 				return nil, fmt.Errorf("insert event: %w", err)
 			}
-			e.Payload = clone(e.Payload)
+			e.Payload = eventstore.Clone(e.Payload)
 			out[i] = e
 		}
 	}
@@ -455,7 +455,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, b eventstore.Batch) ([
 	if len(b.Put) > 0 {
 		put := tx.StmtContext(ctx, s.putDoc)
 		for _, d := range b.Put {
-			if _, err := put.ExecContext(ctx, d.Kind, d.ID, d.Owner, blob(d.Data)); err != nil {
+			if _, err := put.ExecContext(ctx, d.Kind, d.ID, d.Owner, eventstore.NullIfEmpty(d.Data)); err != nil {
 				return nil, fmt.Errorf("put doc: %w", err)
 			}
 		}
@@ -485,7 +485,7 @@ func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, aft
 		}
 		e.Sequence = uint64(seq)
 		e.CreatedAt = time.UnixMicro(createdAt).UTC()
-		e.Payload = nilIfEmpty(e.Payload)
+		e.Payload = eventstore.NilIfEmpty(e.Payload)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
@@ -504,7 +504,7 @@ func (s *Store) Get(ctx context.Context, kind, id string) (eventstore.Doc, error
 	if err != nil {
 		return eventstore.Doc{}, fmt.Errorf("sqlite: get %s/%s: %w", kind, id, err)
 	}
-	d.Data = nilIfEmpty(d.Data)
+	d.Data = eventstore.NilIfEmpty(d.Data)
 	return d, nil
 }
 
@@ -524,7 +524,7 @@ func (s *Store) List(ctx context.Context, kind, owner, after string, limit int) 
 		if err := rows.Scan(&d.ID, &d.Data); err != nil {
 			return nil, fmt.Errorf("sqlite: list: %w", err)
 		}
-		d.Data = nilIfEmpty(d.Data)
+		d.Data = eventstore.NilIfEmpty(d.Data)
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
@@ -591,26 +591,4 @@ func isConstraint(err error) bool {
 		return true
 	}
 	return false
-}
-
-// blob returns b as a query argument, NULL when empty.
-func blob(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
-func nilIfEmpty(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
-func clone(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return append([]byte(nil), b...)
 }

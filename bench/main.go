@@ -9,7 +9,8 @@
 // Environment: BENCH_FACTORGATE (the factorgate binary; default: build
 // ./cmd/factorgate), BENCH_USERS (people per removal row, default 10000),
 // BENCH_DURATION (per row, default 10s), BENCH_CONCURRENCY (default
-// "16,64"), BENCH_DB (default: a SQLite file in a temporary data directory;
+// "16,64"), BENCH_ROWS (comma-separated words: only the rows whose
+// transport and operation hold one of them, e.g. "gRPC-Web,read"), BENCH_DB (default: a SQLite file in a temporary data directory;
 // postgres://… for PostgreSQL), BENCH_SCALE_SIZES (factors, default
 // "10000,100000,1000000"), BENCH_OUT (default bench/results).
 package main
@@ -64,6 +65,7 @@ type settings struct {
 	db          string
 	out         string
 	scaleSizes  []int
+	rows        []string
 }
 
 func load() (settings, error) {
@@ -89,6 +91,13 @@ func load() (settings, error) {
 	if v := os.Getenv("BENCH_SCALE_SIZES"); v != "" {
 		if s.scaleSizes, err = ints(v); err != nil {
 			return s, fmt.Errorf("BENCH_SCALE_SIZES=%q: %w", v, err)
+		}
+	}
+	if v := os.Getenv("BENCH_ROWS"); v != "" {
+		for _, w := range strings.Split(v, ",") {
+			if w = strings.TrimSpace(w); w != "" {
+				s.rows = append(s.rows, strings.ToLower(w))
+			}
 		}
 	}
 	if v := os.Getenv("BENCH_OUT"); v != "" {

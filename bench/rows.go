@@ -71,6 +71,20 @@ func operations(b *bench, conc int) []op {
 	}
 }
 
+// wants reports whether BENCH_ROWS selects the row (all rows when unset).
+func (s settings) wants(o op) bool {
+	if len(s.rows) == 0 {
+		return true
+	}
+	name := strings.ToLower(o.transport + " " + o.name)
+	for _, w := range s.rows {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
 func admin(t *target) string    { return t.token }
 func oneLogin(t *target) string { return t.oneLogin }
 
@@ -90,6 +104,9 @@ func runRows(ctx context.Context) error {
 	var rows []row
 	for _, conc := range set.concurrency {
 		for _, o := range operations(b, conc) {
+			if !set.wants(o) {
+				continue
+			}
 			r := row{Op: o.name, Transport: o.transport, Concurrency: conc}
 			// The baseline answers without doing anything: its pool is a
 			// copy that is never exhausted.

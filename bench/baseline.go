@@ -14,6 +14,7 @@ import (
 
 	mgmt "github.com/factorgate/factorgate/gen/zitadel/management"
 	userv2 "github.com/factorgate/factorgate/gen/zitadel/user/v2"
+	"github.com/factorgate/factorgate/server"
 )
 
 // The no-op baseline: the same serving as factorgate (HTTP/1.1 and h2c on
@@ -46,6 +47,7 @@ func (noopManagement) RemoveHumanAuthFactorU2F(context.Context, *mgmt.RemoveHuma
 // runBaseline serves until stdin closes (the bench process ends), printing
 // "addr=<host:port>" first.
 func runBaseline() error {
+	server.TuneGC() // the same collector setting as factorgate serve
 	g := grpc.NewServer()
 	userv2.RegisterUserServiceServer(g, noopUsers{})
 	mgmt.RegisterManagementServiceServer(g, noopManagement{})

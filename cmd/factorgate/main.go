@@ -93,6 +93,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	server.TuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := server.New(ctx, cfg)

@@ -88,7 +88,8 @@ type Store struct {
 	reader *sql.DB // read-only pool
 
 	insertEvent, releaseClaim, takeClaim, deleteDoc, putDoc *sql.Stmt // on writer
-	loadEvents, getDoc, listDocs, claimOwner                *sql.Stmt // on reader
+	loadEvents, listDocs, claimOwner                        *sql.Stmt // on reader
+	gets                                                    *getPool  // Get's own read-only connections
 
 	queue     chan *appendReq // hands batches to the committer
 	closing   chan struct{}   // closed when Close begins
@@ -153,7 +154,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 
-	s := &Store{}
+	// The queue is unbuffered: a batch is handed to the committer or not
+	// at all, so none can be left behind in a buffer when the store closes.
+	s := &Store{queue: make(chan *appendReq), closing: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -185,9 +188,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
 
-	s.reader, err = sql.Open("sqlite", dsn(abs, url.Values{
-		"_pragma": {busy, "query_only(1)"},
-	}))
+	readDSN := dsn(abs, url.Values{"_pragma": {busy, "query_only(1)"}})
+	s.reader, err = sql.Open("sqlite", readDSN)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -218,7 +220,6 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			ON CONFLICT (kind, id) DO UPDATE SET owner = excluded.owner, data = excluded.data`},
 		{s.reader, &s.loadEvents, `SELECT position, sequence, type, version, resource_owner, creator, created_at, payload
 			FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND sequence > ? ORDER BY sequence`},
-		{s.reader, &s.getDoc, `SELECT owner, data FROM docs WHERE kind = ? AND id = ?`},
 		{s.reader, &s.listDocs, `SELECT id, data FROM docs WHERE kind = ? AND owner = ? AND id > ? ORDER BY id LIMIT ?`},
 		{s.reader, &s.claimOwner, `SELECT owner FROM claims WHERE key = ?`},
 	} {
@@ -226,9 +227,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("sqlite: open %s: prepare: %w", abs, err)
 		}
 	}
-	// The queue is unbuffered: a batch is handed to the committer or not
-	// at all, so none can be left behind in a buffer when the store closes.
-	s.queue, s.closing, s.committed = make(chan *appendReq), make(chan struct{}), make(chan struct{})
+	if s.gets, err = openGetPool(ctx, readDSN, cfg.readers, s.closing); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	s.committed = make(chan struct{})
 	go s.commitLoop()
 	ok = true
 	return s, nil
@@ -496,16 +498,14 @@ func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, aft
 
 // Get implements eventstore.Store.
 func (s *Store) Get(ctx context.Context, kind, id string) (eventstore.Doc, error) {
-	d := eventstore.Doc{Kind: kind, ID: id}
-	err := s.getDoc.QueryRowContext(ctx, kind, id).Scan(&d.Owner, &d.Data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return eventstore.Doc{}, fmt.Errorf("sqlite: get %s/%s: %w", kind, id, eventstore.ErrNotFound)
-	}
+	owner, data, found, err := s.gets.get(ctx, kind, id)
 	if err != nil {
 		return eventstore.Doc{}, fmt.Errorf("sqlite: get %s/%s: %w", kind, id, err)
 	}
-	d.Data = eventstore.NilIfEmpty(d.Data)
-	return d, nil
+	if !found {
+		return eventstore.Doc{}, fmt.Errorf("sqlite: get %s/%s: %w", kind, id, eventstore.ErrNotFound)
+	}
+	return eventstore.Doc{Kind: kind, ID: id, Owner: owner, Data: eventstore.NilIfEmpty(data)}, nil
 }
 
 // List implements eventstore.Store.
@@ -550,18 +550,21 @@ func (s *Store) ClaimOwner(ctx context.Context, key string) (string, error) {
 // writer to finish; later calls fail.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		if s.closing != nil {
-			close(s.closing)
+		close(s.closing)
+		if s.committed != nil {
 			<-s.committed
 		}
 		var errs []error
 		for _, st := range []*sql.Stmt{
 			s.insertEvent, s.releaseClaim, s.takeClaim, s.deleteDoc, s.putDoc,
-			s.loadEvents, s.getDoc, s.listDocs, s.claimOwner,
+			s.loadEvents, s.listDocs, s.claimOwner,
 		} {
 			if st != nil {
 				errs = append(errs, st.Close())
 			}
+		}
+		if s.gets != nil {
+			errs = append(errs, s.gets.close())
 		}
 		if s.reader != nil {
 			errs = append(errs, s.reader.Close())

@@ -4,10 +4,20 @@
 // Many factorgate replicas may share one database. The store keeps the
 // contract of package eventstore across all of them:
 //
-//   - Every Append is one transaction, sent as one pipelined batch: one
-//     round trip (plus, once per connection, one to prepare the
+//   - Every Append is part of one transaction, sent as one pipelined
+//     batch: one round trip (plus, once per connection, one to prepare the
 //     statements). The checks run on the server and abort the transaction
 //     when they fail (fg_fail in the migrations).
+//   - Group commit, as in the SQLite store: one goroutine per Store sends
+//     the appends; those that arrive while a transaction is on its way
+//     wait and go together in the next one (up to maxGroup), so that one
+//     lock, one round trip and one WAL flush serve all of them. Each caller
+//     is answered after that transaction's commit. When a group fails,
+//     nothing of it was written: a batch that lost its sequence check
+//     answers ErrConflict and the others go again as a group; on any other
+//     failure (a held claim, a bad value) every batch of the group is sent
+//     again alone, in order, so that each gets the outcome it would have
+//     had on its own.
 //   - The first statement of every append locks the single row of
 //     event_position and takes the batch's positions from it; the lock is
 //     held until the transaction ends. So appends commit one at a time, in
@@ -44,8 +54,10 @@ import (
 	"io"
 	"math"
 	"net"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -58,9 +70,38 @@ import (
 
 // Store is the PostgreSQL eventstore.Store. It is safe for concurrent use.
 type Store struct {
-	pool      *pgxpool.Pool
+	pool *pgxpool.Pool
+
+	queue     chan *appendReq // hands batches to the committer (unbuffered)
+	closing   chan struct{}   // closed when Close begins
+	committed chan struct{}   // closed when the committer has stopped
+
+	// Group commit statistics and a test hook, called after the first
+	// batch of a group is taken (the tests use it to gather a group).
+	pending, groups, batches, resent atomic.Int64
+	groupHook                        func()
+
 	closeOnce sync.Once
 }
+
+// maxGroup bounds how many batches one transaction commits.
+const maxGroup = 128
+
+// groupTimeout bounds one group's transaction: the callers wait for it
+// whatever their own contexts say, as a batch that was sent may commit.
+const groupTimeout = 30 * time.Second
+
+// appendReq is one Append waiting for its group's commit.
+type appendReq struct {
+	ctx   context.Context
+	batch eventstore.Batch
+	out   []eventstore.Event
+	err   error
+	done  chan struct{}
+}
+
+// errClosed answers an Append after Close.
+var errClosed = errors.New("postgres: store is closed")
 
 var _ eventstore.Store = (*Store)(nil)
 
@@ -84,7 +125,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open: %w", classify(err))
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool, queue: make(chan *appendReq), closing: make(chan struct{}), committed: make(chan struct{})}
+	go s.commitLoop()
+	return s, nil
 }
 
 const (
@@ -137,11 +180,182 @@ func (s *Store) Append(ctx context.Context, b eventstore.Batch) ([]eventstore.Ev
 	if len(b.Events)+len(b.Claims)+len(b.Release)+len(b.Put)+len(b.Delete) == 0 {
 		return nil, nil
 	}
-	out, err := s.append(ctx, b)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: append: %w", err)
+	select {
+	case <-s.closing:
+		return nil, errClosed
+	default:
 	}
-	return out, nil
+	r := &appendReq{ctx: ctx, batch: b, done: make(chan struct{})}
+	s.pending.Add(1)
+	defer s.pending.Add(-1)
+	select {
+	case s.queue <- r:
+	case <-s.closing:
+		return nil, errClosed
+	case <-ctx.Done():
+		return nil, fmt.Errorf("postgres: append: %w", ctx.Err())
+	}
+	<-r.done
+	if r.err != nil {
+		return nil, fmt.Errorf("postgres: append: %w", r.err)
+	}
+	return r.out, nil
+}
+
+// commitLoop takes the waiting batches as one group, commits them in one
+// transaction and answers each.
+func (s *Store) commitLoop() {
+	defer close(s.committed)
+	group := make([]*appendReq, 0, maxGroup)
+	for {
+		group = group[:0]
+		select {
+		case r := <-s.queue:
+			group = append(group, r)
+			if s.groupHook != nil {
+				s.groupHook()
+			}
+		case <-s.closing:
+			return // the queue is unbuffered: nothing is left in it
+		}
+	fill:
+		for len(group) < maxGroup {
+			select {
+			case r := <-s.queue:
+				group = append(group, r)
+			default:
+				break fill
+			}
+		}
+		s.commitGroup(group)
+		s.groups.Add(1)
+		s.batches.Add(int64(len(group)))
+		for _, r := range group {
+			close(r.done)
+		}
+	}
+}
+
+// commitGroup sets each request's outcome. It runs on a context of its own:
+// one caller giving up must not roll back the others.
+func (s *Store) commitGroup(group []*appendReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	defer cancel()
+	live := group[:0:0]
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err // gave up while queued: not sent
+			continue
+		}
+		live = append(live, r)
+	}
+	live = dropInGroupConflicts(live)
+	for len(live) > 1 {
+		batches := make([]eventstore.Batch, len(live))
+		for i, r := range live {
+			batches[i] = r.batch
+		}
+		outs, failed, err := s.appendGroup(ctx, batches)
+		switch {
+		case err == nil:
+			for i, r := range live {
+				r.out = outs[i]
+			}
+			return
+		case errors.Is(err, eventstore.ErrUnavailable), ctx.Err() != nil:
+			// The database went away (perhaps while committing): sending
+			// the batches again would not help, and each may have
+			// committed.
+			for _, r := range live {
+				r.err = err
+			}
+			return
+		case failed >= 0 && errors.Is(err, eventstore.ErrConflict):
+			// Nothing was written. The batch lost a sequence check, against
+			// the store as it was plus the group's batches before it: the
+			// others go again as a group. Should those not commit after
+			// all, the conflict was one the caller did not need to see,
+			// and a conflict only makes it reload and decide again.
+			live[failed].err = err
+			live = slices.Delete(live, failed, failed+1)
+		default:
+			// Nothing was written, for a reason that may be the group's
+			// (a claim taken by a batch before it, say): alone, in
+			// order, each batch gets the outcome it would have had.
+			s.resent.Add(1)
+			for _, r := range live {
+				r.out, r.err = s.append(ctx, r.batch)
+			}
+			return
+		}
+	}
+	if len(live) == 1 {
+		live[0].out, live[0].err = s.append(ctx, live[0].batch)
+	}
+}
+
+// dropInGroupConflicts answers ErrConflict, without sending it, to every
+// batch whose events cannot follow those of an earlier batch of the group
+// on the same aggregate (two commands that loaded the same state: the
+// first one wins), and returns the others. Should the earlier batch not
+// commit after all, the conflict was one the caller did not need to see;
+// a conflict only makes it reload and decide again.
+func dropInGroupConflicts(group []*appendReq) []*appendReq {
+	type agg struct{ typ, id string }
+	last := map[agg]uint64{}
+	kept := group[:0]
+	for _, r := range group {
+		ok := true
+		for _, e := range r.batch.Events {
+			if seq, seen := last[agg{e.AggregateType, e.AggregateID}]; seen && e.Sequence != seq+1 {
+				ok = false
+				r.err = fmt.Errorf("%w: %s/%s: sequence %d is not the next one", eventstore.ErrConflict, e.AggregateType, e.AggregateID, e.Sequence)
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		for _, e := range r.batch.Events {
+			last[agg{e.AggregateType, e.AggregateID}] = e.Sequence
+		}
+		kept = append(kept, r)
+	}
+	return kept
+}
+
+// appendGroup writes the batches in one transaction: all or none. On a
+// failure, failed is the index of the batch whose statement failed (-1
+// when none did, e.g. the commit).
+func (s *Store) appendGroup(ctx context.Context, batches []eventstore.Batch) (outs [][]eventstore.Event, failed int, err error) {
+	total := 0
+	for _, b := range batches {
+		total += len(b.Events)
+	}
+	pb := &pgx.Batch{}
+	pb.Queue(sqlLockPositions, int64(total))
+	outs = make([][]eventstore.Event, len(batches))
+	left := total
+	for i, b := range batches {
+		outs[i] = queueBatch(pb, b, left)
+		left -= len(b.Events)
+	}
+	br := s.pool.SendBatch(ctx, pb)
+	failed = -1
+	err = s.readLock(br)
+	for i := 0; err == nil && i < len(batches); i++ {
+		if err = s.readResults(br, batches[i], outs[i]); err != nil {
+			failed = i
+		}
+	}
+	if err != nil {
+		_ = br.Close()
+		return nil, failed, err
+	}
+	if err := br.Close(); err != nil {
+		return nil, -1, fmt.Errorf("commit: %w", s.classify(err))
+	}
+	return outs, -1, nil
 }
 
 func (s *Store) append(ctx context.Context, b eventstore.Batch) ([]eventstore.Event, error) {
@@ -152,13 +366,36 @@ func (s *Store) append(ctx context.Context, b eventstore.Batch) ([]eventstore.Ev
 	// the batch and commits, never across a round trip.
 	batch := &pgx.Batch{}
 	batch.Queue(sqlLockPositions, int64(len(b.Events)))
+	out := queueBatch(batch, b, len(b.Events))
+	br := s.pool.SendBatch(ctx, batch)
+	err := s.readLock(br)
+	if err == nil {
+		err = s.readResults(br, b, out)
+	}
+	if err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	// Close reads the end of the batch: the commit.
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("commit: %w", s.classify(err))
+	}
+	return out, nil
+}
+
+// queueBatch queues the statements of b after the position lock; left is
+// how many events of the transaction are still to be queued, b's
+// included (the position of its event i is the transaction's last position
+// minus left-1-i). It returns b's events as they will be stored, but for
+// their positions.
+func queueBatch(batch *pgx.Batch, b eventstore.Batch, left int) []eventstore.Event {
 	out := make([]eventstore.Event, len(b.Events))
 	for i, e := range b.Events {
 		e.CreatedAt = eventstore.NormalizeTime(e.CreatedAt)
 		e.Payload = eventstore.Clone(e.Payload)
 		out[i] = e
 		batch.Queue(sqlInsertEvent,
-			int64(len(b.Events)-1-i), e.AggregateType, e.AggregateID, int64(e.Sequence), e.Type, int32(e.Version),
+			int64(left-1-i), e.AggregateType, e.AggregateID, int64(e.Sequence), e.Type, int32(e.Version),
 			e.ResourceOwner, e.Creator, e.CreatedAt, eventstore.NullIfEmpty(e.Payload))
 	}
 	for _, key := range b.Release {
@@ -173,26 +410,22 @@ func (s *Store) append(ctx context.Context, b eventstore.Batch) ([]eventstore.Ev
 	for _, d := range b.Put {
 		batch.Queue(sqlPutDoc, d.Kind, d.ID, d.Owner, eventstore.NullIfEmpty(d.Data))
 	}
-	br := s.pool.SendBatch(ctx, batch)
-	if err := s.readResults(br, b, out); err != nil {
-		_ = br.Close()
-		return nil, err
-	}
-	// Close reads the end of the batch: the commit.
-	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("commit: %w", s.classify(err))
-	}
-	return out, nil
+	return out
 }
 
-// readResults reads the batch's results in order. The server stops at the
-// first failure, so there is at most one: a broken rule (ErrConflict,
-// ErrClaimed) or a server or network error, classified.
-func (s *Store) readResults(br pgx.BatchResults, b eventstore.Batch, out []eventstore.Event) error {
+// readLock reads the result of the position lock, the first statement.
+func (s *Store) readLock(br pgx.BatchResults) error {
 	var last int64
 	if err := br.QueryRow().Scan(&last); err != nil {
 		return fmt.Errorf("lock positions: %w", s.classify(err))
 	}
+	return nil
+}
+
+// readResults reads the results of one batch's statements in order. The
+// server stops at the first failure, so there is at most one: a broken
+// rule (ErrConflict, ErrClaimed) or a server or network error, classified.
+func (s *Store) readResults(br pgx.BatchResults, b eventstore.Batch, out []eventstore.Event) error {
 	for i := range b.Events {
 		if err := br.QueryRow().Scan(&out[i].Position); err != nil {
 			return fmt.Errorf("insert event: %w", s.classifyRule(err))
@@ -330,7 +563,11 @@ func (s *Store) ClaimOwner(ctx context.Context, key string) (string, error) {
 // Close implements eventstore.Store. It waits for connections in use to be
 // returned; later calls fail.
 func (s *Store) Close() error {
-	s.closeOnce.Do(s.pool.Close)
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.committed
+		s.pool.Close()
+	})
 	return nil
 }
 

@@ -25,6 +25,20 @@ func TestContract(t *testing.T) {
 	})
 }
 
+// Batches that arrive while the committer is busy go in one transaction,
+// and each keeps its own outcome (eventstoretest.GroupCommit): a group
+// that fails on a rule is sent again batch by batch.
+func TestGroupCommitKeepsEachBatchsOutcome(t *testing.T) {
+	s := mustOpen(t, pgtest.SchemaURL(t))
+	defer s.Close()
+	eventstoretest.GroupCommit(t, s)
+	// Only the group with the failing batches was sent again; the one
+	// without a failure committed as one transaction.
+	if n := s.Resent(); n != 1 {
+		t.Errorf("%d groups sent again batch by batch, want 1", n)
+	}
+}
+
 func mustOpen(t testing.TB, url string) *postgres.Store {
 	t.Helper()
 	s, err := postgres.Open(t.Context(), url)

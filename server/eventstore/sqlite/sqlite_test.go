@@ -3,12 +3,9 @@ package sqlite_test
 import (
 	"database/sql"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/factorgate/factorgate/server/eventstore"
 	"github.com/factorgate/factorgate/server/eventstore/eventstoretest"
@@ -184,88 +181,9 @@ func TestClosed(t *testing.T) {
 }
 
 // Batches that arrive while the writer is busy commit as one group, and
-// each keeps its own outcome: in one group, the winner of a sequence race
-// commits, the losers answer ErrConflict, a batch whose claim is taken
-// answers ErrClaimed and leaves none of its other writes, and the
-// independent batches commit.
+// each keeps its own outcome (eventstoretest.GroupCommit).
 func TestGroupCommitKeepsEachBatchsOutcome(t *testing.T) {
 	s := mustOpen(t, filepath.Join(t.TempDir(), "factorgate.db"))
 	defer s.Close()
-	ctx := t.Context()
-	if _, err := s.Append(ctx, eventstore.Batch{Claims: []eventstore.Claim{{Key: "taken", Owner: "someone"}}}); err != nil {
-		t.Fatal(err)
-	}
-	const racers, independent = 8, 12
-	total := int64(racers + independent + 1)
-	gathered := make(chan struct{})
-	s.SetGroupHook(func() {
-		select {
-		case <-gathered:
-			return
-		default:
-		}
-		// Hold the first group until every other batch waits behind it.
-		for s.InFlight() < total {
-			time.Sleep(time.Millisecond)
-		}
-		close(gathered)
-	})
-	g0, b0 := s.GroupStats()
-	ev := func(id string) eventstore.Event {
-		return eventstore.Event{AggregateType: "user", AggregateID: id, Sequence: 1, Type: "t", Version: 1, CreatedAt: time.Now()}
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, total)
-	for i := range total {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var b eventstore.Batch
-			switch {
-			case i < racers:
-				b = eventstore.Batch{Events: []eventstore.Event{ev("contested")},
-					Put: []eventstore.Doc{{Kind: "user", ID: "contested", Data: []byte(fmt.Sprintf(`{"by":%d}`, i))}}}
-			case i < racers+independent:
-				id := fmt.Sprintf("own-%d", i)
-				b = eventstore.Batch{Events: []eventstore.Event{ev(id)}, Put: []eventstore.Doc{{Kind: "user", ID: id, Data: []byte(`{}`)}}}
-			default:
-				b = eventstore.Batch{Events: []eventstore.Event{ev("loser")}, Claims: []eventstore.Claim{{Key: "taken", Owner: "me"}},
-					Put: []eventstore.Doc{{Kind: "user", ID: "loser", Data: []byte(`{}`)}}}
-			}
-			_, errs[i] = s.Append(ctx, b)
-		}()
-	}
-	wg.Wait()
-	<-gathered
-	won := 0
-	for i, err := range errs {
-		switch {
-		case i < racers && err == nil:
-			won++
-		case i < racers && !errors.Is(err, eventstore.ErrConflict):
-			t.Errorf("racer %d: %v, want nil or ErrConflict", i, err)
-		case i >= racers && i < racers+independent && err != nil:
-			t.Errorf("independent batch %d: %v", i, err)
-		case i == racers+independent && !errors.Is(err, eventstore.ErrClaimed):
-			t.Errorf("batch with a taken claim: %v, want ErrClaimed", err)
-		}
-	}
-	if won != 1 {
-		t.Errorf("%d racers won sequence 1 of one aggregate, want exactly 1", won)
-	}
-	if _, err := s.Get(ctx, "user", "loser"); !errors.Is(err, eventstore.ErrNotFound) {
-		t.Errorf("the failed batch left its document: %v", err)
-	}
-	if evs, _ := s.Load(ctx, "user", "loser", 0); len(evs) != 0 {
-		t.Errorf("the failed batch left %d events", len(evs))
-	}
-	for i := racers; i < racers+independent; i++ {
-		if evs, err := s.Load(ctx, "user", fmt.Sprintf("own-%d", i), 0); err != nil || len(evs) != 1 {
-			t.Errorf("own-%d: %d events, %v", i, len(evs), err)
-		}
-	}
-	g1, b1 := s.GroupStats()
-	if b1-b0 != total || g1-g0 > 2 {
-		t.Errorf("%d batches in %d groups, want %d batches in at most 2 (the first, then the rest together)", b1-b0, g1-g0, total)
-	}
+	eventstoretest.GroupCommit(t, s)
 }

@@ -87,8 +87,8 @@ type Store struct {
 // maxGroup bounds how many batches one transaction commits.
 const maxGroup = 128
 
-// groupTimeout bounds one group's transaction: the callers wait for it
-// whatever their own contexts say, as a batch that was sent may commit.
+// groupTimeout bounds one group's transaction when a caller has no
+// deadline of its own (see groupContext).
 const groupTimeout = 30 * time.Second
 
 // appendReq is one Append waiting for its group's commit.
@@ -239,8 +239,6 @@ func (s *Store) commitLoop() {
 // commitGroup sets each request's outcome. It runs on a context of its own:
 // one caller giving up must not roll back the others.
 func (s *Store) commitGroup(group []*appendReq) {
-	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
-	defer cancel()
 	live := group[:0:0]
 	for _, r := range group {
 		if err := r.ctx.Err(); err != nil {
@@ -249,6 +247,8 @@ func (s *Store) commitGroup(group []*appendReq) {
 		}
 		live = append(live, r)
 	}
+	ctx, cancel := groupContext(live)
+	defer cancel()
 	live = dropInGroupConflicts(live)
 	for len(live) > 1 {
 		batches := make([]eventstore.Batch, len(live))
@@ -292,6 +292,26 @@ func (s *Store) commitGroup(group []*appendReq) {
 	if len(live) == 1 {
 		live[0].out, live[0].err = s.append(ctx, live[0].batch)
 	}
+}
+
+// groupContext returns the context a group's transaction runs on: not any
+// caller's (one giving up must not roll back the others), but ending at the
+// latest of their deadlines, or after groupTimeout when one has none. The
+// callers wait for the group whatever their own contexts say, as a batch
+// that was sent may commit; so no caller waits much longer than it would
+// have for an append of its own.
+func groupContext(group []*appendReq) (context.Context, context.CancelFunc) {
+	var latest time.Time
+	for _, r := range group {
+		d, ok := r.ctx.Deadline()
+		if !ok {
+			return context.WithTimeout(context.Background(), groupTimeout)
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	return context.WithDeadline(context.Background(), latest)
 }
 
 // dropInGroupConflicts answers ErrConflict, without sending it, to every

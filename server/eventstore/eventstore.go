@@ -129,6 +129,10 @@ type Store interface {
 	Load(ctx context.Context, aggregateType, aggregateID string, after uint64) ([]Event, error)
 	// Get returns one document or ErrNotFound.
 	Get(ctx context.Context, kind, id string) (Doc, error)
+	// GetMany reads several documents at one moment, in one read
+	// transaction (one statement's worth of round trips): for each key, in
+	// order, its document, or a zero Doc (empty Kind) when there is none.
+	GetMany(ctx context.Context, keys []DocKey) ([]Doc, error)
 	// List returns documents of kind owned by owner with ID > after, in
 	// ascending ID order (byte-wise), at most limit of them (limit <= 0: all).
 	List(ctx context.Context, kind, owner, after string, limit int) ([]Doc, error)

@@ -155,6 +155,26 @@ func (m *Memory) Get(ctx context.Context, kind, id string) (Doc, error) {
 	return d, nil
 }
 
+// GetMany implements Store.
+func (m *Memory) GetMany(ctx context.Context, keys []DocKey) ([]Doc, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: get: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, fmt.Errorf("memory: get: %w", errClosed)
+	}
+	out := make([]Doc, len(keys))
+	for i, k := range keys {
+		if d, ok := m.docs[k.Kind][k.ID]; ok {
+			d.Data = Clone(d.Data)
+			out[i] = d
+		}
+	}
+	return out, nil
+}
+
 // List implements Store.
 func (m *Memory) List(ctx context.Context, kind, owner, after string, limit int) ([]Doc, error) {
 	if err := ctx.Err(); err != nil {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/factorgate/factorgate/server/eventstore"
 )
 
 // Permission names, as ZITADEL spells them.
@@ -142,6 +144,9 @@ func (s *Service) Authorize(ctx context.Context, p *Principal, orgID, permission
 	if orgID == "" {
 		orgID = p.OrgID
 	}
+	if err := s.prefetchAccess(ctx, orgID); err != nil {
+		return "", err
+	}
 	org, err := s.accessOrg(ctx, orgID)
 	if err != nil {
 		return "", err
@@ -241,6 +246,38 @@ func (s *Service) accessOrg(ctx context.Context, orgID string) (*orgState, error
 		snap.orgID, snap.org = orgID, org
 	}
 	return org, nil
+}
+
+// prefetchAccess reads the organization and the instance documents of a
+// request's permission decisions together, in one read of the store (one
+// read transaction, one round trip), into the request's snapshot; the
+// checks that follow in the request find them there (accessOrg,
+// accessInstance). Without a snapshot, or with an organization read
+// already, it does nothing.
+func (s *Service) prefetchAccess(ctx context.Context, orgID string) error {
+	snap := snapshotFrom(ctx)
+	if snap == nil || snap.org != nil || snap.instance != nil || orgID == "" {
+		return nil
+	}
+	docs, err := s.store.GetMany(ctx, []eventstore.DocKey{{Kind: aggregateTypeOrg, ID: orgID}, {Kind: aggregateTypeInstance, ID: s.instanceID}})
+	if err != nil {
+		return storeErr("QUERY-load1", err)
+	}
+	if docs[0].Kind != "" {
+		org, err := decodeShared[orgState](s, docs[0], "QUERY-load2")
+		if err != nil {
+			return err
+		}
+		snap.orgID, snap.org = orgID, org
+	}
+	if docs[1].Kind != "" {
+		in, err := decodeShared[instanceState](s, docs[1], "QUERY-load2")
+		if err != nil {
+			return err
+		}
+		snap.instance = in
+	}
+	return nil
 }
 
 // accessInstance is accessOrg for the instance document.

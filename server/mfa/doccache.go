@@ -65,15 +65,23 @@ func loadShared[T any](ctx context.Context, s *Service, kind, id, loadErrID, dec
 	if err != nil {
 		return nil, false, storeErr(loadErrID, err)
 	}
-	if v, hit := s.decoded.get(kind, id, d.Data); hit {
+	t, err := decodeShared[T](s, d, decodeErrID)
+	return t, err == nil, err
+}
+
+// decodeShared returns the decoded value of a document that was read,
+// reusing the value decoded before when its bytes are unchanged. The
+// result is read-only.
+func decodeShared[T any](s *Service, d eventstore.Doc, decodeErrID string) (*T, error) {
+	if v, hit := s.decoded.get(d.Kind, d.ID, d.Data); hit {
 		if t, isT := v.(*T); isT {
-			return t, true, nil
+			return t, nil
 		}
 	}
 	t := new(T)
 	if err := json.Unmarshal(d.Data, t); err != nil {
-		return nil, false, internal(decodeErrID, err)
+		return nil, internal(decodeErrID, err)
 	}
-	s.decoded.put(kind, id, d.Data, t)
-	return t, true, nil
+	s.decoded.put(d.Kind, d.ID, d.Data, t)
+	return t, nil
 }

@@ -35,6 +35,13 @@ func (s *downStore) Get(ctx context.Context, kind, id string) (eventstore.Doc, e
 	return s.Memory.Get(ctx, kind, id)
 }
 
+func (s *downStore) GetMany(ctx context.Context, keys []eventstore.DocKey) ([]eventstore.Doc, error) {
+	if s.down.Load() {
+		return nil, errDown
+	}
+	return s.Memory.GetMany(ctx, keys)
+}
+
 func (s *downStore) ClaimOwner(ctx context.Context, key string) (string, error) {
 	if s.down.Load() {
 		return "", errDown

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) eventstore.Store) {
 		{"ClaimHandOver", testClaimHandOver},
 		{"Docs", testDocs},
 		{"DeleteThenPut", testDeleteThenPut},
+		{"GetMany", testGetMany},
 		{"List", testList},
 		{"Invalid", testInvalid},
 		{"NoAliasing", testNoAliasing},
@@ -600,6 +601,48 @@ func testDocs(t *testing.T, s eventstore.Store) {
 	mustAppend(t, s, eventstore.Batch{Delete: []eventstore.DocKey{{Kind: "user", ID: "1"}, {Kind: "user", ID: "nope"}}})
 	wantNoDoc(t, s, "user", "1")
 	wantDoc(t, s, eventstore.Doc{Kind: "user", ID: "2", Owner: "org1"})
+}
+
+// GetMany answers each key in order, a zero Doc for a missing one, with
+// copies of the stored bytes, and sees the writes that returned before it.
+func testGetMany(t *testing.T, s eventstore.Store) {
+	if got, err := s.GetMany(t.Context(), nil); err != nil || len(got) != 0 {
+		t.Fatalf("GetMany(no keys) = %v, %v; want nothing", got, err)
+	}
+	user := eventstore.Doc{Kind: "user", ID: "1", Owner: "org1", Data: []byte(`{"name":"alice"}`)}
+	org := eventstore.Doc{Kind: "org", ID: "org1", Owner: "org1", Data: []byte(`{"name":"acme"}`)}
+	empty := eventstore.Doc{Kind: "user", ID: "2", Owner: "org1"}
+	mustAppend(t, s, eventstore.Batch{Put: []eventstore.Doc{user, org, empty}})
+	keys := []eventstore.DocKey{{Kind: "user", ID: "1"}, {Kind: "user", ID: "missing"}, {Kind: "org", ID: "org1"},
+		{Kind: "token", ID: "1"}, {Kind: "user", ID: "2"}, {Kind: "user", ID: "1"}}
+	got, err := s.GetMany(t.Context(), keys)
+	if err != nil {
+		t.Fatalf("GetMany: %v", err)
+	}
+	want := []eventstore.Doc{user, {}, org, {}, empty, user}
+	if len(got) != len(want) {
+		t.Fatalf("GetMany returned %d docs for %d keys", len(got), len(keys))
+	}
+	for i := range want {
+		if got[i].Kind != want[i].Kind || got[i].ID != want[i].ID || got[i].Owner != want[i].Owner || !bytes.Equal(got[i].Data, want[i].Data) {
+			t.Errorf("key %v: got %+v, want %+v", keys[i], got[i], want[i])
+		}
+	}
+	if got[4].Data != nil {
+		t.Errorf("empty data read back as %#v, want nil", got[4].Data)
+	}
+	// The bytes are the caller's: changing them changes nothing stored.
+	got[0].Data[0] = 'X'
+	if again := mustGet(t, s, "user", "1"); !bytes.Equal(again.Data, user.Data) {
+		t.Errorf("changing GetMany's result changed the store: %q", again.Data)
+	}
+	// A later write is seen.
+	user.Data = []byte(`{"name":"bob"}`)
+	mustAppend(t, s, eventstore.Batch{Put: []eventstore.Doc{user}, Delete: []eventstore.DocKey{{Kind: "org", ID: "org1"}}})
+	got, err = s.GetMany(t.Context(), keys[:3])
+	if err != nil || !bytes.Equal(got[0].Data, user.Data) || got[2].Kind != "" {
+		t.Errorf("after a write: %+v, %v; want bob and no organization", got, err)
+	}
 }
 
 func testDeleteThenPut(t *testing.T, s eventstore.Store) {

@@ -8,17 +8,20 @@ import (
 	"io"
 
 	"modernc.org/sqlite"
+
+	"github.com/factorgate/factorgate/server/eventstore"
 )
 
-// getPool serves Get, the store's hottest read (every request reads its
-// token, organization, instance and person documents), on read-only
-// connections of its own that it drives through the driver's interfaces
-// rather than through database/sql. Each connection has the one statement
-// prepared; a connection is used by one Get at a time, taken from and given
-// back to a channel. This skips database/sql's per-call work (finding a
-// connection and its copy of the prepared statement, the Rows and Row
-// wrappers, Scan's conversions), which cost as much CPU as SQLite's own
-// lookup (README, Performance). The other reads stay on database/sql.
+// getPool serves Get and GetMany, the store's hottest reads (every
+// request reads its token, organization, instance and person documents),
+// on read-only connections of its own that it drives through the driver's
+// interfaces rather than through database/sql. Each connection has its
+// statements prepared; a connection is used by one call at a time, taken
+// from and given back to a channel. This skips database/sql's per-call
+// work (finding a connection and its copy of the prepared statement, the
+// Rows and Row wrappers, Scan's conversions), which cost as much CPU as
+// SQLite's own lookup (README, Performance). The other reads stay on
+// database/sql.
 type getPool struct {
 	conns   chan *getConn
 	n       int
@@ -26,9 +29,9 @@ type getPool struct {
 }
 
 type getConn struct {
-	conn driver.Conn
-	stmt driver.Stmt
-	dest [2]driver.Value
+	conn               driver.Conn
+	get, begin, commit driver.Stmt
+	dest               [2]driver.Value
 }
 
 const getDocQuery = `SELECT owner, data FROM docs WHERE kind = ? AND id = ?`
@@ -39,43 +42,110 @@ func openGetPool(ctx context.Context, dsn string, n int, closing <-chan struct{}
 	p := &getPool{conns: make(chan *getConn, n), closing: closing}
 	drv := &sqlite.Driver{}
 	for range n {
-		c, err := drv.Open(dsn)
+		c, err := openGetConn(ctx, drv, dsn)
 		if err != nil {
 			return p, err
 		}
-		prep, ok := c.(driver.ConnPrepareContext)
-		if !ok {
-			_ = c.Close()
-			return p, errors.New("driver connection cannot prepare with a context")
-		}
-		st, err := prep.PrepareContext(ctx, getDocQuery)
-		if err != nil {
-			_ = c.Close()
-			return p, err
-		}
-		if _, ok := st.(driver.StmtQueryContext); !ok {
-			_ = st.Close()
-			_ = c.Close()
-			return p, errors.New("driver statement cannot query with a context")
-		}
-		p.conns <- &getConn{conn: c, stmt: st}
+		p.conns <- c
 		p.n++
 	}
 	return p, nil
 }
 
+func openGetConn(ctx context.Context, drv *sqlite.Driver, dsn string) (*getConn, error) {
+	conn, err := drv.Open(dsn)
+	if err != nil {
+		return nil, err
+	}
+	c := &getConn{conn: conn}
+	prep, ok := conn.(driver.ConnPrepareContext)
+	if !ok {
+		_ = conn.Close()
+		return nil, errors.New("driver connection cannot prepare with a context")
+	}
+	for _, st := range []struct {
+		to    *driver.Stmt
+		query string
+	}{{&c.get, getDocQuery}, {&c.begin, "BEGIN"}, {&c.commit, "COMMIT"}} {
+		if *st.to, err = prep.PrepareContext(ctx, st.query); err != nil {
+			_ = c.close()
+			return nil, err
+		}
+	}
+	_, q := c.get.(driver.StmtQueryContext)
+	_, b := c.begin.(driver.StmtExecContext)
+	_, m := c.commit.(driver.StmtExecContext)
+	if !q || !b || !m {
+		_ = c.close()
+		return nil, errors.New("driver statements cannot run with a context")
+	}
+	return c, nil
+}
+
+func (c *getConn) close() error {
+	var errs []error
+	for _, st := range []driver.Stmt{c.get, c.begin, c.commit} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(append(errs, c.conn.Close())...)
+}
+
+// take waits for a free connection.
+func (p *getPool) take(ctx context.Context) (*getConn, error) {
+	select {
+	case c := <-p.conns:
+		return c, nil
+	case <-p.closing:
+		return nil, errClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // get reads one document; found is false when there is none.
 func (p *getPool) get(ctx context.Context, kind, id string) (owner string, data []byte, found bool, err error) {
-	var c *getConn
-	select {
-	case c = <-p.conns:
-	case <-p.closing:
-		return "", nil, false, errClosed
-	case <-ctx.Done():
-		return "", nil, false, ctx.Err()
+	c, err := p.take(ctx)
+	if err != nil {
+		return "", nil, false, err
 	}
 	defer func() { p.conns <- c }()
-	rows, err := c.stmt.(driver.StmtQueryContext).QueryContext(ctx,
+	return c.query(ctx, kind, id)
+}
+
+// getMany reads the documents of keys in one read transaction.
+func (p *getPool) getMany(ctx context.Context, keys []eventstore.DocKey) (_ []eventstore.Doc, err error) {
+	c, err := p.take(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { p.conns <- c }()
+	if _, err := c.begin.(driver.StmtExecContext).ExecContext(ctx, nil); err != nil {
+		return nil, err
+	}
+	defer func() {
+		// Ends the read transaction, also after a failed read.
+		if _, cerr := c.commit.(driver.StmtExecContext).ExecContext(context.WithoutCancel(ctx), nil); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	out := make([]eventstore.Doc, len(keys))
+	for i, k := range keys {
+		owner, data, found, err := c.query(ctx, k.Kind, k.ID)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out[i] = eventstore.Doc{Kind: k.Kind, ID: k.ID, Owner: owner, Data: eventstore.NilIfEmpty(data)}
+		}
+	}
+	return out, nil
+}
+
+// query runs the document lookup on c.
+func (c *getConn) query(ctx context.Context, kind, id string) (owner string, data []byte, found bool, err error) {
+	rows, err := c.get.(driver.StmtQueryContext).QueryContext(ctx,
 		[]driver.NamedValue{{Ordinal: 1, Value: kind}, {Ordinal: 2, Value: id}})
 	if err != nil {
 		return "", nil, false, err
@@ -109,12 +179,11 @@ func (p *getPool) get(ctx context.Context, kind, id string) (owner string, data 
 }
 
 // close closes every connection, waiting for the ones in use to come
-// back; p.closing must be closed first, so that no new get starts.
+// back; p.closing must be closed first, so that no new call starts.
 func (p *getPool) close() error {
 	var errs []error
 	for range p.n {
-		c := <-p.conns
-		errs = append(errs, c.stmt.Close(), c.conn.Close())
+		errs = append(errs, (<-p.conns).close())
 	}
 	p.n = 0
 	return errors.Join(errs...)

@@ -508,6 +508,15 @@ func (s *Store) Get(ctx context.Context, kind, id string) (eventstore.Doc, error
 	return eventstore.Doc{Kind: kind, ID: id, Owner: owner, Data: eventstore.NilIfEmpty(data)}, nil
 }
 
+// GetMany implements eventstore.Store.
+func (s *Store) GetMany(ctx context.Context, keys []eventstore.DocKey) ([]eventstore.Doc, error) {
+	out, err := s.gets.getMany(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get: %w", err)
+	}
+	return out, nil
+}
+
 // List implements eventstore.Store.
 func (s *Store) List(ctx context.Context, kind, owner, after string, limit int) ([]eventstore.Doc, error) {
 	if limit <= 0 {

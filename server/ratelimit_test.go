@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -209,18 +210,32 @@ func TestFailedTOTPVerificationsAreLimitedPerUserAcrossDialects(t *testing.T) {
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), mfa.ErrTooManyFailedCodes.ID) {
 		t.Errorf("right code over gRPC after the limit: %v, want ResourceExhausted (%s)", err, mfa.ErrTooManyFailedCodes.ID)
 	}
-	code, _, body = e.post(t, "POST", "/v2/users/"+person+"/totp/verify", "application/json", admin, `{"code":"`+good+`"}`)
+	// gRPC clients learn when to try again from a google.rpc.RetryInfo
+	// detail, REST clients from Retry-After.
+	var delay time.Duration
+	for _, d := range status.Convert(err).Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			delay = ri.GetRetryDelay().AsDuration()
+		}
+	}
+	if delay < time.Second {
+		t.Errorf("gRPC refusal after the limit: retry delay %v in %v, want a RetryInfo detail of at least 1s", delay, status.Convert(err).Details())
+	}
+	code, h, body := e.post(t, "POST", "/v2/users/"+person+"/totp/verify", "application/json", admin, `{"code":"`+good+`"}`)
 	if code != http.StatusTooManyRequests || !strings.Contains(body, `"code":8`) {
 		t.Errorf("ZITADEL REST after the limit: %d %s, want 429 with code 8", code, body)
 	}
-	code, _, body = e.post(t, "POST", "/api/1/users/"+person+"/otp_devices/"+deviceID+"/verify", "application/json", ol, `{"otp_token":"`+good+`"}`)
+	wantRetryAfter(t, h)
+	code, h, body = e.post(t, "POST", "/api/1/users/"+person+"/otp_devices/"+deviceID+"/verify", "application/json", ol, `{"otp_token":"`+good+`"}`)
 	if code != http.StatusTooManyRequests || !strings.Contains(body, `"status":{"error":true,"code":429,"type":"Too Many Requests"`) {
 		t.Errorf("OneLogin v1 after the limit: %d %s, want 429 in the v1 envelope", code, body)
 	}
-	code, _, body = e.post(t, "PUT", regs+"/"+regID, "application/json", ol, `{"otp":"`+good+`"}`)
+	wantRetryAfter(t, h)
+	code, h, body = e.post(t, "PUT", regs+"/"+regID, "application/json", ol, `{"otp":"`+good+`"}`)
 	if code != http.StatusTooManyRequests || !strings.Contains(body, `"statusCode":429,"name":"TooManyRequestsError"`) {
 		t.Errorf("OneLogin v2 after the limit: %d %s, want 429 in the v2 envelope", code, body)
 	}
+	wantRetryAfter(t, h)
 	if after := len(e.userLog(person)); after != before {
 		t.Errorf("events went from %d to %d while the user was locked out", before, after)
 	}

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"log/slog"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/factorgate/factorgate/server/mfa"
 )
@@ -65,11 +67,20 @@ func ToStatus(err error, detail DetailFunc) (*status.Status, slog.Level) {
 		msg += " (" + e.ID + ")"
 	}
 	st := status.New(code, msg)
+	var details []protoadapt.MessageV1
 	if e.ID != "" && detail != nil {
 		if d := detail(e.ID, e.Message); d != nil {
-			if withDetail, derr := st.WithDetails(protoadapt.MessageV1Of(d)); derr == nil {
-				st = withDetail
-			}
+			details = append(details, protoadapt.MessageV1Of(d))
+		}
+	}
+	if after, ok := mfa.RetryAfter(err); ok {
+		// google.rpc.RetryInfo: when a rate-limited caller may try again.
+		// The REST error handlers turn it into Retry-After (RetryAfterFrom).
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(after)})
+	}
+	if len(details) > 0 {
+		if withDetails, derr := st.WithDetails(details...); derr == nil {
+			st = withDetails
 		}
 	}
 	return st, levelFor(code)

@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
+
 	"github.com/factorgate/factorgate/server/mfa"
 )
 
@@ -18,6 +21,19 @@ func RetryAfter(w http.ResponseWriter, err error) bool {
 	}
 	SetRetryAfter(w, d)
 	return true
+}
+
+// RetryAfterFrom sets the Retry-After header from the status's
+// google.rpc.RetryInfo (ToStatus adds one to rate-limit refusals), and
+// reports whether it had one. The dialects' REST error handlers call it.
+func RetryAfterFrom(w http.ResponseWriter, st *status.Status) bool {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			SetRetryAfter(w, ri.GetRetryDelay().AsDuration())
+			return true
+		}
+	}
+	return false
 }
 
 // SetRetryAfter sets the Retry-After header to d in whole seconds (at

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/factorgate/factorgate/server/api"
 	"github.com/factorgate/factorgate/server/mfa"
 )
 
@@ -48,6 +49,7 @@ func statusFor(code codes.Code, id string) int {
 // message has a translation.
 func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	st := status.Convert(err)
+	api.RetryAfterFrom(w, st)
 	id, extra := errorID(st), ""
 	switch {
 	case id == mfa.ErrStepUpRequired.ID:

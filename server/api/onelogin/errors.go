@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/factorgate/factorgate/server/api"
 	"github.com/factorgate/factorgate/server/mfa"
 )
 
@@ -75,6 +76,7 @@ type v2Error struct {
 func errorHandler(version int) runtime.ErrorHandlerFunc {
 	return func(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
 		st := status.Convert(err)
+		api.RetryAfterFrom(w, st)
 		if st.Code() == codes.NotFound && strings.HasSuffix(st.Message(), "("+mfa.ErrNoMembership.ID+")") {
 			// The chain's "no role in that organization" is a permission
 			// problem to a OneLogin client.

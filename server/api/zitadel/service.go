@@ -211,6 +211,11 @@ func newGatewayMux(successCodes map[protoreflect.FullName]int) *runtime.ServeMux
 			return metadata.Pairs(api.HeaderTransport, "rest")
 		}),
 		runtime.WithRoutingErrorHandler(routingError),
+		// The gateway's own error body, plus Retry-After for a rate limit.
+		runtime.WithErrorHandler(func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+			api.RetryAfterFrom(w, status.Convert(err))
+			runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+		}),
 	)
 }
 

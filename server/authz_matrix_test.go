@@ -415,7 +415,7 @@ func methodDescriptor(t *testing.T, method string) protoreflect.MethodDescriptor
 
 // matrixHTTPPrefixes are the non-gateway HTTP endpoints: each needs at
 // least one HTTP row. The gateways' paths are covered through the RPC rows.
-var matrixHTTPEndpoints = []string{"/healthz", "/readyz", "/metrics", "/openapi/", "/ui/", "/oauth/v2/token", "/auth/oauth2/v2/token", "/auth/oauth2/revoke", "/oauth2/token"}
+var matrixHTTPEndpoints = []string{"/healthz", "/readyz", "/metrics", "/openapi/", "/ui/", "/oauth/v2/token", "/auth/oauth2/v2/token", "/auth/oauth2/token", "/auth/oauth2/revoke", "/oauth2/token"}
 
 func TestAuthorizationMatrixEveryMethodEveryCaller(t *testing.T) {
 	e := newMatrixEnv(t)

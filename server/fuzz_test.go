@@ -143,13 +143,13 @@ func FuzzREST(f *testing.F) {
 	})
 }
 
-// FuzzTokenEndpoints: the three token endpoints with fuzzed content types,
-// Authorization headers (Basic, OneLogin's client header, anything) and
-// bodies (forms, JSON, anything): never a 5xx, always JSON, and a 200
-// carries an access token.
+// FuzzTokenEndpoints: the token endpoints (and OneLogin's revoke) with
+// fuzzed content types, Authorization headers (Basic, OneLogin's client
+// header, anything) and bodies (forms, JSON, anything): never a 5xx, always
+// JSON, and a 200 carries an access token.
 func FuzzTokenEndpoints(f *testing.F) {
 	e := mustRunServer(f, noLimits)
-	paths := []string{"/oauth/v2/token", "/oauth2/token", "/auth/oauth2/v2/token", "/auth/oauth2/revoke"}
+	paths := []string{"/oauth/v2/token", "/oauth2/token", "/auth/oauth2/v2/token", "/auth/oauth2/revoke", "/auth/oauth2/token"}
 	f.Fuzz(func(t *testing.T, which uint8, ctype, auth string, body []byte) {
 		path := paths[int(which)%len(paths)]
 		req, err := http.NewRequest(http.MethodPost, e.base+path, bytes.NewReader(body))

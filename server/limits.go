@@ -197,7 +197,7 @@ func isTokenPath(path string) bool {
 
 // writeLimitError answers a request the limits refuse (413, 429) in the
 // error body of the dialect that owns the path: OneLogin's v1 and v2
-// envelopes (and its token endpoint's flat error), DruID's result
+// envelopes (and its v2 token and revoke endpoints' flat error), DruID's result
 // envelope, OAuth's error object (oauthErr) on the other token endpoints,
 // and the gRPC-gateway status body (ZITADEL, code ResourceExhausted)
 // elsewhere.
@@ -213,7 +213,7 @@ func writeRefusal(w http.ResponseWriter, r *http.Request, code, grpcCode int, oa
 	switch {
 	case strings.HasPrefix(p, "/api/1/"), strings.HasPrefix(p, "/auth/oauth2/"):
 		body = map[string]any{"status": map[string]any{"error": true, "code": code, "type": text, "message": msg}}
-		if strings.HasPrefix(p, "/auth/oauth2/") {
+		if strings.HasPrefix(p, "/auth/oauth2/") && p != "/auth/oauth2/token" { // v1's token endpoint answers in the v1 envelope
 			body = map[string]any{"error": true, "code": code, "type": text, "message": msg}
 		}
 	case strings.HasPrefix(p, "/api/2/"):

@@ -77,6 +77,12 @@ func TestBodyDeclaredTooLargeGets413InEachDialectsBodyAndWritesNothing(t *testin
 				t.Errorf("body %v", b)
 			}
 		}},
+		{"onelogin v1 token", http.MethodPost, "/auth/oauth2/token", "application/json", func(t *testing.T, b map[string]any) {
+			st, _ := b["status"].(map[string]any)
+			if st["error"] != true || st["code"] != float64(413) {
+				t.Errorf("body %v", b)
+			}
+		}},
 		{"druid token", http.MethodPost, "/oauth2/token", "application/x-www-form-urlencoded", func(t *testing.T, b map[string]any) {
 			if b["error"] != "invalid_request" {
 				t.Errorf("body %v", b)

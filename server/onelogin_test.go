@@ -568,6 +568,70 @@ func TestOneLoginTokenEndpoint(t *testing.T) {
 	})
 }
 
+// OneLogin's v1 token endpoint: the v2 grant in the v1 envelope (a data
+// array of one), errors in the v1 envelope (unverified: the reference gives
+// only the 400 text), and a new token ends the credential's older ones,
+// whichever endpoint issued them.
+func TestOneLoginTokenEndpointV1_ErrorsInV1EnvelopeUnverified(t *testing.T) {
+	e := newOLEnv(t)
+	okRE := regexp.MustCompile(`^\{"status":\{"error":false,"code":200,"type":"success","message":"Success"\},"data":\[\{"access_token":"(fg_[A-Za-z0-9_-]{43})","created_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","expires_in":36000,"token_type":"bearer","account_id":` + e.org + `\}\]\}$`)
+	creds := "client_id:" + e.clientID + ", client_secret:" + e.secret
+	list := "/api/1/users/" + e.user + "/otp_devices"
+	issue := func() string {
+		t.Helper()
+		code, body, h := e.do(t, "POST", "/auth/oauth2/token", creds, `{"grant_type":"client_credentials"}`)
+		m := okRE.FindStringSubmatch(body)
+		if code != 200 || m == nil || h.Get("Cache-Control") != "no-store" {
+			t.Fatalf("v1 token: %d %s (Cache-Control %q)", code, body, h.Get("Cache-Control"))
+		}
+		return m[1]
+	}
+	code, body, _ := e.do(t, "POST", "/auth/oauth2/v2/token", creds, `{"grant_type":"client_credentials"}`)
+	v2 := regexp.MustCompile(`"access_token":"([^"]+)"`).FindStringSubmatch(body)
+	if code != 200 || v2 == nil {
+		t.Fatalf("v2 token: %d %s", code, body)
+	}
+	first := issue()
+	if code, body, _ := e.do(t, "GET", list, "bearer:"+first, ""); code != 200 {
+		t.Fatalf("the v1 token on a v1 call: %d %s", code, body)
+	}
+	if code, body, _ := e.do(t, "GET", list, "bearer:"+v2[1], ""); code != 401 || body != v1AuthFailure {
+		t.Errorf("the v2 token after a v1 issue: %d %s, want 401 Authentication Failure", code, body)
+	}
+	second := issue()
+	if code, body, _ := e.do(t, "GET", list, "bearer:"+first, ""); code != 401 || body != v1AuthFailure {
+		t.Errorf("the first v1 token after the second: %d %s, want 401", code, body)
+	}
+	if code, _, _ := e.do(t, "GET", list, "bearer:"+second, ""); code != 200 {
+		t.Errorf("the second v1 token: %d", code)
+	}
+
+	const authFail = `{"status":{"error":true,"code":401,"type":"Unauthorized","message":"Authentication Failure"}}`
+	for _, c := range []struct {
+		name, method, auth, body string
+		code                     int
+		want                     string
+	}{
+		{"NoGrantType", "POST", creds, `{}`, 400, `{"status":{"error":true,"code":400,"type":"bad request","message":"grant_type is incorrect/absent"}}`},
+		{"PasswordGrant", "POST", creds, `{"grant_type":"password"}`, 400, `{"status":{"error":true,"code":400,"type":"bad request","message":"grant_type is incorrect/absent"}}`},
+		{"NotJSON", "POST", creds, `{"grant_type":`, 400, `{"status":{"error":true,"code":400,"type":"bad request","message":"Request Failure"}}`},
+		{"WrongSecret", "POST", "client_id:" + e.clientID + ", client_secret:nope", `{"grant_type":"client_credentials"}`, 401, authFail},
+		{"NoCredentials", "POST", "", `{"grant_type":"client_credentials"}`, 401, authFail},
+		{"GET", "GET", creds, "", 405, `{"status":{"error":true,"code":405,"type":"method not allowed","message":"Use POST"}}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, body, _ := e.do(t, c.method, "/auth/oauth2/token", c.auth, c.body)
+			if code != c.code || body != c.want {
+				t.Errorf("%d %s, want %d %s", code, body, c.code, c.want)
+			}
+		})
+	}
+	// A refused request ended nothing.
+	if code, _, _ := e.do(t, "GET", list, "bearer:"+second, ""); code != 200 {
+		t.Errorf("the second v1 token after refused requests: %d", code)
+	}
+}
+
 // One core, one event log: a factor removed through OneLogin is gone for
 // ZITADEL callers, and the other way round.
 func TestOneLoginAndZITADELShareFactors(t *testing.T) {

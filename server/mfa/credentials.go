@@ -156,6 +156,32 @@ func (s *Service) APICredentialGrant(ctx context.Context, clientID, secret strin
 	return s.issueTokenFor(ctx, u.ID, []string{u.Machine.APIScope}, []string{"client_secret"}, APITokenLifetime)
 }
 
+// APICredentialGrantReplacing is APICredentialGrant for OneLogin's v1
+// token endpoint, which ends the credential's older tokens when it issues
+// a new one: the new token and the revocations are stored together.
+func (s *Service) APICredentialGrantReplacing(ctx context.Context, clientID, secret string) (TokenGrant, error) {
+	if err := s.allowGrant("client", clientID); err != nil {
+		return TokenGrant{}, err
+	}
+	var g TokenGrant
+	err := s.retry(ctx, func() error {
+		u, err := s.apiCredential(ctx, clientID, secret)
+		if err != nil {
+			return err
+		}
+		c := s.newChange(ctx)
+		c.creator = u.ID
+		if err := s.revokeTokens(ctx, c, u, ""); err != nil {
+			return err
+		}
+		if g, err = s.pushAccessToken(c, u, []string{u.Machine.APIScope}, []string{"client_secret"}, c.now, APITokenLifetime); err != nil {
+			return err
+		}
+		return s.commit(ctx, c)
+	})
+	return g, err
+}
+
 // RevokeAPIToken ends token when it was issued to the API credential that
 // proves its secret (RFC 7009 §2.1: a client revokes only its own tokens).
 // A token that is unknown, expired or another client's is left alone and

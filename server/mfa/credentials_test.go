@@ -115,3 +115,63 @@ func TestAPICredentials(t *testing.T) {
 		t.Errorf("AddOrgMember(ONELOGIN_MANAGE_ALL): %v, want ErrInvalidRole", err)
 	}
 }
+
+// OneLogin's v1 token endpoint ends the credential's older tokens when it
+// issues a new one; the person's own sessions and other credentials keep
+// theirs, and a wrong secret changes nothing.
+func TestAPICredentialGrantReplacingEndsOlderTokens(t *testing.T) {
+	e := newTestEnv(t)
+	org := e.org()
+	cred, _, err := e.svc.CreateAPICredential(e.admin, org, mfa.ScopeReadUsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := e.svc.CreateAPICredential(e.admin, org, mfa.ScopeReadUsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant := func(id, secret string) string {
+		t.Helper()
+		g, err := e.svc.APICredentialGrant(e.admin, id, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.Token
+	}
+	old1, old2, others := grant(cred.ClientID, cred.Secret), grant(cred.ClientID, cred.Secret), grant(other.ClientID, other.Secret)
+
+	if _, err := e.svc.APICredentialGrantReplacing(e.admin, cred.ClientID, "wrong"); !errors.Is(err, mfa.ErrInvalidClient) {
+		t.Fatalf("wrong secret: %v, want ErrInvalidClient", err)
+	}
+	if _, err := e.svc.Authenticate(e.admin, old1); err != nil {
+		t.Fatalf("a refused grant ended a token: %v", err)
+	}
+
+	g, err := e.svc.APICredentialGrantReplacing(e.admin, cred.ClientID, cred.Secret)
+	if err != nil {
+		t.Fatalf("APICredentialGrantReplacing: %v", err)
+	}
+	if p, err := e.svc.Authenticate(e.admin, g.Token); err != nil || p.UserID != cred.UserID || !slices.Equal(p.Scopes, []string{mfa.ScopeReadUsers}) {
+		t.Fatalf("the new token: %+v, %v", p, err)
+	}
+	for _, tok := range []string{old1, old2} {
+		if _, err := e.svc.Authenticate(e.admin, tok); !errors.Is(err, mfa.ErrTokenInvalid) {
+			t.Errorf("an older token of the credential: %v, want ErrTokenInvalid", err)
+		}
+	}
+	if _, err := e.svc.Authenticate(e.admin, others); err != nil {
+		t.Errorf("another credential's token ended: %v", err)
+	}
+	// The log says so: two revocations and the new token, in one change.
+	events, err := e.store.Load(e.admin, "user", cred.UserID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tail []string
+	for _, ev := range events[len(events)-3:] {
+		tail = append(tail, ev.Type)
+	}
+	if want := []string{mfa.EventTokenRevoked, mfa.EventTokenRevoked, mfa.EventTokenAdded}; !slices.Equal(tail, want) {
+		t.Errorf("last events %v, want %v", tail, want)
+	}
+}

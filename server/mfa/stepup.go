@@ -48,6 +48,13 @@ func (s *Service) revokeOtherTokens(ctx context.Context, c *change, u *userState
 	if p := PrincipalFrom(ctx); p != nil && p.UserID == u.ID {
 		keep = p.TokenID
 	}
+	return s.revokeTokens(ctx, c, u, keep)
+}
+
+// revokeTokens adds to c the revocation of every stored access and refresh
+// token of u but the access token keep (and the refresh token issued with
+// it); keep may be empty.
+func (s *Service) revokeTokens(ctx context.Context, c *change, u *userState, keep string) error {
 	tokens, err := s.store.List(ctx, tokenDocKind, u.ID, "", 0)
 	if err != nil {
 		return storeErr("COMMAND-rvo01", err)

@@ -251,6 +251,52 @@ func TestMetricsByTransport(t *testing.T) {
 	}
 }
 
+// The store's group commit counters: every write is one append carried by
+// one group commit, so the appends grow at least by the writes made, and
+// the commits by at least one and at most by the appends.
+func TestMetricsStoreGroupCommit(t *testing.T) {
+	e := mustRunServer(t)
+	scrape := func() (commits, appends float64) {
+		t.Helper()
+		res, raw := e.send(t, http.MethodGet, "/metrics", nil, nil)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("/metrics: HTTP %d", res.StatusCode)
+		}
+		found := 0
+		for _, line := range strings.Split(string(raw), "\n") {
+			name, v, ok := strings.Cut(line, " ")
+			var dst *float64
+			switch name {
+			case "factorgate_store_group_commits_total":
+				dst = &commits
+			case "factorgate_store_group_commit_appends_total":
+				dst = &appends
+			}
+			if !ok || dst == nil {
+				continue
+			}
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metrics line %q: %v", line, err)
+			}
+			*dst = n
+			found++
+		}
+		if found != 2 {
+			t.Fatalf("/metrics has %d of the 2 group commit counters", found)
+		}
+		return commits, appends
+	}
+	c0, a0 := scrape()
+	for range 3 {
+		e.enrollTOTP(e.newHuman(e.org)) // a person, a TOTP registration, its verification
+	}
+	c1, a1 := scrape()
+	if a1-a0 < 9 || c1-c0 < 1 || c1-c0 > a1-a0 {
+		t.Errorf("after 9 writes: %v commits carrying %v appends", c1-c0, a1-a0)
+	}
+}
+
 // The transport label is the server's own: a client cannot set it.
 func TestMetricsTransportLabelCannotBeSpoofed(t *testing.T) {
 	e := mustRunServer(t)

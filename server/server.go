@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"connectrpc.com/vanguard"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/cors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -182,6 +183,7 @@ func (s *Server) buildTransports(ctx context.Context) error {
 		}
 	}
 	metrics := api.NewMetrics()
+	metrics.MustRegister(storeCollectors(s.store)...)
 	if len(s.cfg.Webhooks) > 0 {
 		s.notify = newDispatcher(s.cfg, s.core, s.log)
 		metrics.MustRegister(s.notify.collectors()...)
@@ -524,4 +526,23 @@ func redactDB(db string) string {
 		return db[:strings.Index(db, "://")+3] + "…" + db[i:]
 	}
 	return db
+}
+
+// storeCollectors are the store's group commit counters, for the stores
+// that commit in groups: transactions, and the appends they carried.
+func storeCollectors(st eventstore.Store) []prometheus.Collector {
+	g, ok := st.(interface {
+		GroupStats() (groups, batches int64)
+	})
+	if !ok {
+		return nil
+	}
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "factorgate_store_group_commits_total",
+			Help: "Transactions the store's group commit wrote."},
+			func() float64 { n, _ := g.GroupStats(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "factorgate_store_group_commit_appends_total",
+			Help: "Appends (one per command) those transactions carried; appends over commits is the mean group size."},
+			func() float64 { _, n := g.GroupStats(); return float64(n) }),
+	}
 }

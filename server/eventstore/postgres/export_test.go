@@ -8,6 +8,4 @@ func (s *Store) SetGroupHook(f func()) { s.groupHook = f }
 
 func (s *Store) InFlight() int64 { return s.pending.Load() }
 
-func (s *Store) GroupStats() (groups, batches int64) { return s.groups.Load(), s.batches.Load() }
-
 func (s *Store) Resent() int64 { return s.resent.Load() }

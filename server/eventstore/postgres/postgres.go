@@ -474,6 +474,11 @@ func (s *Store) readResults(br pgx.BatchResults, b eventstore.Batch, out []event
 	return nil
 }
 
+// GroupStats returns how many group commits ran and how many appends they
+// carried since the store was opened (their ratio is the mean group size;
+// served on /metrics).
+func (s *Store) GroupStats() (groups, batches int64) { return s.groups.Load(), s.batches.Load() }
+
 // Load implements eventstore.Store.
 func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, after uint64) ([]eventstore.Event, error) {
 	if err := ctx.Err(); err != nil {

@@ -6,5 +6,3 @@ package sqlite
 func (s *Store) SetGroupHook(f func()) { s.groupHook = f }
 
 func (s *Store) InFlight() int64 { return s.pending.Load() }
-
-func (s *Store) GroupStats() (groups, batches int64) { return s.groups.Load(), s.batches.Load() }

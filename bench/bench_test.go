@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -55,6 +56,12 @@ func TestBenchRunsEveryRowWithoutErrors(t *testing.T) {
 	for _, r := range report.Rows {
 		if r.Factorgate.Requests == 0 || r.Baseline.Requests == 0 {
 			t.Errorf("%s over %s: %d requests to factorgate, %d to the baseline", r.Op, r.Transport, r.Factorgate.Requests, r.Baseline.Requests)
+		}
+		// Every removal is one append; the read writes nothing; the
+		// baseline has no store.
+		removal := strings.HasPrefix(r.Op, "remove")
+		if removal != (r.Factorgate.AppendsPerCommit >= 1) || r.Baseline.AppendsPerCommit != 0 {
+			t.Errorf("%s over %s: %.2f appends per commit (baseline %.2f)", r.Op, r.Transport, r.Factorgate.AppendsPerCommit, r.Baseline.AppendsPerCommit)
 		}
 		if r.Factorgate.Errors != 0 || r.Baseline.Errors != 0 {
 			t.Errorf("%s over %s: errors %d (%s) / baseline %d (%s)", r.Op, r.Transport,

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,6 +165,10 @@ type result struct {
 	P99        time.Duration `json:"p99_ns"`
 	CPUPerReq  time.Duration `json:"server_cpu_per_request_ns"`
 	Exhausted  bool          `json:"pool_exhausted,omitempty"`
+	// AppendsPerCommit is the store's mean group size over the row (from
+	// factorgate's /metrics; 0 for the baseline, and for rows that wrote
+	// nothing).
+	AppendsPerCommit float64 `json:"appends_per_commit,omitempty"`
 }
 
 // drive runs conc workers calling fn for d (or until the pool runs dry)
@@ -170,6 +176,7 @@ type result struct {
 // no deadline (a gRPC deadline would end the last ones as errors): workers
 // stop starting new ones after d, and the row ends when the last returns.
 func drive(ctx context.Context, t *target, fn call, p *pool, conc int, d time.Duration) (result, error) {
+	commits0, appends0, counted := groupCounters(t.base)
 	cpu0, err := cpuTime(t.pid)
 	if err != nil {
 		return result{}, err
@@ -225,5 +232,39 @@ func drive(ctx context.Context, t *target, fn call, p *pool, conc int, d time.Du
 		r.P99 = lat[min(len(lat)-1, len(lat)*99/100)]
 		r.CPUPerReq = (cpu1 - cpu0) / time.Duration(len(lat))
 	}
+	if commits1, appends1, ok := groupCounters(t.base); counted && ok && commits1 > commits0 {
+		r.AppendsPerCommit = (appends1 - appends0) / (commits1 - commits0)
+	}
 	return r, nil
+}
+
+// groupCounters reads the store's group commit counters from a server's
+// /metrics (scraped outside the CPU measurement); ok is false when the
+// server has none.
+func groupCounters(base string) (commits, appends float64, ok bool) {
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0, 0, false
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return 0, 0, false
+	}
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return 0, 0, false
+	}
+	found := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		name, v, _ := strings.Cut(line, " ")
+		n, err := strconv.ParseFloat(v, 64)
+		switch {
+		case err != nil:
+		case name == "factorgate_store_group_commits_total":
+			commits, found = n, found+1
+		case name == "factorgate_store_group_commit_appends_total":
+			appends, found = n, found+1
+		}
+	}
+	return commits, appends, found == 2
 }

@@ -4,8 +4,8 @@ package postgres
 // is taken, the number of Appends in flight, the commit statistics, and
 // how many groups failed and were sent again batch by batch.
 
-func (s *Store) SetGroupHook(f func()) { s.groupHook = f }
+func (s *Store) SetGroupHook(f func()) { s.group.SetHook(f) }
 
-func (s *Store) InFlight() int64 { return s.pending.Load() }
+func (s *Store) InFlight() int64 { return s.group.InFlight() }
 
 func (s *Store) Resent() int64 { return s.resent.Load() }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/factorgate/factorgate/server/eventstore"
 )
 
 // A group's transaction ends at the latest of its callers' deadlines, or
@@ -15,13 +17,13 @@ func TestGroupContextDeadline(t *testing.T) {
 	ctxLater, cancel2 := context.WithDeadline(context.Background(), later)
 	defer cancel2()
 
-	ctx, cancel := groupContext([]*appendReq{{ctx: ctxSoon}, {ctx: ctxLater}})
+	ctx, cancel := groupContext([]*eventstore.Pending{{Ctx: ctxSoon}, {Ctx: ctxLater}})
 	defer cancel()
 	if d, ok := ctx.Deadline(); !ok || !d.Equal(later) {
 		t.Errorf("deadline %v, %v; want the latest caller's, %v", d, ok, later)
 	}
 
-	ctx, cancel = groupContext([]*appendReq{{ctx: ctxSoon}, {ctx: context.Background()}})
+	ctx, cancel = groupContext([]*eventstore.Pending{{Ctx: ctxSoon}, {Ctx: context.Background()}})
 	defer cancel()
 	if d, ok := ctx.Deadline(); !ok || time.Until(d) < groupTimeout-time.Second || time.Until(d) > groupTimeout {
 		t.Errorf("deadline in %v, %v; want groupTimeout (%v) when a caller has none", time.Until(d), ok, groupTimeout)

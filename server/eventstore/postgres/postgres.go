@@ -72,14 +72,8 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 
-	queue     chan *appendReq // hands batches to the committer (unbuffered)
-	closing   chan struct{}   // closed when Close begins
-	committed chan struct{}   // closed when the committer has stopped
-
-	// Group commit statistics and a test hook, called after the first
-	// batch of a group is taken (the tests use it to gather a group).
-	pending, groups, batches, resent atomic.Int64
-	groupHook                        func()
+	group  *eventstore.GroupCommit // sends the appends (commitGroup)
+	resent atomic.Int64            // groups that failed and went batch by batch
 
 	closeOnce sync.Once
 }
@@ -90,18 +84,6 @@ const maxGroup = 128
 // groupTimeout bounds one group's transaction when a caller has no
 // deadline of its own (see groupContext).
 const groupTimeout = 30 * time.Second
-
-// appendReq is one Append waiting for its group's commit.
-type appendReq struct {
-	ctx   context.Context
-	batch eventstore.Batch
-	out   []eventstore.Event
-	err   error
-	done  chan struct{}
-}
-
-// errClosed answers an Append after Close.
-var errClosed = errors.New("postgres: store is closed")
 
 var _ eventstore.Store = (*Store)(nil)
 
@@ -125,8 +107,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open: %w", classify(err))
 	}
-	s := &Store{pool: pool, queue: make(chan *appendReq), closing: make(chan struct{}), committed: make(chan struct{})}
-	go s.commitLoop()
+	s := &Store{pool: pool}
+	s.group = eventstore.NewGroupCommit(maxGroup, s.commitGroup)
 	return s, nil
 }
 
@@ -180,69 +162,20 @@ func (s *Store) Append(ctx context.Context, b eventstore.Batch) ([]eventstore.Ev
 	if len(b.Events)+len(b.Claims)+len(b.Release)+len(b.Put)+len(b.Delete) == 0 {
 		return nil, nil
 	}
-	select {
-	case <-s.closing:
-		return nil, errClosed
-	default:
+	out, err := s.group.Append(ctx, b)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: append: %w", err)
 	}
-	r := &appendReq{ctx: ctx, batch: b, done: make(chan struct{})}
-	s.pending.Add(1)
-	defer s.pending.Add(-1)
-	select {
-	case s.queue <- r:
-	case <-s.closing:
-		return nil, errClosed
-	case <-ctx.Done():
-		return nil, fmt.Errorf("postgres: append: %w", ctx.Err())
-	}
-	<-r.done
-	if r.err != nil {
-		return nil, fmt.Errorf("postgres: append: %w", r.err)
-	}
-	return r.out, nil
-}
-
-// commitLoop takes the waiting batches as one group, commits them in one
-// transaction and answers each.
-func (s *Store) commitLoop() {
-	defer close(s.committed)
-	group := make([]*appendReq, 0, maxGroup)
-	for {
-		group = group[:0]
-		select {
-		case r := <-s.queue:
-			group = append(group, r)
-			if s.groupHook != nil {
-				s.groupHook()
-			}
-		case <-s.closing:
-			return // the queue is unbuffered: nothing is left in it
-		}
-	fill:
-		for len(group) < maxGroup {
-			select {
-			case r := <-s.queue:
-				group = append(group, r)
-			default:
-				break fill
-			}
-		}
-		s.commitGroup(group)
-		s.groups.Add(1)
-		s.batches.Add(int64(len(group)))
-		for _, r := range group {
-			close(r.done)
-		}
-	}
+	return out, nil
 }
 
 // commitGroup sets each request's outcome. It runs on a context of its own:
 // one caller giving up must not roll back the others.
-func (s *Store) commitGroup(group []*appendReq) {
+func (s *Store) commitGroup(group []*eventstore.Pending) {
 	live := group[:0:0]
 	for _, r := range group {
-		if err := r.ctx.Err(); err != nil {
-			r.err = err // gave up while queued: not sent
+		if err := r.Ctx.Err(); err != nil {
+			r.Err = err // gave up while queued: not sent
 			continue
 		}
 		live = append(live, r)
@@ -253,13 +186,13 @@ func (s *Store) commitGroup(group []*appendReq) {
 	for len(live) > 1 {
 		batches := make([]eventstore.Batch, len(live))
 		for i, r := range live {
-			batches[i] = r.batch
+			batches[i] = r.Batch
 		}
 		outs, failed, err := s.appendGroup(ctx, batches)
 		switch {
 		case err == nil:
 			for i, r := range live {
-				r.out = outs[i]
+				r.Out = outs[i]
 			}
 			return
 		case errors.Is(err, eventstore.ErrUnavailable), ctx.Err() != nil:
@@ -267,7 +200,7 @@ func (s *Store) commitGroup(group []*appendReq) {
 			// the batches again would not help, and each may have
 			// committed.
 			for _, r := range live {
-				r.err = err
+				r.Err = err
 			}
 			return
 		case failed >= 0 && errors.Is(err, eventstore.ErrConflict):
@@ -276,7 +209,7 @@ func (s *Store) commitGroup(group []*appendReq) {
 			// others go again as a group. Should those not commit after
 			// all, the conflict was one the caller did not need to see,
 			// and a conflict only makes it reload and decide again.
-			live[failed].err = err
+			live[failed].Err = err
 			live = slices.Delete(live, failed, failed+1)
 		default:
 			// Nothing was written, for a reason that may be the group's
@@ -284,13 +217,13 @@ func (s *Store) commitGroup(group []*appendReq) {
 			// order, each batch gets the outcome it would have had.
 			s.resent.Add(1)
 			for _, r := range live {
-				r.out, r.err = s.append(ctx, r.batch)
+				r.Out, r.Err = s.append(ctx, r.Batch)
 			}
 			return
 		}
 	}
 	if len(live) == 1 {
-		live[0].out, live[0].err = s.append(ctx, live[0].batch)
+		live[0].Out, live[0].Err = s.append(ctx, live[0].Batch)
 	}
 }
 
@@ -300,10 +233,10 @@ func (s *Store) commitGroup(group []*appendReq) {
 // callers wait for the group whatever their own contexts say, as a batch
 // that was sent may commit; so no caller waits much longer than it would
 // have for an append of its own.
-func groupContext(group []*appendReq) (context.Context, context.CancelFunc) {
+func groupContext(group []*eventstore.Pending) (context.Context, context.CancelFunc) {
 	var latest time.Time
 	for _, r := range group {
-		d, ok := r.ctx.Deadline()
+		d, ok := r.Ctx.Deadline()
 		if !ok {
 			return context.WithTimeout(context.Background(), groupTimeout)
 		}
@@ -320,23 +253,23 @@ func groupContext(group []*appendReq) (context.Context, context.CancelFunc) {
 // first one wins), and returns the others. Should the earlier batch not
 // commit after all, the conflict was one the caller did not need to see;
 // a conflict only makes it reload and decide again.
-func dropInGroupConflicts(group []*appendReq) []*appendReq {
+func dropInGroupConflicts(group []*eventstore.Pending) []*eventstore.Pending {
 	type agg struct{ typ, id string }
 	last := map[agg]uint64{}
 	kept := group[:0]
 	for _, r := range group {
 		ok := true
-		for _, e := range r.batch.Events {
+		for _, e := range r.Batch.Events {
 			if seq, seen := last[agg{e.AggregateType, e.AggregateID}]; seen && e.Sequence != seq+1 {
 				ok = false
-				r.err = fmt.Errorf("%w: %s/%s: sequence %d is not the next one", eventstore.ErrConflict, e.AggregateType, e.AggregateID, e.Sequence)
+				r.Err = fmt.Errorf("%w: %s/%s: sequence %d is not the next one", eventstore.ErrConflict, e.AggregateType, e.AggregateID, e.Sequence)
 				break
 			}
 		}
 		if !ok {
 			continue
 		}
-		for _, e := range r.batch.Events {
+		for _, e := range r.Batch.Events {
 			last[agg{e.AggregateType, e.AggregateID}] = e.Sequence
 		}
 		kept = append(kept, r)
@@ -477,7 +410,7 @@ func (s *Store) readResults(br pgx.BatchResults, b eventstore.Batch, out []event
 // GroupStats returns how many group commits ran and how many appends they
 // carried since the store was opened (their ratio is the mean group size;
 // served on /metrics).
-func (s *Store) GroupStats() (groups, batches int64) { return s.groups.Load(), s.batches.Load() }
+func (s *Store) GroupStats() (groups, batches int64) { return s.group.Stats() }
 
 // Load implements eventstore.Store.
 func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, after uint64) ([]eventstore.Event, error) {
@@ -627,8 +560,7 @@ func (s *Store) ClaimOwner(ctx context.Context, key string) (string, error) {
 // returned; later calls fail.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.closing)
-		<-s.committed
+		s.group.Close()
 		s.pool.Close()
 	})
 	return nil

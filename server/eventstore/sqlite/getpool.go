@@ -98,7 +98,7 @@ func (p *getPool) take(ctx context.Context) (*getConn, error) {
 	case c := <-p.conns:
 		return c, nil
 	case <-p.closing:
-		return nil, errClosed
+		return nil, eventstore.ErrStoreClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -8,7 +8,8 @@
 // connections and run concurrently with the writer, each seeing the last
 // committed state.
 //
-// Group commit: one goroutine owns the writer. Batches that arrive while it
+// Group commit (eventstore.GroupCommit): one goroutine owns the writer.
+// Batches that arrive while it
 // commits wait, and the next transaction takes all of them (up to
 // maxGroup), each inside a savepoint of its own: a batch that fails is
 // rolled back to its savepoint alone and answers its own error, the others
@@ -34,7 +35,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -91,14 +91,8 @@ type Store struct {
 	loadEvents, listDocs, claimOwner                        *sql.Stmt // on reader
 	gets                                                    *getPool  // Get's own read-only connections
 
-	queue     chan *appendReq // hands batches to the committer
-	closing   chan struct{}   // closed when Close begins
-	committed chan struct{}   // closed when the committer has stopped
-
-	// Group commit statistics and a test hook, called after the first
-	// batch of a group is taken (the tests use it to gather a group).
-	pending, groups, batches atomic.Int64
-	groupHook                func()
+	group   *eventstore.GroupCommit // owns the writer (commitGroup)
+	closing chan struct{}           // closed when Close begins
 
 	closeOnce sync.Once
 	closeErr  error
@@ -106,15 +100,6 @@ type Store struct {
 
 // maxGroup bounds how many batches one transaction commits.
 const maxGroup = 128
-
-// appendReq is one Append waiting for its group's commit.
-type appendReq struct {
-	ctx   context.Context
-	batch eventstore.Batch
-	out   []eventstore.Event
-	err   error
-	done  chan struct{}
-}
 
 var _ eventstore.Store = (*Store)(nil)
 
@@ -154,9 +139,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 
-	// The queue is unbuffered: a batch is handed to the committer or not
-	// at all, so none can be left behind in a buffer when the store closes.
-	s := &Store{queue: make(chan *appendReq), closing: make(chan struct{})}
+	s := &Store{closing: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -230,8 +213,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if s.gets, err = openGetPool(ctx, readDSN, cfg.readers, s.closing); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
-	s.committed = make(chan struct{})
-	go s.commitLoop()
+	s.group = eventstore.NewGroupCommit(maxGroup, s.commitGroup)
 	ok = true
 	return s, nil
 }
@@ -243,9 +225,6 @@ func dsn(abs string, params url.Values) string {
 	path := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(filepath.ToSlash(abs))
 	return "file:" + path + "?" + params.Encode()
 }
-
-// errClosed answers an Append after Close.
-var errClosed = errors.New("sqlite: store is closed")
 
 // Append implements eventstore.Store. The batch joins the next group
 // commit; Append returns when that group has committed (or the batch
@@ -261,101 +240,45 @@ func (s *Store) Append(ctx context.Context, b eventstore.Batch) ([]eventstore.Ev
 	if len(b.Events)+len(b.Claims)+len(b.Release)+len(b.Put)+len(b.Delete) == 0 {
 		return nil, nil
 	}
-	select {
-	case <-s.closing:
-		return nil, errClosed
-	default:
+	out, err := s.group.Append(ctx, b)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: append: %w", err)
 	}
-	r := &appendReq{ctx: ctx, batch: b, done: make(chan struct{})}
-	s.pending.Add(1)
-	defer s.pending.Add(-1)
-	select {
-	case s.queue <- r:
-	case <-s.closing:
-		return nil, errClosed
-	case <-ctx.Done():
-		return nil, fmt.Errorf("sqlite: append: %w", ctx.Err())
-	}
-	<-r.done
-	return r.out, r.err
-}
-
-// commitLoop owns the writer: it takes the waiting batches as one group,
-// commits them in one transaction and answers each.
-func (s *Store) commitLoop() {
-	defer close(s.committed)
-	group := make([]*appendReq, 0, maxGroup)
-	for {
-		group = group[:0]
-		select {
-		case r := <-s.queue:
-			group = append(group, r)
-			if s.groupHook != nil {
-				s.groupHook()
-			}
-		case <-s.closing:
-			// Answer what is still queued, then stop.
-			for {
-				select {
-				case r := <-s.queue:
-					r.err = errClosed
-					close(r.done)
-				default:
-					return
-				}
-			}
-		}
-	fill:
-		for len(group) < maxGroup {
-			select {
-			case r := <-s.queue:
-				group = append(group, r)
-			default:
-				break fill
-			}
-		}
-		s.commitGroup(group)
-		s.groups.Add(1)
-		s.batches.Add(int64(len(group)))
-		for _, r := range group {
-			close(r.done)
-		}
-	}
+	return out, nil
 }
 
 // commitGroup writes every batch of the group in one transaction, each in a
 // savepoint, and sets each request's outcome. It runs on a context of its
 // own: one caller giving up must not roll back the others.
-func (s *Store) commitGroup(group []*appendReq) {
+func (s *Store) commitGroup(group []*eventstore.Pending) {
 	ctx := context.Background()
 	failAll := func(tx *sql.Tx, err error) {
 		if tx != nil {
 			_ = tx.Rollback() // the error that matters is err
 		}
 		for _, r := range group {
-			r.out, r.err = nil, err
+			r.Out, r.Err = nil, err
 		}
 	}
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		failAll(nil, fmt.Errorf("sqlite: append: begin: %w", err))
+		failAll(nil, fmt.Errorf("begin: %w", err))
 		return
 	}
 	written := 0
 	for _, r := range group {
-		if err := r.ctx.Err(); err != nil {
-			r.err = fmt.Errorf("sqlite: append: %w", err) // gave up while queued: not written
+		if err := r.Ctx.Err(); err != nil {
+			r.Err = err // gave up while queued: not written
 			continue
 		}
 		if len(group) == 1 {
-			r.out, r.err = s.appendTx(ctx, tx, r.batch) // a failure rolls back the whole transaction below
-		} else if r.out, r.err = s.appendSavepoint(ctx, tx, r.batch); errors.Is(r.err, errSavepoint) {
+			r.Out, r.Err = s.appendTx(ctx, tx, r.Batch) // a failure rolls back the whole transaction below
+		} else if r.Out, r.Err = s.appendSavepoint(ctx, tx, r.Batch); errors.Is(r.Err, errSavepoint) {
 			// The batch's own changes could not be undone: keep nothing.
-			failAll(tx, fmt.Errorf("sqlite: append: %w", r.err))
+			failAll(tx, r.Err)
 			return
 		}
-		if r.err != nil {
-			r.err = fmt.Errorf("sqlite: append: %w", r.err)
+		if r.Err != nil {
 			continue
 		}
 		written++
@@ -365,7 +288,7 @@ func (s *Store) commitGroup(group []*appendReq) {
 		return
 	}
 	if err := tx.Commit(); err != nil {
-		failAll(nil, fmt.Errorf("sqlite: append: commit: %w", err))
+		failAll(nil, fmt.Errorf("commit: %w", err))
 	}
 }
 
@@ -468,7 +391,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, b eventstore.Batch) ([
 // GroupStats returns how many group commits ran and how many appends they
 // carried since the store was opened (their ratio is the mean group size;
 // served on /metrics).
-func (s *Store) GroupStats() (groups, batches int64) { return s.groups.Load(), s.batches.Load() }
+func (s *Store) GroupStats() (groups, batches int64) { return s.group.Stats() }
 
 // Load implements eventstore.Store.
 func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, after uint64) ([]eventstore.Event, error) {
@@ -565,8 +488,8 @@ func (s *Store) ClaimOwner(ctx context.Context, key string) (string, error) {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
-		if s.committed != nil {
-			<-s.committed
+		if s.group != nil {
+			s.group.Close()
 		}
 		var errs []error
 		for _, st := range []*sql.Stmt{

@@ -146,20 +146,17 @@ func (s *Service) apiCredential(ctx context.Context, clientID, secret string) (*
 // proves its secret. The token carries the credential's scope and acts in
 // its organization; its amr is "client_secret".
 func (s *Service) APICredentialGrant(ctx context.Context, clientID, secret string) (TokenGrant, error) {
-	if err := s.allowGrant("client", clientID); err != nil {
-		return TokenGrant{}, err
-	}
-	u, err := s.apiCredential(ctx, clientID, secret)
-	if err != nil {
-		return TokenGrant{}, err
-	}
-	return s.issueTokenFor(ctx, u.ID, []string{u.Machine.APIScope}, []string{"client_secret"}, APITokenLifetime)
+	return s.apiCredentialGrant(ctx, clientID, secret, false)
 }
 
 // APICredentialGrantReplacing is APICredentialGrant for OneLogin's v1
 // token endpoint, which ends the credential's older tokens when it issues
 // a new one: the new token and the revocations are stored together.
 func (s *Service) APICredentialGrantReplacing(ctx context.Context, clientID, secret string) (TokenGrant, error) {
+	return s.apiCredentialGrant(ctx, clientID, secret, true)
+}
+
+func (s *Service) apiCredentialGrant(ctx context.Context, clientID, secret string, replace bool) (TokenGrant, error) {
 	if err := s.allowGrant("client", clientID); err != nil {
 		return TokenGrant{}, err
 	}
@@ -171,8 +168,10 @@ func (s *Service) APICredentialGrantReplacing(ctx context.Context, clientID, sec
 		}
 		c := s.newChange(ctx)
 		c.creator = u.ID
-		if err := s.revokeTokens(ctx, c, u, ""); err != nil {
-			return err
+		if replace {
+			if err := s.revokeTokens(ctx, c, u, ""); err != nil {
+				return err
+			}
 		}
 		if g, err = s.pushAccessToken(c, u, []string{u.Machine.APIScope}, []string{"client_secret"}, c.now, APITokenLifetime); err != nil {
 			return err

@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/factorgate/factorgate/server/api"
 	"github.com/factorgate/factorgate/server/mfa"
 )
@@ -69,7 +71,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			}
 			if ok, after := perIP.Allow(host); !ok {
 				api.SetRetryAfter(w, after)
-				writeLimitError(w, r, http.StatusTooManyRequests, "temporarily_unavailable", "too many token requests from this address; try again later")
+				s.refuse(w, r, http.StatusTooManyRequests, codes.ResourceExhausted, "too many token requests from this address; try again later")
 				return
 			}
 		}
@@ -80,7 +82,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		if !validUTF8(r.URL) {
 			// Proto strings must be UTF-8: the gateway would fail to
 			// marshal such a path or query parameter into a request.
-			writeRefusal(w, r, http.StatusBadRequest, 3, "invalid_request", "the path or query is not valid UTF-8") // InvalidArgument
+			s.refuse(w, r, http.StatusBadRequest, codes.InvalidArgument, "the path or query is not valid UTF-8")
 			return
 		}
 		ct := strings.ToLower(r.Header.Get("Content-Type"))
@@ -102,7 +104,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		if !nativeGRPC && r.Body != nil && r.Body != http.NoBody {
 			if r.ContentLength > s.cfg.MaxBodyBytes {
 				w.Header().Set("Connection", "close")
-				writeLimitError(w, r, http.StatusRequestEntityTooLarge, "invalid_request",
+				s.refuse(w, r, http.StatusRequestEntityTooLarge, codes.ResourceExhausted,
 					"request body too large (limit "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes)")
 				return
 			}
@@ -195,41 +197,25 @@ func isTokenPath(path string) bool {
 	return strings.HasPrefix(path, "/oauth2/") || strings.HasPrefix(path, "/oauth/v2/") || strings.HasPrefix(path, "/auth/oauth2/")
 }
 
-// writeLimitError answers a request the limits refuse (413, 429) in the
-// error body of the dialect that owns the path: OneLogin's v1 and v2
-// envelopes (and its v2 token and revoke endpoints' flat error), DruID's result
-// envelope, OAuth's error object (oauthErr) on the other token endpoints,
-// and the gRPC-gateway status body (ZITADEL, code ResourceExhausted)
-// elsewhere.
-func writeLimitError(w http.ResponseWriter, r *http.Request, code int, oauthErr, msg string) {
-	writeRefusal(w, r, code, 8, oauthErr, msg) // ResourceExhausted
-}
-
-// writeRefusal is writeLimitError with the gRPC code of the ZITADEL body.
-func writeRefusal(w http.ResponseWriter, r *http.Request, code, grpcCode int, oauthErr, msg string) {
-	text := http.StatusText(code)
-	var body any
-	p := r.URL.Path
-	switch {
-	case strings.HasPrefix(p, "/api/1/"), strings.HasPrefix(p, "/auth/oauth2/"):
-		body = map[string]any{"status": map[string]any{"error": true, "code": code, "type": text, "message": msg}}
-		if strings.HasPrefix(p, "/auth/oauth2/") && p != "/auth/oauth2/token" { // v1's token endpoint answers in the v1 envelope
-			body = map[string]any{"error": true, "code": code, "type": text, "message": msg}
+// refuse answers a request the server refuses before routing it (413, 429,
+// 400) in the error body of the route that owns the path (api.Route's
+// Refuse: OneLogin's envelopes, DruID's, OAuth's on the token endpoints),
+// and otherwise in the gRPC-gateway status body (ZITADEL's).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, code codes.Code, msg string) {
+	w.Header().Set("Cache-Control", "no-store")
+	var owner *api.Route
+	for i, rt := range s.refusers {
+		if (r.URL.Path == rt.Prefix || strings.HasPrefix(r.URL.Path, rt.Prefix+"/")) && (owner == nil || len(rt.Prefix) > len(owner.Prefix)) {
+			owner = &s.refusers[i]
 		}
-	case strings.HasPrefix(p, "/api/2/"):
-		body = map[string]any{"statusCode": code, "name": strings.ReplaceAll(text, " ", "") + "Error", "message": msg}
-	case strings.HasPrefix(p, "/activityid/"):
-		body = map[string]any{"result": map[string]any{"status": code, "message": msg,
-			"errors": []any{map[string]any{"message": text, "details": msg}}}}
-	case isTokenPath(p):
-		body = map[string]any{"error": oauthErr, "error_description": msg}
-	default:
-		body = map[string]any{"code": grpcCode, "message": msg, "details": []any{}}
+	}
+	if owner != nil {
+		owner.Refuse(w, r, status, code, msg)
+		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(body)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"code": int(code), "message": msg, "details": []any{}})
 }
 
 // Token requests per remote address: 50 per second, bursts of 200.

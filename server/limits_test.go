@@ -147,6 +147,39 @@ func TestBodyStreamedPastTheLimitGets400InTheDialectsBody(t *testing.T) {
 }
 
 // Headers over MaxHeaderBytes (64 KiB) get 431.
+// A path or query that is not UTF-8 is refused before routing, with 400
+// in the error body of the API the path belongs to.
+func TestPathNotUTF8Gets400InTheDialectsBody(t *testing.T) {
+	e := mustRunServer(t)
+	for _, c := range []struct{ name, method, path, want string }{
+		{"zitadel", http.MethodDelete, "/v2/users/%ff/totp", `{"code":3,"details":[],"message":"the path or query is not valid UTF-8"}`},
+		{"zitadel v1", http.MethodGet, "/management/v1/users/%ff/auth_factors", `"code":3`},
+		{"onelogin v1", http.MethodGet, "/api/1/users/%ff/otp_devices", `{"status":{"error":true,"code":400,"type":"Bad Request","message":"the path or query is not valid UTF-8"}}`},
+		{"onelogin v2", http.MethodGet, "/api/2/mfa/users/%ff/devices", `{"statusCode":400,"name":"BadRequestError","message":"the path or query is not valid UTF-8"}`},
+		{"onelogin v1 token", http.MethodPost, "/auth/oauth2/token?x=%ff", `"status":{"error":true,"code":400`},
+		{"onelogin v2 token", http.MethodPost, "/auth/oauth2/v2/token?x=%ff", `{"error":true,"code":400,"type":"Bad Request"`},
+		{"druid", http.MethodPost, "/activityid/v1/mfa/delete?x=%ff", `{"result":{"status":400,"message":"the path or query is not valid UTF-8"`},
+		{"zitadel token", http.MethodPost, "/oauth/v2/token?x=%ff", `{"error":"invalid_request","error_description":"the path or query is not valid UTF-8"}`},
+		{"druid token", http.MethodPost, "/oauth2/token?x=%ff", `"error":"invalid_request"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, err := http.NewRequest(c.method, e.base+c.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			raw, _ := io.ReadAll(res.Body)
+			if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), c.want) || res.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("%d %s (Cache-Control %q), want 400 with %s", res.StatusCode, raw, res.Header.Get("Cache-Control"), c.want)
+			}
+		})
+	}
+}
+
 func TestHeaderTooLargeGets431(t *testing.T) {
 	e := mustRunServer(t)
 	req, _ := http.NewRequest(http.MethodGet, e.base+"/healthz", nil)

@@ -138,6 +138,7 @@ func TestTokenEndpointsAnswer429PerRemoteAddress(t *testing.T) {
 		{"/oauth/v2/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", `"error":"temporarily_unavailable"`},
 		{"/oauth2/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", `"error":"temporarily_unavailable"`},
 		{"/auth/oauth2/v2/token", "application/json", `{"grant_type":"client_credentials"}`, `"code":429`},
+		{"/auth/oauth2/token", "application/json", `{"grant_type":"client_credentials"}`, `"status":{"error":true,"code":429,"type":"Too Many Requests"`},
 	} {
 		code, h, body := e.post(t, "POST", c.path, c.ctype, "", c.body)
 		if code != http.StatusTooManyRequests || !strings.Contains(body, c.want) {

@@ -54,6 +54,7 @@ type Server struct {
 	http     *http.Server
 	listener net.Listener
 	grpcLn   net.Listener // the native gRPC listener (Config.GRPCAddr)
+	refusers []api.Route  // the routes that answer the limits' refusals in a body of their own
 	boot     mfa.BootstrapResult
 	patFile  string
 	notify   *dispatcher // nil without webhooks
@@ -246,6 +247,9 @@ func (s *Server) buildTransports(ctx context.Context) error {
 			return fmt.Errorf("%s routes: %w", d.Name(), err)
 		}
 		for _, r := range routes {
+			if r.Refuse != nil {
+				s.refusers = append(s.refusers, r)
+			}
 			h := r.Handler
 			if r.StripPrefix {
 				h = http.StripPrefix(r.Prefix, h)

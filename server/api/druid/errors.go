@@ -68,6 +68,16 @@ func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 	writeEnvelope(w, code, languageOf(r.Header.Get("Accept-Language")), id, st.Message(), extra)
 }
 
+// refuse writes the server's refusals (body too large, a path that is not
+// UTF-8) in DruID's result envelope.
+func refuse(w http.ResponseWriter, _ *http.Request, status int, _ codes.Code, msg string) {
+	body, _ := json.Marshal(errorEnvelope{Result: errorResult{Status: status, Message: msg,
+		Errors: []resultError{{Message: http.StatusText(status), Details: msg}}}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
 // routingErrorHandler answers an unknown path (404) or a method other than
 // POST (405) in the envelope as well.
 func routingErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {

@@ -83,8 +83,8 @@ func (s *Service) Routes(ctx context.Context, conn grpc.ClientConnInterface) ([]
 		return nil, err
 	}
 	return []api.Route{
-		{Prefix: "/activityid/v1", Handler: requireHeaders(mux)},
-		{Prefix: "/oauth2", Handler: &tokenEndpoint{core: s.core}},
+		{Prefix: "/activityid/v1", Handler: requireHeaders(mux), Refuse: refuse},
+		{Prefix: "/oauth2", Handler: &tokenEndpoint{core: s.core}, Refuse: api.RefuseOAuth},
 	}, nil
 }
 

@@ -145,6 +145,27 @@ func routingErrorHandler(version int) runtime.RoutingErrorHandlerFunc {
 	}
 }
 
+// The server's refusals (body too large, too many token requests, a path
+// that is not UTF-8), in each API's error shape, typed by the HTTP status.
+
+func refuseV1(w http.ResponseWriter, _ *http.Request, status int, _ codes.Code, msg string) {
+	v1Fail(w, status, http.StatusText(status), msg)
+}
+
+func refuseV2(w http.ResponseWriter, _ *http.Request, status int, _ codes.Code, msg string) {
+	writeJSON(w, status, v2Error{StatusCode: status, Name: strings.ReplaceAll(http.StatusText(status), " ", "") + "Error", Message: msg})
+}
+
+// refuseToken answers the token endpoints: the flat Error, or the v1
+// envelope on v1's token endpoint.
+func refuseToken(w http.ResponseWriter, r *http.Request, status int, _ codes.Code, msg string) {
+	if r.URL.Path == "/auth/oauth2/token" {
+		v1Fail(w, status, http.StatusText(status), msg)
+		return
+	}
+	flatFail(w, status, http.StatusText(status), msg)
+}
+
 func writeJSON(w http.ResponseWriter, code int, body any) {
 	data, err := jsonMarshal(body)
 	if err != nil {

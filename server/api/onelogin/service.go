@@ -98,9 +98,9 @@ func (s *Service) Routes(ctx context.Context, conn grpc.ClientConnInterface) ([]
 		return nil, err
 	}
 	return []api.Route{
-		{Prefix: "/api/1", Handler: normalizeBearer(v1Mux)},
-		{Prefix: "/api/2", Handler: normalizeBearer(v2Mux)},
-		{Prefix: "/auth/oauth2", Handler: &tokenEndpoint{core: s.core}},
+		{Prefix: "/api/1", Handler: normalizeBearer(v1Mux), Refuse: refuseV1},
+		{Prefix: "/api/2", Handler: normalizeBearer(v2Mux), Refuse: refuseV2},
+		{Prefix: "/auth/oauth2", Handler: &tokenEndpoint{core: s.core}, Refuse: refuseToken},
 	}, nil
 }
 

@@ -170,7 +170,7 @@ func (s *Service) Routes(ctx context.Context, conn grpc.ClientConnInterface) ([]
 		{Prefix: "/v2beta", Handler: v2Mux},
 		{Prefix: "/resources/v3alpha", Handler: v2Mux},
 		{Prefix: "/v3alpha", Handler: v2Mux},
-		{Prefix: "/oauth/v2", Handler: &tokenEndpoint{core: s.core}},
+		{Prefix: "/oauth/v2", Handler: &tokenEndpoint{core: s.core}, Refuse: api.RefuseOAuth},
 	}, nil
 }
 

@@ -5,9 +5,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/factorgate/factorgate/server/eventstore"
+	"github.com/factorgate/factorgate/server/eventstore/eventstoretest"
 	"github.com/factorgate/factorgate/server/eventstore/sqlite"
 )
 
@@ -22,7 +21,7 @@ func BenchmarkAppend(b *testing.B) {
 			var seq uint64
 			for b.Loop() {
 				seq++
-				appendOne(b, s, "0", seq)
+				eventstoretest.AppendCommand(b, s, "0", seq)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
 		})
@@ -36,29 +35,10 @@ func BenchmarkAppend(b *testing.B) {
 				var seq uint64
 				for pb.Next() {
 					seq++
-					appendOne(b, s, id, seq)
+					eventstoretest.AppendCommand(b, s, id, seq)
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
 		})
-	}
-}
-
-func appendOne(b *testing.B, s *sqlite.Store, id string, seq uint64) {
-	_, err := s.Append(b.Context(), eventstore.Batch{
-		Events: []eventstore.Event{{
-			AggregateType: "user", AggregateID: id, Sequence: seq,
-			Type: "user.human.mfa.otp.added", Version: 1,
-			ResourceOwner: "163840776835432001", Creator: "163840776835432999",
-			CreatedAt: time.Now(),
-			Payload:   []byte(`{"secret":"c2VhbGVkIHNlY3JldCBieXRlcyBnbyBoZXJl","state":"NOT_READY"}`),
-		}},
-		Put: []eventstore.Doc{{
-			Kind: "user", ID: id, Owner: "163840776835432001",
-			Data: []byte(fmt.Sprintf(`{"id":%q,"username":"alice","sequence":%d,"otp":"NOT_READY"}`, id, seq)),
-		}},
-	})
-	if err != nil {
-		b.Error(err) // Fatal is not allowed outside the benchmark goroutine
 	}
 }

@@ -48,7 +48,7 @@ func (noopManagement) RemoveHumanAuthFactorU2F(context.Context, *mgmt.RemoveHuma
 // "addr=<host:port>" first.
 func runBaseline() error {
 	server.TuneGC() // the same collector setting as factorgate serve
-	g := grpc.NewServer()
+	g := grpc.NewServer(server.GRPCServerOptions()...)
 	userv2.RegisterUserServiceServer(g, noopUsers{})
 	mgmt.RegisterManagementServiceServer(g, noopManagement{})
 	web := map[string]http.Handler{}

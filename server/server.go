@@ -198,8 +198,8 @@ func (s *Server) buildTransports(ctx context.Context) error {
 		// The native listener gets a grpc.Server of its own, with the same
 		// chain behind a step that drops the transport label a client may
 		// have sent (on the one port, the HTTP root drops it).
-		s.native = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes), grpc.ChainUnaryInterceptor(dropTransportLabel, chain.Unary()),
-			grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))
+		s.native = grpc.NewServer(append(GRPCServerOptions(), grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
+			grpc.ChainUnaryInterceptor(dropTransportLabel, chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))...)
 		servers = append(servers, s.native)
 	}
 	for _, g := range servers {

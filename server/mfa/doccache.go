@@ -3,7 +3,6 @@ package mfa
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"sync"
 
@@ -79,7 +78,7 @@ func decodeShared[T any](s *Service, d eventstore.Doc, decodeErrID string) (*T, 
 		}
 	}
 	t := new(T)
-	if err := json.Unmarshal(d.Data, t); err != nil {
+	if err := decodeDoc(d.Data, t); err != nil {
 		return nil, internal(decodeErrID, err)
 	}
 	s.decoded.put(d.Kind, d.ID, d.Data, t)

@@ -218,7 +218,7 @@ func (s *Service) load(ctx context.Context, kind, id string, into writeModel) (b
 	if err != nil {
 		return false, storeErr("QUERY-load1", err)
 	}
-	if err := json.Unmarshal(d.Data, into); err != nil {
+	if err := decodeDoc(d.Data, into); err != nil {
 		return false, internal("QUERY-load2", err)
 	}
 	return true, nil

@@ -943,6 +943,9 @@ func testCanceledContext(t *testing.T, s eventstore.Store) {
 	if _, err := s.Get(ctx, "user", "1"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Get with canceled context: err = %v, want context.Canceled", err)
 	}
+	if _, err := s.GetMany(ctx, []eventstore.DocKey{{Kind: "user", ID: "1"}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("GetMany with canceled context: err = %v, want context.Canceled", err)
+	}
 	if _, err := s.List(ctx, "user", "org1", "", 0); !errors.Is(err, context.Canceled) {
 		t.Errorf("List with canceled context: err = %v, want context.Canceled", err)
 	}

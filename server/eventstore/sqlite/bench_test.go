@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
@@ -40,5 +41,26 @@ func BenchmarkAppend(b *testing.B) {
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
 		})
+	}
+}
+
+// BenchmarkGet measures the point reads every request makes (its token,
+// organization, instance and person documents), with a request's
+// cancellable context.
+func BenchmarkGet(b *testing.B) {
+	s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"))
+	defer s.Close()
+	const docs = 1000
+	for i := range docs {
+		eventstoretest.AppendCommand(b, s, fmt.Sprint(i), 1)
+	}
+	ctx, cancel := context.WithCancel(b.Context())
+	defer cancel()
+	i := 0
+	for b.Loop() {
+		i = (i + 7) % docs
+		if _, err := s.Get(ctx, "user", fmt.Sprint(i)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -15,6 +15,11 @@ type Principal struct {
 	AuthTime time.Time // when the user authenticated for this token
 	AMR      []string  // how: "pwd", "pat", "client_secret", …
 	Expires  time.Time
+
+	// access holds the organization and instance documents read together
+	// with the token, in the same read of the store (see readToken), for
+	// the request's snapshot; nil when they were not read.
+	access *accessSnapshot
 }
 
 type contextKey int
@@ -50,8 +55,15 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 // command's own check) share the organization and instance documents they
 // read, instead of loading and decoding them twice. Use it once per
 // request, never for a context that outlives the request.
+//
+// The snapshot starts with the documents Authenticate read together with
+// the token, when it did.
 func WithRequestPrincipal(ctx context.Context, p *Principal) context.Context {
-	return context.WithValue(ctx, principalKey, &callerContext{p: p, snap: &accessSnapshot{}})
+	snap := &accessSnapshot{}
+	if p != nil && p.access != nil {
+		*snap = *p.access
+	}
+	return context.WithValue(ctx, principalKey, &callerContext{p: p, snap: snap})
 }
 
 // PrincipalFrom returns the caller, or nil for an unauthenticated context.

@@ -44,6 +44,16 @@ func (c *docCache) get(kind, id string, raw []byte) (any, bool) {
 	return d.val, true
 }
 
+// peek returns the value decoded last for a document, whatever bytes the
+// store holds now. Only a field that never changes may be taken from it
+// (a token's organization, see readToken).
+func (c *docCache) peek(kind, id string) (any, bool) {
+	c.mu.RLock()
+	d, ok := c.m[docKey{kind, id}]
+	c.mu.RUnlock()
+	return d.val, ok
+}
+
 func (c *docCache) put(kind, id string, raw []byte, val any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

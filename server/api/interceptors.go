@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/factorgate/factorgate/server/mfa"
 )
@@ -146,7 +148,7 @@ func (c *Chain) admit(ctx context.Context, md metadata.MD, method string, req an
 	if err != nil {
 		return ctx, err
 	}
-	p, err := c.Auth.Authenticate(ctx, token)
+	p, err := c.Auth.Authenticate(mfa.WithReadAhead(ctx, requestUserID(req)), token)
 	if err != nil {
 		return ctx, err
 	}
@@ -169,6 +171,21 @@ func (c *Chain) admit(ctx context.Context, md metadata.MD, method string, req an
 		return ctx, err
 	}
 	return ctx, nil
+}
+
+// requestUserID returns the request's top-level user_id, the person most
+// calls act on (ZITADEL's and OneLogin's requests name it so), or "".
+func requestUserID(req any) string {
+	m, ok := req.(proto.Message)
+	if !ok {
+		return ""
+	}
+	r := m.ProtoReflect()
+	f := r.Descriptor().Fields().ByName("user_id")
+	if f == nil || f.Kind() != protoreflect.StringKind || f.Cardinality() == protoreflect.Repeated {
+		return ""
+	}
+	return r.Get(f).String()
 }
 
 // validate runs the request's generated validation (protoc-gen-validate's

@@ -145,7 +145,8 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 // second read. Every document still comes from the store, so nothing read
 // is older than the request; the only thing taken from memory is which
 // organization to read, and a token whose stored organization differs
-// gets no snapshot.
+// gets no snapshot. The person the request names (WithReadAhead) is read
+// in the same way.
 func (s *Service) readToken(ctx context.Context, hash string) (*tokenDoc, *accessSnapshot, error) {
 	var orgHint string
 	if v, ok := s.decoded.peek(tokenDocKind, hash); ok {
@@ -157,8 +158,12 @@ func (s *Service) readToken(ctx context.Context, hash string) (*tokenDoc, *acces
 		td, _, err := loadShared[tokenDoc](ctx, s, tokenDocKind, hash, "AUTH-tok01", "AUTH-tok02")
 		return td, nil, err
 	}
-	docs, err := s.store.GetMany(ctx, []eventstore.DocKey{
-		{Kind: tokenDocKind, ID: hash}, {Kind: aggregateTypeOrg, ID: orgHint}, {Kind: aggregateTypeInstance, ID: s.instanceID}})
+	keys := []eventstore.DocKey{{Kind: tokenDocKind, ID: hash}, {Kind: aggregateTypeOrg, ID: orgHint}, {Kind: aggregateTypeInstance, ID: s.instanceID}}
+	userID, _ := ctx.Value(readAheadKey{}).(string)
+	if userID != "" {
+		keys = append(keys, eventstore.DocKey{Kind: aggregateTypeUser, ID: userID})
+	}
+	docs, err := s.store.GetMany(ctx, keys)
 	if err != nil {
 		return nil, nil, storeErr("AUTH-tok01", err)
 	}
@@ -172,6 +177,9 @@ func (s *Service) readToken(ctx context.Context, hash string) (*tokenDoc, *acces
 	access, err := s.decodeAccess(orgHint, docs[1], docs[2])
 	if err != nil {
 		return nil, nil, err
+	}
+	if userID != "" {
+		access.userID, access.user, access.userRead = userID, docs[3], true
 	}
 	return td, access, nil
 }

@@ -3,6 +3,8 @@ package mfa
 import (
 	"context"
 	"time"
+
+	"github.com/factorgate/factorgate/server/eventstore"
 )
 
 // Principal is the authenticated caller of a request.
@@ -43,6 +45,37 @@ type accessSnapshot struct {
 	orgID    string
 	org      *orgState
 	instance *instanceState
+
+	// user is the document of the person the request names (ReadAhead),
+	// read together with the token; userID names it and userRead says it
+	// was read (user is the zero Doc when there is none). The request's
+	// first load of that person takes it, once; a write by the request
+	// drops it (see load and commit).
+	userID   string
+	user     eventstore.Doc
+	userRead bool
+}
+
+// takeUser returns the read-ahead document of person id, once.
+func (a *accessSnapshot) takeUser(id string) (eventstore.Doc, bool) {
+	if a == nil || !a.userRead || a.userID != id {
+		return eventstore.Doc{}, false
+	}
+	a.userRead = false
+	return a.user, true
+}
+
+type readAheadKey struct{}
+
+// WithReadAhead names the person a request acts on (its user_id), before
+// Authenticate: when Authenticate reads a known token together with the
+// caller's organization and the instance, it reads that person's document
+// in the same read of the store, for the request's first load of it.
+func WithReadAhead(ctx context.Context, userID string) context.Context {
+	if userID == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, readAheadKey{}, userID)
 }
 
 // WithPrincipal returns a context carrying p.

@@ -174,6 +174,9 @@ func (s *Service) commit(ctx context.Context, c *change) error {
 		}
 		c.batch.Put = append(c.batch.Put, eventstore.Doc{Kind: m.docKind(), ID: a.ID, Owner: owner, Data: data})
 	}
+	if snap := snapshotFrom(ctx); snap != nil {
+		snap.userRead = false // what the request read ahead may be older than this write
+	}
 	if _, err := s.store.Append(ctx, c.batch); err != nil {
 		if errors.Is(err, eventstore.ErrConflict) || errors.Is(err, eventstore.ErrClaimed) {
 			return err
@@ -209,14 +212,26 @@ func (s *Service) retry(ctx context.Context, fn func() error) error {
 }
 
 // load reads the document of a write model; ok is false when it does not
-// exist.
+// exist. A person's document read ahead with the request's token (see
+// WithReadAhead) serves the request's first load of that person, if the
+// request has written nothing yet.
 func (s *Service) load(ctx context.Context, kind, id string, into writeModel) (bool, error) {
-	d, err := s.store.Get(ctx, kind, id)
-	if errors.Is(err, eventstore.ErrNotFound) {
-		return false, nil
+	d, ahead := eventstore.Doc{}, false
+	if kind == aggregateTypeUser {
+		d, ahead = snapshotFrom(ctx).takeUser(id)
+		if ahead && d.Kind == "" {
+			return false, nil
+		}
 	}
-	if err != nil {
-		return false, storeErr("QUERY-load1", err)
+	if !ahead {
+		var err error
+		d, err = s.store.Get(ctx, kind, id)
+		if errors.Is(err, eventstore.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, storeErr("QUERY-load1", err)
+		}
 	}
 	if err := decodeDoc(d.Data, into); err != nil {
 		return false, internal("QUERY-load2", err)

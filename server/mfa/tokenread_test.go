@@ -2,6 +2,7 @@ package mfa_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +42,25 @@ func (s *readCountingStore) reads() (gets int, getManys [][]eventstore.DocKey) {
 	return gets, getManys
 }
 
+// want fails t unless the reads since the last call were wantGets reads
+// of one document and one read of several per wantKinds, of those kinds.
+func (s *readCountingStore) want(t *testing.T, step string, wantGets int, wantKinds ...[]string) {
+	t.Helper()
+	gets, many := s.reads()
+	if gets != wantGets || len(many) != len(wantKinds) {
+		t.Fatalf("%s: %d reads of one document and %d of several (%v), want %d and %d", step, gets, len(many), many, wantGets, len(wantKinds))
+	}
+	for i, keys := range many {
+		var kinds []string
+		for _, k := range keys {
+			kinds = append(kinds, k.Kind)
+		}
+		if !slices.Equal(kinds, wantKinds[i]) {
+			t.Fatalf("%s: read %v together, want the kinds %v", step, keys, wantKinds[i])
+		}
+	}
+}
+
 // A request whose token this node has seen before reads the token, its
 // organization and the instance in one read of the store; every document
 // still comes from the store, so a membership granted or a token revoked
@@ -70,26 +90,9 @@ func TestKnownTokenIsReadTogetherWithItsOrganizationAndInstance(t *testing.T) {
 		_, err = svc.Authorize(mfa.WithRequestPrincipal(ctx, p), p, "", mfa.PermUserRead)
 		return err
 	}
-	wantReads := func(step string, wantGets int, wantKeys ...[]string) {
+	wantReads := func(step string, wantGets int, wantKinds ...[]string) {
 		t.Helper()
-		gets, many := store.reads()
-		if gets != wantGets || len(many) != len(wantKeys) {
-			t.Fatalf("%s: %d reads of one document and %d of several (%v), want %d and %d", step, gets, len(many), many, wantGets, len(wantKeys))
-		}
-		for i, keys := range many {
-			var kinds []string
-			for _, k := range keys {
-				kinds = append(kinds, k.Kind)
-			}
-			if len(kinds) != len(wantKeys[i]) {
-				t.Fatalf("%s: read %v together, want kinds %v", step, keys, wantKeys[i])
-			}
-			for j := range kinds {
-				if kinds[j] != wantKeys[i][j] {
-					t.Fatalf("%s: read %v together, want kinds %v", step, keys, wantKeys[i])
-				}
-			}
-		}
+		store.want(t, step, wantGets, wantKinds...)
 	}
 	store.reads()
 
@@ -125,4 +128,69 @@ func TestKnownTokenIsReadTogetherWithItsOrganizationAndInstance(t *testing.T) {
 	store.reads()
 	wantErr(t, request(), mfa.ErrTokenInvalid)
 	wantReads("after the revocation", 0, []string{"token", "org", "instance"})
+}
+
+// A request that names a person (its user_id, WithReadAhead) reads that
+// person's document with its token, for its first load of the person; a
+// second load, or a load after the request wrote anything, reads the store.
+func TestRequestReadsThePersonItNamesAhead(t *testing.T) {
+	ctx := context.Background()
+	store := &readCountingStore{Memory: eventstore.NewMemory()}
+	t.Cleanup(func() { _ = store.Close() })
+	clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	svc := newServiceOn(t, store, clock)
+	boot := must(svc.Bootstrap(ctx, mfa.BootstrapOptions{TokenLifetime: adminTokenLifetime}))
+	admin := mfa.WithPrincipal(ctx, must(svc.Authenticate(ctx, boot.AdminToken)))
+	e := &testEnv{t: t, svc: svc, store: store.Memory, clock: clock, admin: admin, boot: boot}
+	person := e.human(boot.OrgID)
+	e.readyTOTP(person)
+
+	request := func(userID string) context.Context {
+		t.Helper()
+		p := must(svc.Authenticate(mfa.WithReadAhead(ctx, userID), boot.AdminToken))
+		return mfa.WithRequestPrincipal(ctx, p)
+	}
+	store.reads()
+
+	r := request(person)
+	store.want(t, "authenticate", 0, []string{"token", "org", "instance", "user"})
+	if f := must(svc.ListFactors(r, boot.OrgID, person)); len(f) != 1 || f[0].Kind != mfa.FactorTOTP || f[0].State != mfa.FactorReady {
+		t.Fatalf("factors = %+v, want one ready TOTP", f)
+	}
+	store.want(t, "first load", 0)
+	must(svc.ListFactors(r, boot.OrgID, person))
+	store.want(t, "second load", 1)
+
+	// A write by the request (another aggregate) ends the read-ahead.
+	r = request(person)
+	_, _, err := svc.AddOrganization(r, "", uniqueName("org"), nil)
+	noErr(t, err)
+	store.reads()
+	must(svc.ListFactors(r, boot.OrgID, person))
+	store.want(t, "load after a write", 1)
+
+	// A removal served by the read-ahead document removes the factor.
+	r = request(person)
+	noErr(t, errOf(svc.RemoveFactor(r, boot.OrgID, mfa.FactorRef{UserID: person, Kind: mfa.FactorTOTP})))
+	if f := must(svc.ListFactors(request(person), boot.OrgID, person)); len(f) != 0 {
+		t.Fatalf("factors after the removal = %+v, want none", f)
+	}
+	// A second removal of it in a new request finds nothing to remove.
+	_, err = svc.RemoveFactor(request(person), boot.OrgID, mfa.FactorRef{UserID: person, Kind: mfa.FactorTOTP})
+	wantErr(t, err, mfa.ErrTOTPNotExisting)
+
+	// Another person than the one read ahead is read from the store.
+	other := e.human(boot.OrgID)
+	r = request(person)
+	store.reads()
+	must(svc.ListFactors(r, boot.OrgID, other))
+	store.want(t, "another person", 1)
+
+	// A person who does not exist: the read-ahead says so.
+	r = request("404404404")
+	store.reads()
+	if f := must(svc.ListFactors(r, boot.OrgID, "404404404")); f != nil {
+		t.Fatalf("factors of nobody = %+v, want none", f)
+	}
+	store.want(t, "nobody", 0)
 }

@@ -61,11 +61,9 @@ func (s *readCountingStore) want(t *testing.T, step string, wantGets int, wantKi
 	}
 }
 
-// A request whose token this node has seen before reads the token, its
-// organization and the instance in one read of the store; every document
-// still comes from the store, so a membership granted or a token revoked
-// since is seen by the very next request.
-func TestKnownTokenIsReadTogetherWithItsOrganizationAndInstance(t *testing.T) {
+// newCountingEnv is newTestEnv over a store that counts its reads.
+func newCountingEnv(t *testing.T) (*testEnv, *readCountingStore) {
+	t.Helper()
 	ctx := context.Background()
 	store := &readCountingStore{Memory: eventstore.NewMemory()}
 	t.Cleanup(func() { _ = store.Close() })
@@ -73,6 +71,17 @@ func TestKnownTokenIsReadTogetherWithItsOrganizationAndInstance(t *testing.T) {
 	svc := newServiceOn(t, store, clock)
 	boot := must(svc.Bootstrap(ctx, mfa.BootstrapOptions{TokenLifetime: adminTokenLifetime}))
 	admin := mfa.WithPrincipal(ctx, must(svc.Authenticate(ctx, boot.AdminToken)))
+	return &testEnv{t: t, svc: svc, store: store.Memory, clock: clock, admin: admin, boot: boot}, store
+}
+
+// A request whose token this node has seen before reads the token, its
+// organization and the instance in one read of the store; every document
+// still comes from the store, so a membership granted or a token revoked
+// since is seen by the very next request.
+func TestKnownTokenIsReadTogetherWithItsOrganizationAndInstance(t *testing.T) {
+	ctx := context.Background()
+	e, store := newCountingEnv(t)
+	svc, admin := e.svc, e.admin
 	orgDetails, _, err := svc.AddOrganization(admin, "", uniqueName("org"), nil)
 	noErr(t, err)
 	org := orgDetails.ID
@@ -135,13 +144,8 @@ func TestKnownTokenIsReadTogetherWithItsOrganizationAndInstance(t *testing.T) {
 // second load, or a load after the request wrote anything, reads the store.
 func TestRequestReadsThePersonItNamesAhead(t *testing.T) {
 	ctx := context.Background()
-	store := &readCountingStore{Memory: eventstore.NewMemory()}
-	t.Cleanup(func() { _ = store.Close() })
-	clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	svc := newServiceOn(t, store, clock)
-	boot := must(svc.Bootstrap(ctx, mfa.BootstrapOptions{TokenLifetime: adminTokenLifetime}))
-	admin := mfa.WithPrincipal(ctx, must(svc.Authenticate(ctx, boot.AdminToken)))
-	e := &testEnv{t: t, svc: svc, store: store.Memory, clock: clock, admin: admin, boot: boot}
+	e, store := newCountingEnv(t)
+	svc, boot := e.svc, e.boot
 	person := e.human(boot.OrgID)
 	e.readyTOTP(person)
 

@@ -18,9 +18,10 @@ type Principal struct {
 	AMR      []string  // how: "pwd", "pat", "client_secret", …
 	Expires  time.Time
 
-	// access holds the organization and instance documents read together
-	// with the token, in the same read of the store (see readToken), for
-	// the request's snapshot; nil when they were not read.
+	// access holds the organization, instance and named person's
+	// documents read together with the token, in the same read of the
+	// store (see readToken), for the request's snapshot; nil when they
+	// were not read.
 	access *accessSnapshot
 }
 
@@ -46,7 +47,7 @@ type accessSnapshot struct {
 	org      *orgState
 	instance *instanceState
 
-	// user is the document of the person the request names (ReadAhead),
+	// user is the document of the person the request names (WithReadAhead),
 	// read together with the token; userID names it and userRead says it
 	// was read (user is the zero Doc when there is none). The request's
 	// first load of that person takes it, once; a write by the request

@@ -116,16 +116,26 @@ func (m *Memory) Append(ctx context.Context, b Batch) ([]Event, error) {
 	return out, nil
 }
 
-// Load implements Store.
-func (m *Memory) Load(ctx context.Context, aggregateType, aggregateID string, after uint64) ([]Event, error) {
+// rlock takes the read lock for op, unless ctx is done or the store is
+// closed: then it returns the error and holds no lock.
+func (m *Memory) rlock(ctx context.Context, op string) error {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memory: load: %w", err)
+		return fmt.Errorf("memory: %s: %w", op, err)
 	}
 	m.mu.RLock()
-	defer m.mu.RUnlock()
 	if m.closed {
-		return nil, fmt.Errorf("memory: load: %w", errClosed)
+		m.mu.RUnlock()
+		return fmt.Errorf("memory: %s: %w", op, errClosed)
 	}
+	return nil
+}
+
+// Load implements Store.
+func (m *Memory) Load(ctx context.Context, aggregateType, aggregateID string, after uint64) ([]Event, error) {
+	if err := m.rlock(ctx, "load"); err != nil {
+		return nil, err
+	}
+	defer m.mu.RUnlock()
 	stream := m.streams[streamKey{aggregateType, aggregateID}]
 	if after >= uint64(len(stream)) {
 		return nil, nil
@@ -139,14 +149,10 @@ func (m *Memory) Load(ctx context.Context, aggregateType, aggregateID string, af
 
 // Get implements Store.
 func (m *Memory) Get(ctx context.Context, kind, id string) (Doc, error) {
-	if err := ctx.Err(); err != nil {
-		return Doc{}, fmt.Errorf("memory: get: %w", err)
+	if err := m.rlock(ctx, "get"); err != nil {
+		return Doc{}, err
 	}
-	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if m.closed {
-		return Doc{}, fmt.Errorf("memory: get: %w", errClosed)
-	}
 	d, ok := m.docs[kind][id]
 	if !ok {
 		return Doc{}, fmt.Errorf("memory: get %s/%s: %w", kind, id, ErrNotFound)
@@ -157,14 +163,10 @@ func (m *Memory) Get(ctx context.Context, kind, id string) (Doc, error) {
 
 // GetMany implements Store.
 func (m *Memory) GetMany(ctx context.Context, keys []DocKey) ([]Doc, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memory: get: %w", err)
+	if err := m.rlock(ctx, "get"); err != nil {
+		return nil, err
 	}
-	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if m.closed {
-		return nil, fmt.Errorf("memory: get: %w", errClosed)
-	}
 	out := make([]Doc, len(keys))
 	for i, k := range keys {
 		if d, ok := m.docs[k.Kind][k.ID]; ok {
@@ -177,14 +179,10 @@ func (m *Memory) GetMany(ctx context.Context, keys []DocKey) ([]Doc, error) {
 
 // List implements Store.
 func (m *Memory) List(ctx context.Context, kind, owner, after string, limit int) ([]Doc, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memory: list: %w", err)
+	if err := m.rlock(ctx, "list"); err != nil {
+		return nil, err
 	}
-	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if m.closed {
-		return nil, fmt.Errorf("memory: list: %w", errClosed)
-	}
 	var out []Doc
 	for id, d := range m.docs[kind] {
 		if d.Owner == owner && id > after {
@@ -203,14 +201,10 @@ func (m *Memory) List(ctx context.Context, kind, owner, after string, limit int)
 
 // ClaimOwner implements Store.
 func (m *Memory) ClaimOwner(ctx context.Context, key string) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("memory: claim owner: %w", err)
+	if err := m.rlock(ctx, "claim owner"); err != nil {
+		return "", err
 	}
-	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if m.closed {
-		return "", fmt.Errorf("memory: claim owner: %w", errClosed)
-	}
 	owner, ok := m.claims[key]
 	if !ok {
 		return "", fmt.Errorf("memory: claim %q: %w", key, ErrNotFound)

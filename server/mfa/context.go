@@ -66,6 +66,13 @@ func (a *accessSnapshot) takeUser(id string) (eventstore.Doc, bool) {
 	return a.user, true
 }
 
+// dropUser forgets the read-ahead document (the request wrote).
+func (a *accessSnapshot) dropUser() {
+	if a != nil {
+		a.userRead = false
+	}
+}
+
 type readAheadKey struct{}
 
 // WithReadAhead names the person a request acts on (its user_id), before

@@ -174,9 +174,7 @@ func (s *Service) commit(ctx context.Context, c *change) error {
 		}
 		c.batch.Put = append(c.batch.Put, eventstore.Doc{Kind: m.docKind(), ID: a.ID, Owner: owner, Data: data})
 	}
-	if snap := snapshotFrom(ctx); snap != nil {
-		snap.userRead = false // what the request read ahead may be older than this write
-	}
+	snapshotFrom(ctx).dropUser() // what the request read ahead may be older than this write
 	if _, err := s.store.Append(ctx, c.batch); err != nil {
 		if errors.Is(err, eventstore.ErrConflict) || errors.Is(err, eventstore.ErrClaimed) {
 			return err

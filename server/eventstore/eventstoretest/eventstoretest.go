@@ -636,6 +636,29 @@ func testGetMany(t *testing.T, s eventstore.Store) {
 	if again := mustGet(t, s, "user", "1"); !bytes.Equal(again.Data, user.Data) {
 		t.Errorf("changing GetMany's result changed the store: %q", again.Data)
 	}
+	// Every count of keys answers as Get does, key by key (a store may read
+	// few keys and many keys in different ways).
+	for n := 1; n <= 12; n++ {
+		var many []eventstore.DocKey
+		for i := range n {
+			many = append(many, keys[(i*5+n)%len(keys)])
+		}
+		got, err := s.GetMany(t.Context(), many)
+		if err != nil || len(got) != n {
+			t.Fatalf("GetMany(%d keys) = %d docs, %v", n, len(got), err)
+		}
+		for i, k := range many {
+			d, err := s.Get(t.Context(), k.Kind, k.ID)
+			if errors.Is(err, eventstore.ErrNotFound) {
+				d = eventstore.Doc{}
+			} else if err != nil {
+				t.Fatalf("Get %v: %v", k, err)
+			}
+			if got[i].Kind != d.Kind || got[i].ID != d.ID || got[i].Owner != d.Owner || !bytes.Equal(got[i].Data, d.Data) {
+				t.Errorf("GetMany(%d keys), key %d %v: got %+v, Get gives %+v", n, i, k, got[i], d)
+			}
+		}
+	}
 	// A later write is seen.
 	user.Data = []byte(`{"name":"bob"}`)
 	mustAppend(t, s, eventstore.Batch{Put: []eventstore.Doc{user}, Delete: []eventstore.DocKey{{Kind: "org", ID: "org1"}}})

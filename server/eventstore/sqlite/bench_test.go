@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/factorgate/factorgate/server/eventstore"
 	"github.com/factorgate/factorgate/server/eventstore/eventstoretest"
 	"github.com/factorgate/factorgate/server/eventstore/sqlite"
 )
@@ -61,6 +62,35 @@ func BenchmarkGet(b *testing.B) {
 		i = (i + 7) % docs
 		if _, err := s.Get(ctx, "user", fmt.Sprint(i)); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGetMany measures one request's reads in one call: four
+// documents (its token, organization, instance and person), with a
+// request's cancellable context.
+func BenchmarkGetMany(b *testing.B) {
+	s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"))
+	defer s.Close()
+	const docs = 1000
+	for i := range docs {
+		eventstoretest.AppendCommand(b, s, fmt.Sprint(i), 1)
+	}
+	ctx, cancel := context.WithCancel(b.Context())
+	defer cancel()
+	keys := make([]eventstore.DocKey, 4)
+	i := 0
+	for b.Loop() {
+		for k := range keys {
+			i = (i + 7) % docs
+			keys[k] = eventstore.DocKey{Kind: "user", ID: fmt.Sprint(i)}
+		}
+		got, err := s.GetMany(ctx, keys)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got[3].ID == "" {
+			b.Fatal("a stored document was not found")
 		}
 	}
 }

@@ -87,9 +87,12 @@ type Store struct {
 	writer *sql.DB // one connection; every transaction is BEGIN IMMEDIATE
 	reader *sql.DB // read-only pool
 
-	insertEvent, releaseClaim, takeClaim, deleteDoc, putDoc *sql.Stmt // on writer
-	loadEvents, listDocs, claimOwner                        *sql.Stmt // on reader
-	gets                                                    *getPool  // Get's own read-only connections
+	insertEvent, releaseClaim, takeClaim, deleteDoc, putDoc, moveDoc *sql.Stmt // on writer
+	// The savepoint around each batch of a group, prepared once rather
+	// than parsed for every batch.
+	savepoint, rollbackTo, release   *sql.Stmt // on writer
+	loadEvents, listDocs, claimOwner *sql.Stmt // on reader
+	gets                             *getPool  // Get's own read-only connections
 
 	group   *eventstore.GroupCommit // owns the writer (commitGroup)
 	closing chan struct{}           // closed when Close begins
@@ -199,8 +202,19 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		{s.writer, &s.takeClaim, `INSERT INTO claims (key, owner) VALUES (?, ?)
 			ON CONFLICT (key) DO UPDATE SET owner = excluded.owner WHERE claims.owner = excluded.owner`},
 		{s.writer, &s.deleteDoc, `DELETE FROM docs WHERE kind = ? AND id = ?`},
+		{s.writer, &s.savepoint, `SAVEPOINT batch`},
+		{s.writer, &s.rollbackTo, `ROLLBACK TO batch`},
+		{s.writer, &s.release, `RELEASE batch`},
+		// An update that names owner rewrites the row's entry in
+		// docs_kind_owner_id even when the owner stays (SQLite decides
+		// which indexes an update touches by the columns it sets, not by
+		// their values): one more page to write for every changed
+		// document, about twice the frames a commit writes. So the upsert
+		// sets data only, for a document whose owner stays; it changes
+		// nothing for one whose owner changes, which moveDoc then updates.
 		{s.writer, &s.putDoc, `INSERT INTO docs (kind, id, owner, data) VALUES (?, ?, ?, ?)
-			ON CONFLICT (kind, id) DO UPDATE SET owner = excluded.owner, data = excluded.data`},
+			ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data WHERE docs.owner = excluded.owner`},
+		{s.writer, &s.moveDoc, `UPDATE docs SET owner = ?, data = ? WHERE kind = ? AND id = ?`},
 		{s.reader, &s.loadEvents, `SELECT position, sequence, type, version, resource_owner, creator, created_at, payload
 			FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND sequence > ? ORDER BY sequence`},
 		{s.reader, &s.listDocs, `SELECT id, data FROM docs WHERE kind = ? AND owner = ? AND id > ? ORDER BY id LIMIT ?`},
@@ -298,16 +312,16 @@ var errSavepoint = errors.New("savepoint failed")
 // appendSavepoint applies one batch of a group inside a savepoint, so that
 // its failure undoes its own changes only.
 func (s *Store) appendSavepoint(ctx context.Context, tx *sql.Tx, b eventstore.Batch) ([]eventstore.Event, error) {
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT batch"); err != nil {
+	if _, err := tx.StmtContext(ctx, s.savepoint).ExecContext(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %w", errSavepoint, err)
 	}
 	out, err := s.appendTx(ctx, tx, b)
 	if err != nil {
-		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO batch"); rerr != nil {
+		if _, rerr := tx.StmtContext(ctx, s.rollbackTo).ExecContext(ctx); rerr != nil {
 			return nil, fmt.Errorf("%w: rollback to: %w (after %w)", errSavepoint, rerr, err)
 		}
 	}
-	if _, rerr := tx.ExecContext(ctx, "RELEASE batch"); rerr != nil {
+	if _, rerr := tx.StmtContext(ctx, s.release).ExecContext(ctx); rerr != nil {
 		return nil, fmt.Errorf("%w: release: %w", errSavepoint, rerr)
 	}
 	return out, err
@@ -380,8 +394,17 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, b eventstore.Batch) ([
 	if len(b.Put) > 0 {
 		put := tx.StmtContext(ctx, s.putDoc)
 		for _, d := range b.Put {
-			if _, err := put.ExecContext(ctx, d.Kind, d.ID, d.Owner, eventstore.NullIfEmpty(d.Data)); err != nil {
+			data := eventstore.NullIfEmpty(d.Data)
+			res, err := put.ExecContext(ctx, d.Kind, d.ID, d.Owner, data)
+			if err != nil {
 				return nil, fmt.Errorf("put doc: %w", err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return nil, fmt.Errorf("put doc: %w", err)
+			} else if n == 0 { // stored with another owner
+				if _, err := tx.StmtContext(ctx, s.moveDoc).ExecContext(ctx, d.Owner, data, d.Kind, d.ID); err != nil {
+					return nil, fmt.Errorf("put doc: %w", err)
+				}
 			}
 		}
 	}
@@ -493,8 +516,8 @@ func (s *Store) Close() error {
 		}
 		var errs []error
 		for _, st := range []*sql.Stmt{
-			s.insertEvent, s.releaseClaim, s.takeClaim, s.deleteDoc, s.putDoc,
-			s.loadEvents, s.listDocs, s.claimOwner,
+			s.insertEvent, s.releaseClaim, s.takeClaim, s.deleteDoc, s.putDoc, s.moveDoc,
+			s.savepoint, s.rollbackTo, s.release, s.loadEvents, s.listDocs, s.claimOwner,
 		} {
 			if st != nil {
 				errs = append(errs, st.Close())

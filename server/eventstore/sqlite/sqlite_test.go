@@ -187,3 +187,49 @@ func TestGroupCommitKeepsEachBatchsOutcome(t *testing.T) {
 	defer s.Close()
 	eventstoretest.GroupCommit(t, s)
 }
+
+// A put that keeps a document's owner writes the page of the document's row
+// only; its entry in the owner index (kind, owner, id) stays as it was. The
+// write-ahead log shows it: one frame for the commit, where rewriting the
+// index entry as well made two.
+func TestPutKeepingItsOwnerLeavesTheOwnerIndexAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "factorgate.db")
+	s := mustOpen(t, path)
+	defer s.Close()
+	put := func(owner, data string) {
+		t.Helper()
+		if _, err := s.Append(t.Context(), eventstore.Batch{Put: []eventstore.Doc{{Kind: "user", ID: "1", Owner: owner, Data: []byte(data)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	checkpoint := func(mode string) (frames int) {
+		t.Helper()
+		var busy, copied int
+		if err := db.QueryRowContext(t.Context(), "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &copied); err != nil || busy != 0 {
+			t.Fatalf("checkpoint: busy %d, %v", busy, err)
+		}
+		return frames
+	}
+	framesOf := func(change func()) int {
+		t.Helper()
+		checkpoint("TRUNCATE") // an empty log
+		change()
+		return checkpoint("PASSIVE")
+	}
+	put("org1", `{"name":"alice"}`)
+	if n := framesOf(func() { put("org1", `{"name":"bob"}`) }); n != 1 {
+		t.Errorf("a put keeping the owner wrote %d pages, want 1", n)
+	}
+	// A put that changes the owner moves the index entry too.
+	if n := framesOf(func() { put("org2", `{"name":"carol"}`) }); n != 2 {
+		t.Errorf("a put changing the owner wrote %d pages, want 2", n)
+	}
+	if got, err := s.List(t.Context(), "user", "org2", "", 0); err != nil || len(got) != 1 || string(got[0].Data) != `{"name":"carol"}` {
+		t.Errorf("List(user, org2) = %v, %v; want the moved document", got, err)
+	}
+}

@@ -418,6 +418,7 @@ func methodDescriptor(t *testing.T, method string) protoreflect.MethodDescriptor
 var matrixHTTPEndpoints = []string{"/healthz", "/readyz", "/metrics", "/openapi/", "/ui/", "/oauth/v2/token", "/auth/oauth2/v2/token", "/auth/oauth2/token", "/auth/oauth2/revoke", "/oauth2/token"}
 
 func TestAuthorizationMatrixEveryMethodEveryCaller(t *testing.T) {
+	t.Parallel() // long; shares nothing with other tests (make test time)
 	e := newMatrixEnv(t)
 	rows := readMatrix(t)
 	byKey := map[string]matrixRow{}

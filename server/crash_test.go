@@ -147,6 +147,7 @@ func TestCrashSIGKILLRoundsLoseNoAcknowledgedWrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	t.Parallel() // long; shares nothing with other tests (make test time)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("FACTORGATE_CRASH_SEED"); s != "" {
 		if _, err := fmt.Sscan(s, &seed); err != nil {

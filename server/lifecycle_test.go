@@ -383,6 +383,7 @@ var userV3AlphaAPI = lifecycleAPI{
 // transport: enroll → verify → listed READY → remove → not listed →
 // remove again → NotFound with the kind's error.
 func TestFactorLifecycle(t *testing.T) {
+	t.Parallel() // long; shares nothing with other tests (make test time)
 	e := mustRunServer(t)
 	notFound := map[mfa.FactorKind]string{
 		mfa.FactorTOTP: "COMMAND-Hd9sd", mfa.FactorU2F: "COMMAND-DAfb2", mfa.FactorOTPSMS: "COMMAND-Sr3h3", mfa.FactorOTPEmail: "COMMAND-b312D",

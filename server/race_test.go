@@ -32,6 +32,7 @@ import (
 // Afterwards every touched aggregate's stored document equals the fold of
 // its events. Run under -race by make test.
 func TestRacesAcrossDialectsOneWinnerAndTheLogAgrees(t *testing.T) {
+	t.Parallel() // long; shares nothing with other tests (make test time)
 	e := mustRunServer(t)
 	org := e.newOrg("races")
 	if _, err := e.core.AddCustomLoginPolicy(e.ctx, org, mfa.LoginPolicy{SecondFactors: []mfa.SecondFactor{mfa.SecondFactorTOTP, mfa.SecondFactorU2F}}); err != nil {

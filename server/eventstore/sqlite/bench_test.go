@@ -49,12 +49,8 @@ func BenchmarkAppend(b *testing.B) {
 // organization, instance and person documents), with a request's
 // cancellable context.
 func BenchmarkGet(b *testing.B) {
-	s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"))
-	defer s.Close()
 	const docs = 1000
-	for i := range docs {
-		eventstoretest.AppendCommand(b, s, fmt.Sprint(i), 1)
-	}
+	s := storeOfPeople(b, docs)
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
 	i := 0
@@ -70,12 +66,8 @@ func BenchmarkGet(b *testing.B) {
 // documents (its token, organization, instance and person), with a
 // request's cancellable context.
 func BenchmarkGetMany(b *testing.B) {
-	s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"))
-	defer s.Close()
 	const docs = 1000
-	for i := range docs {
-		eventstoretest.AppendCommand(b, s, fmt.Sprint(i), 1)
-	}
+	s := storeOfPeople(b, docs)
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
 	keys := make([]eventstore.DocKey, 4)
@@ -93,4 +85,15 @@ func BenchmarkGetMany(b *testing.B) {
 			b.Fatal("a stored document was not found")
 		}
 	}
+}
+
+// storeOfPeople opens a store in b's temporary directory holding the
+// documents of n people, "0" to n-1; it is closed when b ends.
+func storeOfPeople(b *testing.B, n int) *sqlite.Store {
+	s := mustOpen(b, filepath.Join(b.TempDir(), "bench.db"))
+	b.Cleanup(func() { _ = s.Close() })
+	for i := range n {
+		eventstoretest.AppendCommand(b, s, fmt.Sprint(i), 1)
+	}
+	return s
 }

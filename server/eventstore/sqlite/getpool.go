@@ -169,24 +169,19 @@ func (p *getPool) getMany(ctx context.Context, keys []eventstore.DocKey) (_ []ev
 	}
 	defer func() { p.conns <- c }()
 	switch {
-	case len(keys) == 1:
-		owner, data, found, err := c.query(ctx, keys[0].Kind, keys[0].ID)
-		if err != nil || !found {
-			return make([]eventstore.Doc, 1), err
-		}
-		return []eventstore.Doc{{Kind: keys[0].Kind, ID: keys[0].ID, Owner: owner, Data: eventstore.NilIfEmpty(data)}}, nil
 	case len(keys) >= 2 && len(keys) <= maxOneStatement:
 		return c.queryMany(ctx, keys)
-	}
-	if _, err := c.begin.(driver.StmtExecContext).ExecContext(ctx, nil); err != nil {
-		return nil, err
-	}
-	defer func() {
-		// Ends the read transaction, also after a failed read.
-		if _, cerr := c.commit.(driver.StmtExecContext).ExecContext(context.WithoutCancel(ctx), nil); cerr != nil && err == nil {
-			err = cerr
+	case len(keys) > maxOneStatement: // one statement a key, in one read transaction
+		if _, err := c.begin.(driver.StmtExecContext).ExecContext(ctx, nil); err != nil {
+			return nil, err
 		}
-	}()
+		defer func() {
+			// Ends the read transaction, also after a failed read.
+			if _, cerr := c.commit.(driver.StmtExecContext).ExecContext(context.WithoutCancel(ctx), nil); cerr != nil && err == nil {
+				err = cerr
+			}
+		}()
+	}
 	out := make([]eventstore.Doc, len(keys))
 	for i, k := range keys {
 		owner, data, found, err := c.query(ctx, k.Kind, k.ID)

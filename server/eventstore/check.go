@@ -14,7 +14,8 @@ import (
 //   - the events of one aggregate do not have consecutive sequences in
 //     slice order (a gap or a repeat inside the batch);
 //   - a claim has an empty Key or Owner, or a released key is empty;
-//   - a put or deleted document has an empty Kind or ID.
+//   - a put or deleted document has an empty Kind or ID, or is the
+//     generation document (GenerationKind: the store keeps it).
 //
 // Every Store calls it first in Append; callers need not.
 func CheckBatch(b Batch) error {
@@ -56,10 +57,27 @@ func CheckBatch(b Batch) error {
 		if d.Kind == "" || d.ID == "" {
 			return fmt.Errorf("%w: put %d: empty document kind or id", ErrInvalid, i)
 		}
+		if d.Kind == GenerationKind {
+			return fmt.Errorf("%w: put %d: the generation document is the store's", ErrInvalid, i)
+		}
 	}
 	for i, d := range b.Delete {
 		if d.Kind == "" || d.ID == "" {
 			return fmt.Errorf("%w: delete %d: empty document kind or id", ErrInvalid, i)
+		}
+		if d.Kind == GenerationKind {
+			return fmt.Errorf("%w: delete %d: the generation document is the store's", ErrInvalid, i)
+		}
+	}
+	return nil
+}
+
+// CheckWatch reports whether kinds may be watched (Store.Watch): nil, or
+// an error wrapping ErrInvalid for an empty kind or GenerationKind.
+func CheckWatch(kinds []string) error {
+	for _, k := range kinds {
+		if k == "" || k == GenerationKind {
+			return fmt.Errorf("%w: watch %q: not a document kind", ErrInvalid, k)
 		}
 	}
 	return nil

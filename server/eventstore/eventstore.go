@@ -92,6 +92,23 @@ type DocKey struct {
 	ID   string
 }
 
+// The generation document. A store keeps one document of its own, under
+// GenerationKey: from the moment Watch(kinds...) returns, every transaction
+// that puts a document of a watched kind, or deletes a stored one, also
+// replaces the generation document's Data with a new random value (16
+// bytes). So a reader that read the generation, and after it (or in the
+// same GetMany, first) the documents of watched kinds it needs, may keep
+// those documents: for as long as a later read finds the same generation,
+// none of them has changed. The SQL stores keep this rule with triggers,
+// so every writer of the database keeps it, whatever its version. Before
+// the first change of a watched document the generation document does not
+// exist (GetMany returns a zero Doc for it), which is a generation like
+// any other. No batch may put or delete it (ErrInvalid).
+const GenerationKind = "$generation"
+
+// GenerationKey names the generation document.
+var GenerationKey = DocKey{Kind: GenerationKind, ID: "watched"}
+
 // Claim reserves a unique key (e.g. "username:<org>:<name>") for an owner.
 type Claim struct {
 	Key   string
@@ -136,6 +153,12 @@ type Store interface {
 	// List returns documents of kind owned by owner with ID > after, in
 	// ascending ID order (byte-wise), at most limit of them (limit <= 0: all).
 	List(ctx context.Context, kind, owner, after string, limit int) ([]Doc, error)
+	// Watch adds kinds to the watched kinds of the generation document (see
+	// GenerationKind) and gives the generation a new value. The watched
+	// kinds are kept with the data (a SQL store keeps them in the database,
+	// for every process writing it); none is ever removed. An empty kind or
+	// GenerationKind is ErrInvalid.
+	Watch(ctx context.Context, kinds ...string) error
 	// ClaimOwner returns the owner of a claim key or ErrNotFound.
 	ClaimOwner(ctx context.Context, key string) (string, error)
 	// Close releases the store's resources. Calling it again is harmless.

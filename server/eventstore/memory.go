@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -22,6 +23,7 @@ type Memory struct {
 	streams  map[streamKey][]Event     // events by aggregate, index = Sequence-1
 	claims   map[string]string         // key → owner
 	docs     map[string]map[string]Doc // kind → id → doc
+	watched  map[string]bool           // kinds whose changes replace the generation
 }
 
 type streamKey struct{ typ, id string }
@@ -101,10 +103,15 @@ func (m *Memory) Append(ctx context.Context, b Batch) ([]Event, error) {
 			m.claims[key] = owner
 		}
 	}
+	changed := false // a watched document changed
 	for _, k := range b.Delete {
-		delete(m.docs[k.Kind], k.ID)
+		if _, ok := m.docs[k.Kind][k.ID]; ok {
+			changed = changed || m.watched[k.Kind]
+			delete(m.docs[k.Kind], k.ID)
+		}
 	}
 	for _, d := range b.Put {
+		changed = changed || m.watched[d.Kind]
 		byID := m.docs[d.Kind]
 		if byID == nil {
 			byID = make(map[string]Doc)
@@ -113,7 +120,41 @@ func (m *Memory) Append(ctx context.Context, b Batch) ([]Event, error) {
 		d.Data = Clone(d.Data)
 		byID[d.ID] = d
 	}
+	if changed {
+		m.newGeneration()
+	}
 	return out, nil
+}
+
+// newGeneration gives the generation document a new random value; m.mu
+// must be held.
+func (m *Memory) newGeneration() {
+	gen := make([]byte, 16)
+	_, _ = rand.Read(gen) // crypto/rand.Read never fails
+	m.docs[GenerationKind] = map[string]Doc{GenerationKey.ID: {Kind: GenerationKind, ID: GenerationKey.ID, Data: gen}}
+}
+
+// Watch implements Store.
+func (m *Memory) Watch(ctx context.Context, kinds ...string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: watch: %w", err)
+	}
+	if err := CheckWatch(kinds); err != nil {
+		return fmt.Errorf("memory: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("memory: watch: %w", errClosed)
+	}
+	if m.watched == nil {
+		m.watched = make(map[string]bool, len(kinds))
+	}
+	for _, k := range kinds {
+		m.watched[k] = true
+	}
+	m.newGeneration()
+	return nil
 }
 
 // rlock takes the read lock for op, unless ctx is done or the store is

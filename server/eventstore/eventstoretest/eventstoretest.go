@@ -45,6 +45,8 @@ func Run(t *testing.T, open func(t *testing.T) eventstore.Store) {
 		{"Docs", testDocs},
 		{"DeleteThenPut", testDeleteThenPut},
 		{"GetMany", testGetMany},
+		{"Generation", testGeneration},
+		{"GenerationWithConcurrentWriters", testGenerationWithConcurrentWriters},
 		{"List", testList},
 		{"Invalid", testInvalid},
 		{"NoAliasing", testNoAliasing},
@@ -774,6 +776,10 @@ func testInvalid(t *testing.T, s eventstore.Store) {
 		{"empty doc id", func(b *eventstore.Batch) { b.Put[0].ID = "" }},
 		{"empty delete kind", func(b *eventstore.Batch) { b.Delete[0].Kind = "" }},
 		{"empty delete id", func(b *eventstore.Batch) { b.Delete[0].ID = "" }},
+		{"put of the generation document", func(b *eventstore.Batch) {
+			b.Put = append(b.Put, eventstore.Doc{Kind: eventstore.GenerationKind, ID: eventstore.GenerationKey.ID, Data: []byte("x")})
+		}},
+		{"delete of the generation document", func(b *eventstore.Batch) { b.Delete = append(b.Delete, eventstore.GenerationKey) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := failingBatch()
@@ -986,4 +992,186 @@ func testCloseTwice(t *testing.T, s eventstore.Store) {
 		t.Fatalf("Close: %v", err)
 	}
 	// Run closes it again when the test ends.
+}
+
+// generation reads the generation document ("" while there is none).
+func generation(t *testing.T, s eventstore.Store) string {
+	t.Helper()
+	docs, err := s.GetMany(t.Context(), []eventstore.DocKey{eventstore.GenerationKey})
+	if err != nil {
+		t.Fatalf("GetMany(generation): %v", err)
+	}
+	d := docs[0]
+	if d.Kind != "" && (d.Kind != eventstore.GenerationKind || d.ID != eventstore.GenerationKey.ID || len(d.Data) != 16) {
+		t.Fatalf("generation document = %+v, want 16 bytes of data", d)
+	}
+	return string(d.Data)
+}
+
+// testGeneration: a change of a watched document, and only that, gives the
+// generation document a new value, in the same batch.
+func testGeneration(t *testing.T, s eventstore.Store) {
+	ctx := t.Context()
+	doc := func(kind, id, owner, data string) eventstore.Doc {
+		return eventstore.Doc{Kind: kind, ID: id, Owner: owner, Data: []byte(data)}
+	}
+	// Nothing is watched yet: a token's document changes nothing.
+	mustAppend(t, s, eventstore.Batch{Put: []eventstore.Doc{doc("token", "t0", "o1", `0`)}})
+	if g := generation(t, s); g != "" {
+		t.Fatalf("generation before Watch = %x, want none", g)
+	}
+	for _, kinds := range [][]string{{""}, {"token", eventstore.GenerationKind}} {
+		if err := s.Watch(ctx, kinds...); !errors.Is(err, eventstore.ErrInvalid) {
+			t.Fatalf("Watch(%q) = %v, want ErrInvalid", kinds, err)
+		}
+	}
+	seen := map[string]bool{"": true}
+	for range 2 { // watching again is harmless, and a new generation
+		if err := s.Watch(ctx, "token", "org"); err != nil {
+			t.Fatalf("Watch: %v", err)
+		}
+		g := generation(t, s)
+		if seen[g] {
+			t.Fatalf("generation after Watch = %x, want a new one", g)
+		}
+		seen[g] = true
+	}
+
+	step := func(name string, b eventstore.Batch, wantErr error, wantNew bool) {
+		t.Helper()
+		before := generation(t, s)
+		_, err := s.Append(ctx, b)
+		if !errors.Is(err, wantErr) {
+			t.Fatalf("%s: Append = %v, want %v", name, err, wantErr)
+		}
+		after := generation(t, s)
+		switch {
+		case wantNew && (after == before || seen[after]):
+			t.Fatalf("%s: generation %x after %x, want a value not seen before", name, after, before)
+		case !wantNew && after != before:
+			t.Fatalf("%s: generation %x after %x, want it unchanged", name, after, before)
+		}
+		seen[after] = true
+	}
+	step("first put of a watched document", eventstore.Batch{Put: []eventstore.Doc{doc("token", "t1", "o1", `1`)}}, nil, true)
+	step("the same document with other data", eventstore.Batch{Put: []eventstore.Doc{doc("token", "t1", "o1", `2`)}}, nil, true)
+	step("the same document with another owner", eventstore.Batch{Put: []eventstore.Doc{doc("token", "t1", "o2", `2`)}}, nil, true)
+	step("a watched document among others", eventstore.Batch{
+		Events: []eventstore.Event{event("g", 1, "x")},
+		Put:    []eventstore.Doc{doc("user", "g", "o1", `1`), doc("org", "o1", "", `1`), doc("user", "h", "o1", `1`)},
+	}, nil, true)
+	step("documents of other kinds", eventstore.Batch{
+		Events: []eventstore.Event{event("g", 2, "x")},
+		Put:    []eventstore.Doc{doc("user", "g", "o1", `2`), doc("user", "h", "o2", `2`)},
+		Delete: []eventstore.DocKey{{Kind: "user", ID: "h"}},
+	}, nil, false)
+	step("a token document of before Watch, changed", eventstore.Batch{Put: []eventstore.Doc{doc("token", "t0", "o1", `00`)}}, nil, true)
+	step("deleting a watched document", eventstore.Batch{Delete: []eventstore.DocKey{{Kind: "token", ID: "t1"}}}, nil, true)
+	step("deleting a watched document that is not there", eventstore.Batch{Delete: []eventstore.DocKey{{Kind: "token", ID: "t1"}}}, nil, false)
+	step("a failed batch", eventstore.Batch{
+		Events: []eventstore.Event{event("g", 5, "x")}, // a sequence conflict
+		Put:    []eventstore.Doc{doc("org", "o1", "", `2`)},
+	}, eventstore.ErrConflict, false)
+	step("a batch failing on a claim", eventstore.Batch{
+		Claims: []eventstore.Claim{{Key: "k", Owner: "a"}, {Key: "k", Owner: "b"}},
+		Delete: []eventstore.DocKey{{Kind: "org", ID: "o1"}},
+	}, eventstore.ErrClaimed, false)
+	step("an empty batch", eventstore.Batch{}, nil, false)
+	if d := mustGet(t, s, "org", "o1"); string(d.Data) != `1` {
+		t.Fatalf("org document = %s after the failed batches, want 1", d.Data)
+	}
+}
+
+// testGenerationWithConcurrentWriters checks the rule a reader relies on to
+// keep documents (see GenerationKind) while batches commit concurrently
+// (together, where a store groups them): having read the generation and
+// then documents of watched kinds, a reader that later reads the documents
+// again and then the generation, and finds the same generation, finds the
+// same documents. (A change in between would have given the generation a
+// value it never had before.)
+func testGenerationWithConcurrentWriters(t *testing.T, s eventstore.Store) {
+	ctx := t.Context()
+	if err := s.Watch(ctx, "token"); err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	const tokens, rounds, readers = 4, 40, 2
+	keys := []eventstore.DocKey{eventstore.GenerationKey}
+	for i := range tokens {
+		keys = append(keys, eventstore.DocKey{Kind: "token", ID: fmt.Sprint(i)})
+	}
+	datas := func(docs []eventstore.Doc) string {
+		var b bytes.Buffer
+		for _, d := range docs {
+			fmt.Fprintf(&b, "%s|", d.Data)
+		}
+		return b.String()
+	}
+	// check reads as described and returns whether the generation stayed.
+	check := func() (bool, error) {
+		first, err := s.GetMany(ctx, keys)
+		if err != nil {
+			return false, err
+		}
+		again, err := s.GetMany(ctx, keys[1:])
+		if err != nil {
+			return false, err
+		}
+		gen, err := s.GetMany(ctx, keys[:1])
+		if err != nil {
+			return false, err
+		}
+		if !bytes.Equal(gen[0].Data, first[0].Data) {
+			return false, nil
+		}
+		if datas(again) != datas(first[1:]) {
+			return true, fmt.Errorf("generation %x unchanged, documents %s then %s", gen[0].Data, datas(first[1:]), datas(again))
+		}
+		return true, nil
+	}
+
+	var writers, readersDone sync.WaitGroup
+	var done atomic.Bool
+	errs := make(chan error, tokens+readers)
+	for i := range tokens {
+		writers.Go(func() {
+			for r := range rounds {
+				b := eventstore.Batch{Put: []eventstore.Doc{{Kind: "token", ID: fmt.Sprint(i), Owner: "o", Data: []byte(fmt.Sprint(r))}}}
+				if _, err := s.Append(ctx, b); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	for range readers {
+		readersDone.Go(func() {
+			for !done.Load() {
+				if _, err := check(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
+	done.Store(true)
+	readersDone.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// With no writer left, the generation stays and so do the documents.
+	if same, err := check(); err != nil || !same {
+		t.Fatalf("check with no writer: generation kept %v, %v", same, err)
+	}
+	// Every write moves the generation.
+	gen := generation(t, s)
+	for i := range tokens {
+		mustAppend(t, s, eventstore.Batch{Put: []eventstore.Doc{{Kind: "token", ID: fmt.Sprint(i), Owner: "o", Data: []byte("last")}}})
+		next := generation(t, s)
+		if next == gen {
+			t.Fatalf("write %d left the generation at %x", i, gen)
+		}
+		gen = next
+	}
 }

@@ -537,6 +537,32 @@ func (s *Store) List(ctx context.Context, kind, owner, after string, limit int) 
 	return out, nil
 }
 
+// Watch implements eventstore.Store: the kinds go into watched_kinds,
+// which the generation trigger reads (migrations/0002_generation.sql), in
+// the transaction that gives the generation a new value.
+func (s *Store) Watch(ctx context.Context, kinds ...string) error {
+	if err := eventstore.CheckWatch(kinds); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	for _, k := range kinds {
+		if !storable(k) {
+			return fmt.Errorf("postgres: watch %q: %w: not storable text", k, eventstore.ErrInvalid)
+		}
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO watched_kinds (kind) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, kinds); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO docs (kind, id, owner, data) VALUES ($1, $2, '', uuid_send(gen_random_uuid()))
+			ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data`, eventstore.GenerationKind, eventstore.GenerationKey.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: watch: %w", s.classify(err))
+	}
+	return nil
+}
+
 // ClaimOwner implements eventstore.Store.
 func (s *Store) ClaimOwner(ctx context.Context, key string) (string, error) {
 	if err := ctx.Err(); err != nil {

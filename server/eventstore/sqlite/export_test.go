@@ -1,8 +1,24 @@
 package sqlite
 
+import (
+	"testing"
+
+	"github.com/factorgate/factorgate/server/eventstore"
+)
+
 // Test access to the group commit: a hook run after a group's first batch
-// is taken, the number of Appends in flight, and the commit statistics.
+// is taken, the number of Appends in flight, and the commit statistics;
+// and the number of migrations.
 
 func (s *Store) SetGroupHook(f func()) { s.group.SetHook(f) }
 
 func (s *Store) InFlight() int64 { return s.group.InFlight() }
+
+// MigrationCount returns the number of the store's migration files.
+func MigrationCount(t *testing.T) int {
+	ms, err := eventstore.Migrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ms)
+}

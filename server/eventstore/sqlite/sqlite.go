@@ -493,6 +493,33 @@ func (s *Store) List(ctx context.Context, kind, owner, after string, limit int) 
 	return out, nil
 }
 
+// Watch implements eventstore.Store: the kinds go into watched_kinds,
+// which the generation triggers read (migrations/0002_generation.sql), in
+// the transaction that gives the generation a new value.
+func (s *Store) Watch(ctx context.Context, kinds ...string) error {
+	if err := eventstore.CheckWatch(kinds); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: watch: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	for _, k := range kinds {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO watched_kinds (kind) VALUES (?) ON CONFLICT DO NOTHING`, k); err != nil {
+			return fmt.Errorf("sqlite: watch: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO docs (kind, id, owner, data) VALUES (?, ?, '', randomblob(16))
+		ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data`, eventstore.GenerationKind, eventstore.GenerationKey.ID); err != nil {
+		return fmt.Errorf("sqlite: watch: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: watch: %w", err)
+	}
+	return nil
+}
+
 // ClaimOwner implements eventstore.Store.
 func (s *Store) ClaimOwner(ctx context.Context, key string) (string, error) {
 	var owner string

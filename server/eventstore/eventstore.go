@@ -6,7 +6,8 @@
 // batch (read-your-writes by construction).
 //
 // The store does not interpret payloads or documents; the domain computes
-// them. The store enforces exactly three rules:
+// them. The store enforces exactly three rules, and keeps one document of
+// its own (the generation, see GenerationKind):
 //
 //   - per-aggregate sequences are contiguous and start at 1: the first event a
 //     batch appends to an aggregate must carry the sequence after the one

@@ -107,9 +107,10 @@ func newTokenString() (string, error) {
 // Authenticate resolves a bearer token to its principal. The lookup is by
 // the token's hash, so no stored secret is compared byte by byte.
 //
-// Nothing is cached: every call reads the token's document from the store
-// (only its decoded form is reused while the stored bytes are unchanged,
-// see docCache). So with many replicas on one database, a token revoked
+// Every call reads the store: the token's document, or, for a token this
+// node has kept, the store's generation, which every change of a token,
+// organization or instance document replaces in its own transaction (see
+// authCache). So with many replicas on one database, a token revoked
 // through any of them (RevokeToken deletes the document in the revoking
 // transaction) is refused by all of them from the moment the revocation
 // returns: the bound is zero. Roles are read the same way on every request
@@ -136,50 +137,97 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 }
 
 // readToken reads the document of the token with hash; nil when there is
-// none. When this node has seen the token before, it knows the token's
-// organization (it never changes for a token), and reads that
-// organization's and the instance's documents in the same read of the
-// store (one read transaction, one round trip), for the request's
-// permission checks (the returned snapshot, see WithRequestPrincipal):
-// most requests act in their caller's organization, and this spares them a
-// second read. Every document still comes from the store, so nothing read
-// is older than the request; the only thing taken from memory is which
-// organization to read, and a token whose stored organization differs
-// gets no snapshot. The person the request names (WithReadAhead) is read
-// in the same way.
+// none. With it comes the request's snapshot (see WithRequestPrincipal):
+// the token's organization and the instance, for the permission checks
+// (most requests act in their caller's organization), and the person the
+// request names (WithReadAhead), for its first load of that person.
+//
+// A token this node has kept (authCache) costs one read of two documents:
+// the store's generation and the person. When the generation is the one
+// the token, its organization and the instance were kept with, they are
+// taken from the cache: none of them changed since they were read. Else
+// everything is read again, in one read of the store when this node knows
+// the token's organization (it never changes for a token), and kept with
+// the generation read first in that read.
 func (s *Service) readToken(ctx context.Context, hash string) (*tokenDoc, *accessSnapshot, error) {
+	userID, _ := ctx.Value(readAheadKey{}).(string)
+	watching := s.watching.Load()
+	if watching {
+		if gen, td, org, in, ok := s.auth.lookup(hash); ok {
+			keys := []eventstore.DocKey{eventstore.GenerationKey}
+			if userID != "" {
+				keys = append(keys, eventstore.DocKey{Kind: aggregateTypeUser, ID: userID})
+			}
+			docs, err := s.store.GetMany(ctx, keys)
+			if err != nil {
+				return nil, nil, storeErr("AUTH-tok01", err)
+			}
+			if docs[0].Kind != "" && string(docs[0].Data) == gen {
+				a := &accessSnapshot{orgID: td.OrgID, org: org, instance: in}
+				if userID != "" {
+					a.userID, a.user, a.userRead = userID, docs[1], true
+				}
+				return td, a, nil
+			}
+		}
+	}
+
+	// The generation comes first: PostgreSQL reads the keys of one GetMany
+	// one statement after the other, so what follows it is as new as it,
+	// or newer, never older.
+	var keys []eventstore.DocKey
+	if watching {
+		keys = append(keys, eventstore.GenerationKey)
+	}
+	at := len(keys)
+	keys = append(keys, eventstore.DocKey{Kind: tokenDocKind, ID: hash}, eventstore.DocKey{Kind: aggregateTypeInstance, ID: s.instanceID})
+	if userID != "" {
+		keys = append(keys, eventstore.DocKey{Kind: aggregateTypeUser, ID: userID})
+	}
 	var orgHint string
 	if v, ok := s.decoded.peek(tokenDocKind, hash); ok {
 		if seen, ok := v.(*tokenDoc); ok {
 			orgHint = seen.OrgID
+			keys = append(keys, eventstore.DocKey{Kind: aggregateTypeOrg, ID: orgHint})
 		}
-	}
-	if orgHint == "" {
-		td, _, err := loadShared[tokenDoc](ctx, s, tokenDocKind, hash, "AUTH-tok01", "AUTH-tok02")
-		return td, nil, err
-	}
-	keys := []eventstore.DocKey{{Kind: tokenDocKind, ID: hash}, {Kind: aggregateTypeOrg, ID: orgHint}, {Kind: aggregateTypeInstance, ID: s.instanceID}}
-	userID, _ := ctx.Value(readAheadKey{}).(string)
-	if userID != "" {
-		keys = append(keys, eventstore.DocKey{Kind: aggregateTypeUser, ID: userID})
 	}
 	docs, err := s.store.GetMany(ctx, keys)
 	if err != nil {
 		return nil, nil, storeErr("AUTH-tok01", err)
 	}
-	if docs[0].Kind == "" {
+	tokenRaw, instanceDoc := docs[at], docs[at+1]
+	if tokenRaw.Kind == "" {
 		return nil, nil, nil
 	}
-	td, err := decodeShared[tokenDoc](s, docs[0], "AUTH-tok02")
-	if err != nil || td.OrgID != orgHint {
-		return td, nil, err
+	td, err := decodeShared[tokenDoc](s, tokenRaw, "AUTH-tok02")
+	if err != nil {
+		return nil, nil, err
 	}
-	access, err := s.decodeAccess(orgHint, docs[1], docs[2])
+	var orgDoc eventstore.Doc
+	switch {
+	case td.OrgID == "":
+	case td.OrgID == orgHint:
+		orgDoc = docs[len(docs)-1]
+	default:
+		// First sight of the token here: its organization, read after the
+		// generation, in a second read.
+		orgDoc, err = s.store.Get(ctx, aggregateTypeOrg, td.OrgID)
+		if errors.Is(err, eventstore.ErrNotFound) {
+			orgDoc, err = eventstore.Doc{}, nil
+		}
+		if err != nil {
+			return nil, nil, storeErr("AUTH-tok01", err)
+		}
+	}
+	access, err := s.decodeAccess(td.OrgID, orgDoc, instanceDoc)
 	if err != nil {
 		return nil, nil, err
 	}
 	if userID != "" {
-		access.userID, access.user, access.userRead = userID, docs[3], true
+		access.userID, access.user, access.userRead = userID, docs[at+2], true
+	}
+	if watching && docs[0].Kind != "" && access.org != nil && access.instance != nil {
+		s.auth.keep(string(docs[0].Data), hash, td, access.org, access.instance)
 	}
 	return td, access, nil
 }

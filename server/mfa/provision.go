@@ -49,6 +49,13 @@ func (s *Service) Bootstrap(ctx context.Context, opt BootstrapOptions) (Bootstra
 	if opt.AdminUsername == "" {
 		opt.AdminUsername = "factorgate-admin"
 	}
+	// From here on, every change of a document that authentication and
+	// permission checks read gives the store's generation a new value
+	// (authCache).
+	if err := s.store.Watch(ctx, tokenDocKind, aggregateTypeOrg, aggregateTypeInstance); err != nil {
+		return BootstrapResult{}, storeErr("SETUP-boot2", err)
+	}
+	s.watching.Store(true)
 	for {
 		owner, err := s.store.ClaimOwner(ctx, claimInstance)
 		if err == nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/factorgate/factorgate/server/eventstore"
@@ -54,6 +55,11 @@ type Service struct {
 	// decoded reuses decoded read-only documents whose stored bytes did
 	// not change (see docCache); every request still reads the store.
 	decoded docCache
+	// auth keeps tokens, organizations and the instance for as long as
+	// the store's generation stays (see authCache); watching says that
+	// Bootstrap had the store watch their kinds.
+	auth     authCache
+	watching atomic.Bool
 
 	grants      *Limiter // token requests per identity
 	failedCodes *Limiter // failed code verifications per user

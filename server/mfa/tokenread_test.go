@@ -2,6 +2,7 @@ package mfa_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"sync"
 	"testing"
@@ -74,11 +75,12 @@ func newCountingEnv(t *testing.T) (*testEnv, *readCountingStore) {
 	return &testEnv{t: t, svc: svc, store: store.Memory, clock: clock, admin: admin, boot: boot}, store
 }
 
-// A request whose token this node has seen before reads the token, its
-// organization and the instance in one read of the store; every document
-// still comes from the store, so a membership granted or a token revoked
-// since is seen by the very next request.
-func TestKnownTokenIsReadTogetherWithItsOrganizationAndInstance(t *testing.T) {
+// A request whose token this node has kept reads one document: the
+// store's generation. The token, its organization and the instance come
+// from the node while the generation stays; any change of one of them
+// gives the generation a new value, so a membership granted or a token
+// revoked since is seen by the very next request.
+func TestKeptTokenReadsOnlyTheGeneration(t *testing.T) {
 	ctx := context.Background()
 	e, store := newCountingEnv(t)
 	svc, admin := e.svc, e.admin
@@ -103,21 +105,33 @@ func TestKnownTokenIsReadTogetherWithItsOrganizationAndInstance(t *testing.T) {
 		t.Helper()
 		store.want(t, step, wantGets, wantKinds...)
 	}
+	gen := eventstore.GenerationKind
 	store.reads()
 
-	// First sight of the token: the token, then organization and instance.
+	// First sight of the token: the generation, the token and the
+	// instance, then its organization.
 	wantErr(t, request(), mfa.ErrNoMembership)
-	wantReads("first request", 1, []string{"org", "instance"})
+	wantReads("first request", 1, []string{gen, "token", "instance"})
 
-	// Known token: all three in one read.
+	// Kept: the generation alone.
 	wantErr(t, request(), mfa.ErrNoMembership)
-	wantReads("second request", 0, []string{"token", "org", "instance"})
+	wantReads("second request", 0, []string{gen})
 
-	// A membership granted since is seen by the next request.
+	// A change of a person leaves what was kept.
+	e.human(org)
+	store.reads()
+	wantErr(t, request(), mfa.ErrNoMembership)
+	wantReads("after a person was added", 0, []string{gen})
+
+	// A membership granted since is seen by the next request: the
+	// generation moved, everything is read again (the organization with
+	// the rest, now that the node knows it) and kept again.
 	noErr(t, errOf(svc.AddOrgMember(admin, org, machine, []string{"ORG_USER_MANAGER"})))
 	store.reads()
 	noErr(t, request())
-	wantReads("after the grant", 0, []string{"token", "org", "instance"})
+	wantReads("after the grant", 0, []string{gen}, []string{gen, "token", "instance", "org"})
+	noErr(t, request())
+	wantReads("kept again", 0, []string{gen})
 
 	// Acting in another organization reads that one on its own.
 	otherDetails, _, err := svc.AddOrganization(admin, "", uniqueName("org"), nil)
@@ -129,14 +143,59 @@ func TestKnownTokenIsReadTogetherWithItsOrganizationAndInstance(t *testing.T) {
 	wantErr(t, err, mfa.ErrNoMembership)
 	wantReads("another organization", 1)
 
-	// A revoked token is refused by the next request: knowing its
-	// organization does not keep it alive.
+	// A revoked token is refused by the next request: having kept it does
+	// not keep it alive.
+	noErr(t, request())
 	if !must(svc.RevokeToken(admin, token)) {
 		t.Fatal("RevokeToken: not revoked")
 	}
 	store.reads()
 	wantErr(t, request(), mfa.ErrTokenInvalid)
-	wantReads("after the revocation", 0, []string{"token", "org", "instance"})
+	wantReads("after the revocation", 0, []string{gen}, []string{gen, "token", "instance", "org"})
+}
+
+// What a node keeps is dropped by a change that another writer of the
+// database makes (another replica, another version, a tool): the store
+// replaces the generation with every change of a watched document, whoever
+// writes it. Here the writer goes to the store directly, past the service.
+func TestAChangeWrittenPastTheServiceEndsWhatWasKept(t *testing.T) {
+	ctx := context.Background()
+	e, store := newCountingEnv(t)
+	svc, admin := e.svc, e.admin
+	orgDetails, _, err := svc.AddOrganization(admin, "", uniqueName("org"), nil)
+	noErr(t, err)
+	org := orgDetails.ID
+	machine := must(svc.AddMachineUser(admin, org, mfa.MachineInput{Username: uniqueName("svc"), Name: "service"})).ID
+	noErr(t, errOf(svc.AddOrgMember(admin, org, machine, []string{"ORG_USER_MANAGER"})))
+	_, token, _, err := svc.AddPersonalAccessToken(admin, org, machine, time.Time{})
+	noErr(t, err)
+	request := func() error {
+		p, err := svc.Authenticate(ctx, token)
+		if err != nil {
+			return err
+		}
+		_, err = svc.Authorize(mfa.WithRequestPrincipal(ctx, p), p, "", mfa.PermUserRead)
+		return err
+	}
+	noErr(t, request())
+	noErr(t, request())
+	store.reads()
+	noErr(t, request())
+	store.want(t, "kept", 0, []string{eventstore.GenerationKind})
+
+	// The membership, removed from the organization's document.
+	d := must(store.Memory.Get(ctx, "org", org))
+	var doc map[string]any
+	noErr(t, json.Unmarshal(d.Data, &doc))
+	delete(doc["members"].(map[string]any), machine)
+	d.Data = must(json.Marshal(doc))
+	must(store.Memory.Append(ctx, eventstore.Batch{Put: []eventstore.Doc{d}}))
+	wantErr(t, request(), mfa.ErrNoMembership)
+	wantErr(t, request(), mfa.ErrNoMembership)
+
+	// The token, deleted.
+	must(store.Memory.Append(ctx, eventstore.Batch{Delete: []eventstore.DocKey{{Kind: "token", ID: mfa.HashToken(token)}}}))
+	wantErr(t, request(), mfa.ErrTokenInvalid)
 }
 
 // A request that names a person (its user_id, WithReadAhead) reads that
@@ -157,7 +216,7 @@ func TestRequestReadsThePersonItNamesAhead(t *testing.T) {
 	store.reads()
 
 	r := request(person)
-	store.want(t, "authenticate", 0, []string{"token", "org", "instance", "user"})
+	store.want(t, "authenticate", 0, []string{eventstore.GenerationKind, "user"})
 	if f := must(svc.ListFactors(r, boot.OrgID, person)); len(f) != 1 || f[0].Kind != mfa.FactorTOTP || f[0].State != mfa.FactorReady {
 		t.Fatalf("factors = %+v, want one ready TOTP", f)
 	}

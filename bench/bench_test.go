@@ -63,6 +63,12 @@ func TestBenchRunsEveryRowWithoutErrors(t *testing.T) {
 		if removal != (r.Factorgate.AppendsPerCommit >= 1) || r.Baseline.AppendsPerCommit != 0 {
 			t.Errorf("%s over %s: %.2f appends per commit (baseline %.2f)", r.Op, r.Transport, r.Factorgate.AppendsPerCommit, r.Baseline.AppendsPerCommit)
 		}
+		// Every request reads documents; the SQLite store counts the reads
+		// and the read transactions serving them.
+		sqlite := os.Getenv("BENCH_DB") == ""
+		if sqlite != (r.Factorgate.ReadsPerTransaction >= 1) || r.Baseline.ReadsPerTransaction != 0 {
+			t.Errorf("%s over %s: %.2f reads per read transaction (baseline %.2f)", r.Op, r.Transport, r.Factorgate.ReadsPerTransaction, r.Baseline.ReadsPerTransaction)
+		}
 		if r.Factorgate.Errors != 0 || r.Baseline.Errors != 0 {
 			t.Errorf("%s over %s: errors %d (%s) / baseline %d (%s)", r.Op, r.Transport,
 				r.Factorgate.Errors, r.Factorgate.FirstError, r.Baseline.Errors, r.Baseline.FirstError)

@@ -169,6 +169,11 @@ type result struct {
 	// factorgate's /metrics; 0 for the baseline, and for rows that wrote
 	// nothing).
 	AppendsPerCommit float64 `json:"appends_per_commit,omitempty"`
+	// ReadsPerTransaction is the mean number of document reads that one
+	// read transaction of the store served over the row (SQLite: reads that
+	// wait for a connection share one; 0 where the store has no such
+	// counter).
+	ReadsPerTransaction float64 `json:"reads_per_transaction,omitempty"`
 }
 
 // drive runs conc workers calling fn for d (or until the pool runs dry)
@@ -176,7 +181,7 @@ type result struct {
 // no deadline (a gRPC deadline would end the last ones as errors): workers
 // stop starting new ones after d, and the row ends when the last returns.
 func drive(ctx context.Context, t *target, fn call, p *pool, conc int, d time.Duration) (result, error) {
-	commits0, appends0, counted := groupCounters(t.base)
+	before, counted := storeCounters(t.base)
 	cpu0, err := cpuTime(t.pid)
 	if err != nil {
 		return result{}, err
@@ -232,39 +237,48 @@ func drive(ctx context.Context, t *target, fn call, p *pool, conc int, d time.Du
 		r.P99 = lat[min(len(lat)-1, len(lat)*99/100)]
 		r.CPUPerReq = (cpu1 - cpu0) / time.Duration(len(lat))
 	}
-	if commits1, appends1, ok := groupCounters(t.base); counted && ok && commits1 > commits0 {
-		r.AppendsPerCommit = (appends1 - appends0) / (commits1 - commits0)
+	if after, ok := storeCounters(t.base); counted && ok {
+		r.AppendsPerCommit = after.per(before, "factorgate_store_group_commit_appends_total", "factorgate_store_group_commits_total")
+		r.ReadsPerTransaction = after.per(before, "factorgate_store_reads_total", "factorgate_store_read_transactions_total")
 	}
 	return r, nil
 }
 
-// groupCounters reads the store's group commit counters from a server's
-// /metrics (scraped outside the CPU measurement); ok is false when the
-// server has none.
-func groupCounters(base string) (commits, appends float64, ok bool) {
+// counters are the store's counters on a server's /metrics, by name.
+type counters map[string]float64
+
+// per returns the growth of num over the growth of den since before; 0
+// when den did not grow.
+func (c counters) per(before counters, num, den string) float64 {
+	d := c[den] - before[den]
+	if d <= 0 {
+		return 0
+	}
+	return (c[num] - before[num]) / d
+}
+
+// storeCounters reads the store's counters (factorgate_store_*) from a
+// server's /metrics (scraped outside the CPU measurement); ok is false when
+// the server has none.
+func storeCounters(base string) (counters, bool) {
 	res, err := http.Get(base + "/metrics")
 	if err != nil {
-		return 0, 0, false
+		return nil, false
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return 0, 0, false
+		return nil, false
 	}
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
-		return 0, 0, false
+		return nil, false
 	}
-	found := 0
+	out := counters{}
 	for _, line := range strings.Split(string(raw), "\n") {
 		name, v, _ := strings.Cut(line, " ")
-		n, err := strconv.ParseFloat(v, 64)
-		switch {
-		case err != nil:
-		case name == "factorgate_store_group_commits_total":
-			commits, found = n, found+1
-		case name == "factorgate_store_group_commit_appends_total":
-			appends, found = n, found+1
+		if n, err := strconv.ParseFloat(v, 64); err == nil && strings.HasPrefix(name, "factorgate_store_") {
+			out[name] = n
 		}
 	}
-	return commits, appends, found == 2
+	return out, len(out) > 0
 }

@@ -172,26 +172,29 @@ func line(r row) string {
 	if r.Factorgate.Errors > 0 {
 		errs = " first error: " + r.Factorgate.FirstError
 	}
-	return fmt.Sprintf("%-55s %-8s c=%-3d %8.0f req/s  p50 %s ms  p99 %s ms  errors %d  cpu %s ms/req  baseline %8.0f req/s  ratio %.2f  appends/commit %.1f%s%s",
+	return fmt.Sprintf("%-55s %-8s c=%-3d %8.0f req/s  p50 %s ms  p99 %s ms  errors %d  cpu %s ms/req  baseline %8.0f req/s  ratio %.2f  appends/commit %.1f  reads/txn %.1f%s%s",
 		r.Op, r.Transport, r.Concurrency, r.Factorgate.RPS, ms(r.Factorgate.P50), ms(r.Factorgate.P99), r.Factorgate.Errors,
 		fmt.Sprintf("%.3f", float64(r.Factorgate.CPUPerReq)/float64(time.Millisecond)), r.Baseline.RPS, r.Ratio,
-		r.Factorgate.AppendsPerCommit, ex, errs)
+		r.Factorgate.AppendsPerCommit, r.Factorgate.ReadsPerTransaction, ex, errs)
 }
 
 func markdown(machine, store string, rows []row) string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "Machine: %s. Store: %s.\n\n", machine, store)
-	s.WriteString("| operation | transport | conc | req/s | p50 ms | p99 ms | errors | server CPU ms/req | baseline req/s | baseline CPU ms/req | ratio | appends/commit |\n")
-	s.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, r := range rows {
-		group := "–"
-		if r.Factorgate.AppendsPerCommit > 0 {
-			group = fmt.Sprintf("%.1f", r.Factorgate.AppendsPerCommit)
+	s.WriteString("| operation | transport | conc | req/s | p50 ms | p99 ms | errors | server CPU ms/req | baseline req/s | baseline CPU ms/req | ratio | appends/commit | reads/txn |\n")
+	s.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	mean := func(v float64) string {
+		if v > 0 {
+			return fmt.Sprintf("%.1f", v)
 		}
-		fmt.Fprintf(&s, "| %s | %s | %d | %.0f | %s | %s | %d | %.3f | %.0f | %.3f | %.2f | %s |\n", r.Op, r.Transport, r.Concurrency,
+		return "–"
+	}
+	for _, r := range rows {
+		fmt.Fprintf(&s, "| %s | %s | %d | %.0f | %s | %s | %d | %.3f | %.0f | %.3f | %.2f | %s | %s |\n", r.Op, r.Transport, r.Concurrency,
 			r.Factorgate.RPS, ms(r.Factorgate.P50), ms(r.Factorgate.P99), r.Factorgate.Errors,
 			float64(r.Factorgate.CPUPerReq)/float64(time.Millisecond), r.Baseline.RPS,
-			float64(r.Baseline.CPUPerReq)/float64(time.Millisecond), r.Ratio, group)
+			float64(r.Baseline.CPUPerReq)/float64(time.Millisecond), r.Ratio,
+			mean(r.Factorgate.AppendsPerCommit), mean(r.Factorgate.ReadsPerTransaction))
 	}
 	return s.String()
 }

@@ -17,6 +17,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+
+	"github.com/factorgate/factorgate/server/eventstore/postgres/pgtest"
 )
 
 // Routing, operations endpoints, CORS and the REST wire shape.
@@ -253,47 +255,54 @@ func TestMetricsByTransport(t *testing.T) {
 
 // The store's group commit counters: every write is one append carried by
 // one group commit, so the appends grow at least by the writes made, and
-// the commits by at least one and at most by the appends.
+// the commits by at least one and at most by the appends. The SQLite store
+// also counts its document reads and the read transactions that served
+// them (reads waiting for a connection share one).
 func TestMetricsStoreGroupCommit(t *testing.T) {
 	e := mustRunServer(t)
-	scrape := func() (commits, appends float64) {
+	names := []string{"factorgate_store_group_commits_total", "factorgate_store_group_commit_appends_total",
+		"factorgate_store_read_transactions_total", "factorgate_store_reads_total"}
+	want := 4
+	if pgtest.Enabled() {
+		want = 2 // no read counters
+	}
+	scrape := func() map[string]float64 {
 		t.Helper()
 		res, raw := e.send(t, http.MethodGet, "/metrics", nil, nil)
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("/metrics: HTTP %d", res.StatusCode)
 		}
-		found := 0
+		got := map[string]float64{}
 		for _, line := range strings.Split(string(raw), "\n") {
 			name, v, ok := strings.Cut(line, " ")
-			var dst *float64
-			switch name {
-			case "factorgate_store_group_commits_total":
-				dst = &commits
-			case "factorgate_store_group_commit_appends_total":
-				dst = &appends
-			}
-			if !ok || dst == nil {
+			if !ok || !slices.Contains(names, name) {
 				continue
 			}
 			n, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				t.Fatalf("metrics line %q: %v", line, err)
 			}
-			*dst = n
-			found++
+			got[name] = n
 		}
-		if found != 2 {
-			t.Fatalf("/metrics has %d of the 2 group commit counters", found)
+		if len(got) != want {
+			t.Fatalf("/metrics has the store counters %v, want %d of %v", got, want, names)
 		}
-		return commits, appends
+		return got
 	}
-	c0, a0 := scrape()
+	m0 := scrape()
 	for range 3 {
 		e.enrollTOTP(e.newHuman(e.org)) // a person, a TOTP registration, its verification
 	}
-	c1, a1 := scrape()
-	if a1-a0 < 9 || c1-c0 < 1 || c1-c0 > a1-a0 {
-		t.Errorf("after 9 writes: %v commits carrying %v appends", c1-c0, a1-a0)
+	m1 := scrape()
+	c, a := m1[names[0]]-m0[names[0]], m1[names[1]]-m0[names[1]]
+	if a < 9 || c < 1 || c > a {
+		t.Errorf("after 9 writes: %v commits carrying %v appends", c, a)
+	}
+	if want == 4 {
+		tx, r := m1[names[2]]-m0[names[2]], m1[names[3]]-m0[names[3]]
+		if r < 9 || tx < 1 || tx > r {
+			t.Errorf("after 9 requests: %v read transactions serving %v reads", tx, r)
+		}
 	}
 }
 

@@ -534,19 +534,32 @@ func redactDB(db string) string {
 
 // storeCollectors are the store's group commit counters, for the stores
 // that commit in groups: transactions, and the appends they carried.
+//
+// A store that groups its document reads (SQLite) adds their counters:
+// read transactions, and the reads they served.
 func storeCollectors(st eventstore.Store) []prometheus.Collector {
-	g, ok := st.(interface {
+	var out []prometheus.Collector
+	if g, ok := st.(interface {
 		GroupStats() (groups, batches int64)
-	})
-	if !ok {
-		return nil
+	}); ok {
+		out = append(out,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "factorgate_store_group_commits_total",
+				Help: "Transactions the store's group commit wrote."},
+				func() float64 { n, _ := g.GroupStats(); return float64(n) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "factorgate_store_group_commit_appends_total",
+				Help: "Appends (one per command) those transactions carried; appends over commits is the mean group size."},
+				func() float64 { _, n := g.GroupStats(); return float64(n) }))
 	}
-	return []prometheus.Collector{
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "factorgate_store_group_commits_total",
-			Help: "Transactions the store's group commit wrote."},
-			func() float64 { n, _ := g.GroupStats(); return float64(n) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "factorgate_store_group_commit_appends_total",
-			Help: "Appends (one per command) those transactions carried; appends over commits is the mean group size."},
-			func() float64 { _, n := g.GroupStats(); return float64(n) }),
+	if r, ok := st.(interface {
+		ReadStats() (transactions, reads int64)
+	}); ok {
+		out = append(out,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "factorgate_store_read_transactions_total",
+				Help: "Read transactions of the store's document reads; reads that wait for a connection share one."},
+				func() float64 { n, _ := r.ReadStats(); return float64(n) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "factorgate_store_reads_total",
+				Help: "Document reads (each of one or several documents) those transactions served."},
+				func() float64 { _, n := r.ReadStats(); return float64(n) }))
 	}
+	return out
 }

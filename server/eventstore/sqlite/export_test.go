@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"testing"
 
 	"github.com/factorgate/factorgate/server/eventstore"
@@ -21,4 +22,18 @@ func MigrationCount(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(ms)
+}
+
+// HoldReader takes a document reader connection as a read in progress
+// would; release serves what queued meanwhile and gives it back.
+func (s *Store) HoldReader() (release func()) {
+	c := <-s.gets.conns
+	return func() { s.gets.serve(context.Background(), c, nil) }
+}
+
+// QueuedReads returns how many reads wait for a connection.
+func (s *Store) QueuedReads() int {
+	s.gets.mu.Lock()
+	defer s.gets.mu.Unlock()
+	return len(s.gets.queue)
 }

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"modernc.org/sqlite"
 
@@ -23,11 +26,40 @@ import (
 // Rows and Row wrappers, Scan's conversions), which cost as much CPU as
 // SQLite's own lookup (README, Performance). The other reads stay on
 // database/sql.
+//
+// Reads that arrive while every connection is busy wait in a queue, and the
+// next connection to come free serves all of them in one read transaction
+// (readGroup): in WAL mode SQLite drops a connection's page cache whenever
+// a read transaction starts after a commit, so every read transaction loads
+// its B-tree pages again, and reads that share one share those loads. Each
+// read still sees the database as of a moment after it was asked for (the
+// transaction starts after it was queued), so read-your-writes holds; and
+// each sees one snapshot, as GetMany promises.
 type getPool struct {
 	conns   chan *getConn
 	n       int
 	closing <-chan struct{}
+
+	// mu guards queue, and the decision of a read to wait in it (when no
+	// connection is free) against the decision of a connection's holder to
+	// give it back (when the queue is empty): a read never waits without a
+	// holder that will serve it.
+	mu    sync.Mutex
+	queue []*pendingRead
+
+	transactions, reads atomic.Int64 // for stats
 }
+
+// pendingRead is one read waiting in the queue.
+type pendingRead struct {
+	keys []eventstore.DocKey
+	out  []eventstore.Doc
+	err  error
+	done chan struct{}
+}
+
+// maxGroupRead bounds the reads one read transaction serves.
+const maxGroupRead = 32
 
 type getConn struct {
 	conn               driver.Conn
@@ -129,55 +161,138 @@ func (c *getConn) close() error {
 	return errors.Join(append(errs, c.conn.Close())...)
 }
 
-// take waits for a free connection. It returns ctx without its
-// cancellation for the statements: a lookup by key takes microseconds, so
-// there is nothing to gain by interrupting one, and the driver watches a
-// cancellable context with a goroutine of its own for every statement
-// (about 4 % of a removal's CPU for the three or four statements of its
-// reads). A context already done when the connection is taken ends the
-// call there.
-func (p *getPool) take(ctx context.Context) (*getConn, context.Context, error) {
-	select {
-	case c := <-p.conns:
-		if err := ctx.Err(); err != nil {
-			p.conns <- c
-			return nil, nil, err
-		}
-		return c, context.WithoutCancel(ctx), nil
-	case <-p.closing:
-		return nil, nil, eventstore.ErrStoreClosed
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
-	}
-}
-
 // get reads one document; found is false when there is none.
 func (p *getPool) get(ctx context.Context, kind, id string) (owner string, data []byte, found bool, err error) {
-	c, ctx, err := p.take(ctx)
+	docs, err := p.getMany(ctx, []eventstore.DocKey{{Kind: kind, ID: id}})
 	if err != nil {
 		return "", nil, false, err
 	}
-	defer func() { p.conns <- c }()
-	return c.query(ctx, kind, id)
+	d := docs[0]
+	return d.Owner, d.Data, d.Kind != "", nil
 }
 
-// getMany reads the documents of keys in one read transaction.
-func (p *getPool) getMany(ctx context.Context, keys []eventstore.DocKey) (_ []eventstore.Doc, err error) {
-	c, ctx, err := p.take(ctx)
-	if err != nil {
+// getMany reads the documents of keys in one read transaction: on a free
+// connection at once, together with the reads queued so far, or else in
+// the queue, served by the next holder of a connection (see getPool). A
+// holder serves the queue until it is empty before it gives its
+// connection back.
+func (p *getPool) getMany(ctx context.Context, keys []eventstore.DocKey) ([]eventstore.Doc, error) {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	defer func() { p.conns <- c }()
+	select {
+	case <-p.closing:
+		return nil, eventstore.ErrStoreClosed
+	default:
+	}
+	r := &pendingRead{keys: keys}
+	p.mu.Lock()
+	var c *getConn
+	select {
+	case c = <-p.conns:
+	default:
+	}
+	if c == nil {
+		r.done = make(chan struct{})
+		p.queue = append(p.queue, r)
+		p.mu.Unlock()
+		select {
+		case <-r.done:
+			return r.out, r.err
+		case <-ctx.Done(): // the read may still be served; nobody looks
+			return nil, ctx.Err()
+		case <-p.closing:
+			return nil, eventstore.ErrStoreClosed
+		}
+	}
+	group := p.takeQueue([]*pendingRead{r})
+	p.mu.Unlock()
+	// A statement does not take the caller's cancellation: a lookup by key
+	// takes microseconds, and the driver would watch a cancellable context
+	// with a goroutine of its own for every statement (about 4 % of a
+	// removal's CPU for a request's reads).
+	p.serve(context.WithoutCancel(ctx), c, group)
+	return r.out, r.err
+}
+
+// serve reads group with c, then the queue, a group at a time, until the
+// queue is empty; then it gives c back. It tells every queued read of its
+// outcome.
+func (p *getPool) serve(ctx context.Context, c *getConn, group []*pendingRead) {
+	for {
+		if len(group) > 0 {
+			c.readGroup(ctx, group)
+			p.transactions.Add(1)
+			p.reads.Add(int64(len(group)))
+		}
+		for _, q := range group {
+			if q.done != nil { // queued, not the holder's own
+				close(q.done)
+			}
+		}
+		p.mu.Lock()
+		if len(p.queue) == 0 {
+			p.conns <- c // never blocks: the channel has room for every connection
+			p.mu.Unlock()
+			return
+		}
+		group = p.takeQueue(nil)
+		p.mu.Unlock()
+	}
+}
+
+// stats returns how many read transactions served how many reads.
+func (p *getPool) stats() (transactions, reads int64) {
+	return p.transactions.Load(), p.reads.Load()
+}
+
+// takeQueue moves up to maxGroupRead reads from the queue to group and
+// returns it; p.mu must be held.
+func (p *getPool) takeQueue(group []*pendingRead) []*pendingRead {
+	n := min(len(p.queue), maxGroupRead-len(group))
+	group = append(group, p.queue[:n]...)
+	p.queue = slices.Delete(p.queue, 0, n)
+	return group
+}
+
+// readGroup reads every read of group in one read transaction on c, and
+// sets each one's outcome.
+func (c *getConn) readGroup(ctx context.Context, group []*pendingRead) {
+	if len(group) == 1 {
+		r := group[0]
+		r.out, r.err = c.read(ctx, r.keys, false)
+		return
+	}
+	if _, err := c.begin.(driver.StmtExecContext).ExecContext(ctx, nil); err != nil {
+		for _, r := range group {
+			r.err = err
+		}
+		return
+	}
+	for _, r := range group {
+		r.out, r.err = c.read(ctx, r.keys, true)
+	}
+	if _, err := c.commit.(driver.StmtExecContext).ExecContext(ctx, nil); err != nil {
+		for _, r := range group {
+			r.out, r.err = nil, err
+		}
+	}
+}
+
+// read reads the documents of keys in one snapshot: with one statement
+// for up to maxOneStatement keys, else a statement a key inside a read
+// transaction, which it opens unless inTx says that one is open.
+func (c *getConn) read(ctx context.Context, keys []eventstore.DocKey, inTx bool) (_ []eventstore.Doc, err error) {
 	switch {
 	case len(keys) >= 2 && len(keys) <= maxOneStatement:
 		return c.queryMany(ctx, keys)
-	case len(keys) > maxOneStatement: // one statement a key, in one read transaction
+	case len(keys) > maxOneStatement && !inTx:
 		if _, err := c.begin.(driver.StmtExecContext).ExecContext(ctx, nil); err != nil {
 			return nil, err
 		}
 		defer func() {
 			// Ends the read transaction, also after a failed read.
-			if _, cerr := c.commit.(driver.StmtExecContext).ExecContext(context.WithoutCancel(ctx), nil); cerr != nil && err == nil {
+			if _, cerr := c.commit.(driver.StmtExecContext).ExecContext(ctx, nil); cerr != nil && err == nil {
 				err = cerr
 			}
 		}()

@@ -416,6 +416,12 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, b eventstore.Batch) ([
 // served on /metrics).
 func (s *Store) GroupStats() (groups, batches int64) { return s.group.Stats() }
 
+// ReadStats returns how many read transactions served how many document
+// reads (Get and GetMany) since the store was opened: reads that wait for
+// a connection share one (their ratio is the mean group size; served on
+// /metrics).
+func (s *Store) ReadStats() (transactions, reads int64) { return s.gets.stats() }
+
 // Load implements eventstore.Store.
 func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, after uint64) ([]eventstore.Event, error) {
 	if err := ctx.Err(); err != nil {

@@ -3,9 +3,11 @@ package sqlite_test
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/factorgate/factorgate/server/eventstore"
 	"github.com/factorgate/factorgate/server/eventstore/eventstoretest"
@@ -231,5 +233,64 @@ func TestPutKeepingItsOwnerLeavesTheOwnerIndexAlone(t *testing.T) {
 	}
 	if got, err := s.List(t.Context(), "user", "org2", "", 0); err != nil || len(got) != 1 || string(got[0].Data) != `{"name":"carol"}` {
 		t.Errorf("List(user, org2) = %v, %v; want the moved document", got, err)
+	}
+}
+
+// Reads that arrive while every reader connection is busy wait, and the
+// next holder of a connection serves them all in one read transaction;
+// each gets its own documents, including a write acknowledged before it
+// was asked for.
+func TestReadsQueuedForAConnectionShareOneReadTransaction(t *testing.T) {
+	ctx := t.Context()
+	s := mustOpen(t, filepath.Join(t.TempDir(), "reads.db"), sqlite.WithReaders(1))
+	defer s.Close()
+	const readers = 16
+	put := func(i int, data string) {
+		t.Helper()
+		if _, err := s.Append(ctx, eventstore.Batch{Put: []eventstore.Doc{{Kind: "user", ID: fmt.Sprint(i), Owner: "o", Data: []byte(data)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range readers {
+		put(i, "before")
+	}
+	release := s.HoldReader() // the only connection, busy
+	for i := range readers {
+		put(i, fmt.Sprintf(`"%d"`, i)) // acknowledged before the reads are asked for
+	}
+	tx0, r0 := s.ReadStats()
+	errs := make(chan error, readers)
+	for i := range readers {
+		go func() {
+			keys := []eventstore.DocKey{{Kind: "user", ID: fmt.Sprint(i)}, {Kind: "user", ID: "none"}}
+			var docs []eventstore.Doc
+			var err error
+			if i%2 == 0 {
+				docs, err = s.GetMany(ctx, keys)
+			} else {
+				var d eventstore.Doc
+				d, err = s.Get(ctx, keys[0].Kind, keys[0].ID)
+				docs = []eventstore.Doc{d, {}}
+			}
+			switch {
+			case err != nil:
+			case string(docs[0].Data) != fmt.Sprintf(`"%d"`, i) || docs[0].ID != fmt.Sprint(i) || docs[1].Kind != "":
+				err = fmt.Errorf("read %d: %+v", i, docs)
+			}
+			errs <- err
+		}()
+	}
+	for s.QueuedReads() < readers {
+		time.Sleep(time.Millisecond)
+	}
+	release()
+	for range readers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx1, r1 := s.ReadStats()
+	if tx1-tx0 != 1 || r1-r0 != readers {
+		t.Fatalf("%d reads in %d read transactions, want %d in 1", r1-r0, tx1-tx0, readers)
 	}
 }

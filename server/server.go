@@ -539,27 +539,26 @@ func redactDB(db string) string {
 // read transactions, and the reads they served.
 func storeCollectors(st eventstore.Store) []prometheus.Collector {
 	var out []prometheus.Collector
+	pair := func(stats func() (int64, int64), name1, help1, name2, help2 string) {
+		out = append(out,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name1, Help: help1},
+				func() float64 { n, _ := stats(); return float64(n) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name2, Help: help2},
+				func() float64 { _, n := stats(); return float64(n) }))
+	}
 	if g, ok := st.(interface {
 		GroupStats() (groups, batches int64)
 	}); ok {
-		out = append(out,
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "factorgate_store_group_commits_total",
-				Help: "Transactions the store's group commit wrote."},
-				func() float64 { n, _ := g.GroupStats(); return float64(n) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "factorgate_store_group_commit_appends_total",
-				Help: "Appends (one per command) those transactions carried; appends over commits is the mean group size."},
-				func() float64 { _, n := g.GroupStats(); return float64(n) }))
+		pair(g.GroupStats,
+			"factorgate_store_group_commits_total", "Transactions the store's group commit wrote.",
+			"factorgate_store_group_commit_appends_total", "Appends (one per command) those transactions carried; appends over commits is the mean group size.")
 	}
 	if r, ok := st.(interface {
 		ReadStats() (transactions, reads int64)
 	}); ok {
-		out = append(out,
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "factorgate_store_read_transactions_total",
-				Help: "Read transactions of the store's document reads; reads that wait for a connection share one."},
-				func() float64 { n, _ := r.ReadStats(); return float64(n) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "factorgate_store_reads_total",
-				Help: "Document reads (each of one or several documents) those transactions served."},
-				func() float64 { _, n := r.ReadStats(); return float64(n) }))
+		pair(r.ReadStats,
+			"factorgate_store_read_transactions_total", "Read transactions of the store's document reads; reads that wait for a connection share one.",
+			"factorgate_store_reads_total", "Document reads (each of one or several documents) those transactions served.")
 	}
 	return out
 }

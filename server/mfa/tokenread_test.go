@@ -75,6 +75,30 @@ func newCountingEnv(t *testing.T) (*testEnv, *readCountingStore) {
 	return &testEnv{t: t, svc: svc, store: store.Memory, clock: clock, admin: admin, boot: boot}, store
 }
 
+// machineCaller adds an organization and a machine user in it with a
+// personal access token, and returns them with one API request of that
+// caller as the chain makes it: authenticate, then authorize user.read in
+// the caller's organization.
+func (e *testEnv) machineCaller() (org, machine, token string, request func() error) {
+	e.t.Helper()
+	ctx := context.Background()
+	orgDetails, _, err := e.svc.AddOrganization(e.admin, "", uniqueName("org"), nil)
+	noErr(e.t, err)
+	org = orgDetails.ID
+	machine = must(e.svc.AddMachineUser(e.admin, org, mfa.MachineInput{Username: uniqueName("svc"), Name: "service"})).ID
+	_, token, _, err = e.svc.AddPersonalAccessToken(e.admin, org, machine, time.Time{})
+	noErr(e.t, err)
+	request = func() error {
+		p, err := e.svc.Authenticate(ctx, token)
+		if err != nil {
+			return err
+		}
+		_, err = e.svc.Authorize(mfa.WithRequestPrincipal(ctx, p), p, "", mfa.PermUserRead)
+		return err
+	}
+	return org, machine, token, request
+}
+
 // A request whose token this node has kept reads one document: the
 // store's generation. The token, its organization and the instance come
 // from the node while the generation stays; any change of one of them
@@ -84,23 +108,7 @@ func TestKeptTokenReadsOnlyTheGeneration(t *testing.T) {
 	ctx := context.Background()
 	e, store := newCountingEnv(t)
 	svc, admin := e.svc, e.admin
-	orgDetails, _, err := svc.AddOrganization(admin, "", uniqueName("org"), nil)
-	noErr(t, err)
-	org := orgDetails.ID
-	machine := must(svc.AddMachineUser(admin, org, mfa.MachineInput{Username: uniqueName("svc"), Name: "service"})).ID
-	_, token, _, err := svc.AddPersonalAccessToken(admin, org, machine, time.Time{})
-	noErr(t, err)
-
-	// One API request as the chain makes it: authenticate, then authorize
-	// in the caller's organization.
-	request := func() error {
-		p, err := svc.Authenticate(ctx, token)
-		if err != nil {
-			return err
-		}
-		_, err = svc.Authorize(mfa.WithRequestPrincipal(ctx, p), p, "", mfa.PermUserRead)
-		return err
-	}
+	org, machine, token, request := e.machineCaller()
 	wantReads := func(step string, wantGets int, wantKinds ...[]string) {
 		t.Helper()
 		store.want(t, step, wantGets, wantKinds...)
@@ -161,22 +169,8 @@ func TestKeptTokenReadsOnlyTheGeneration(t *testing.T) {
 func TestAChangeWrittenPastTheServiceEndsWhatWasKept(t *testing.T) {
 	ctx := context.Background()
 	e, store := newCountingEnv(t)
-	svc, admin := e.svc, e.admin
-	orgDetails, _, err := svc.AddOrganization(admin, "", uniqueName("org"), nil)
-	noErr(t, err)
-	org := orgDetails.ID
-	machine := must(svc.AddMachineUser(admin, org, mfa.MachineInput{Username: uniqueName("svc"), Name: "service"})).ID
-	noErr(t, errOf(svc.AddOrgMember(admin, org, machine, []string{"ORG_USER_MANAGER"})))
-	_, token, _, err := svc.AddPersonalAccessToken(admin, org, machine, time.Time{})
-	noErr(t, err)
-	request := func() error {
-		p, err := svc.Authenticate(ctx, token)
-		if err != nil {
-			return err
-		}
-		_, err = svc.Authorize(mfa.WithRequestPrincipal(ctx, p), p, "", mfa.PermUserRead)
-		return err
-	}
+	org, machine, token, request := e.machineCaller()
+	noErr(t, errOf(e.svc.AddOrgMember(e.admin, org, machine, []string{"ORG_USER_MANAGER"})))
 	noErr(t, request())
 	noErr(t, request())
 	store.reads()

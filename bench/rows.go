@@ -172,10 +172,18 @@ func line(r row) string {
 	if r.Factorgate.Errors > 0 {
 		errs = " first error: " + r.Factorgate.FirstError
 	}
-	return fmt.Sprintf("%-55s %-8s c=%-3d %8.0f req/s  p50 %s ms  p99 %s ms  errors %d  cpu %s ms/req  baseline %8.0f req/s  ratio %.2f  appends/commit %.1f  reads/txn %.1f%s%s",
+	return fmt.Sprintf("%-55s %-8s c=%-3d %8.0f req/s  p50 %s ms  p99 %s ms  errors %d  cpu %s ms/req  baseline %8.0f req/s  ratio %.2f  appends/commit %s  reads/txn %s%s%s",
 		r.Op, r.Transport, r.Concurrency, r.Factorgate.RPS, ms(r.Factorgate.P50), ms(r.Factorgate.P99), r.Factorgate.Errors,
 		fmt.Sprintf("%.3f", float64(r.Factorgate.CPUPerReq)/float64(time.Millisecond)), r.Baseline.RPS, r.Ratio,
-		r.Factorgate.AppendsPerCommit, r.Factorgate.ReadsPerTransaction, ex, errs)
+		mean(r.Factorgate.AppendsPerCommit), mean(r.Factorgate.ReadsPerTransaction), ex, errs)
+}
+
+// mean formats a mean over a row, "–" when there is none.
+func mean(v float64) string {
+	if v > 0 {
+		return fmt.Sprintf("%.1f", v)
+	}
+	return "–"
 }
 
 func markdown(machine, store string, rows []row) string {
@@ -183,12 +191,6 @@ func markdown(machine, store string, rows []row) string {
 	fmt.Fprintf(&s, "Machine: %s. Store: %s.\n\n", machine, store)
 	s.WriteString("| operation | transport | conc | req/s | p50 ms | p99 ms | errors | server CPU ms/req | baseline req/s | baseline CPU ms/req | ratio | appends/commit | reads/txn |\n")
 	s.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	mean := func(v float64) string {
-		if v > 0 {
-			return fmt.Sprintf("%.1f", v)
-		}
-		return "–"
-	}
 	for _, r := range rows {
 		fmt.Fprintf(&s, "| %s | %s | %d | %.0f | %s | %s | %d | %.3f | %.0f | %.3f | %.2f | %s | %s |\n", r.Op, r.Transport, r.Concurrency,
 			r.Factorgate.RPS, ms(r.Factorgate.P50), ms(r.Factorgate.P99), r.Factorgate.Errors,

@@ -28,7 +28,11 @@ func MigrationCount(t *testing.T) int {
 // would; release serves what queued meanwhile and gives it back.
 func (s *Store) HoldReader() (release func()) {
 	c := <-s.gets.conns
-	return func() { s.gets.serve(context.Background(), c, nil) }
+	return func() {
+		if next := s.gets.next(c); next != nil {
+			s.gets.serve(context.Background(), c, next)
+		}
+	}
 }
 
 // QueuedReads returns how many reads wait for a connection.

@@ -174,8 +174,7 @@ func (p *getPool) get(ctx context.Context, kind, id string) (owner string, data 
 // getMany reads the documents of keys in one read transaction: on a free
 // connection at once, together with the reads queued so far, or else in
 // the queue, served by the next holder of a connection (see getPool). A
-// holder serves the queue until it is empty before it gives its
-// connection back.
+// connection goes back to the pool only when the queue is empty.
 func (p *getPool) getMany(ctx context.Context, keys []eventstore.DocKey) ([]eventstore.Doc, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -211,33 +210,46 @@ func (p *getPool) getMany(ctx context.Context, keys []eventstore.DocKey) ([]even
 	// takes microseconds, and the driver would watch a cancellable context
 	// with a goroutine of its own for every statement (about 4 % of a
 	// removal's CPU for a request's reads).
-	p.serve(context.WithoutCancel(ctx), c, group)
+	p.readGroup(context.WithoutCancel(ctx), c, group)
+	// The caller has its documents; reads queued since are served on a
+	// goroutine of their own, so that no caller waits for more than its
+	// own group however long the queue keeps filling.
+	if next := p.next(c); next != nil {
+		go p.serve(context.Background(), c, next)
+	}
 	return r.out, r.err
 }
 
 // serve reads group with c, then the queue, a group at a time, until the
-// queue is empty; then it gives c back. It tells every queued read of its
-// outcome.
+// queue is empty and c is given back.
 func (p *getPool) serve(ctx context.Context, c *getConn, group []*pendingRead) {
-	for {
-		if len(group) > 0 {
-			c.readGroup(ctx, group)
-			p.transactions.Add(1)
-			p.reads.Add(int64(len(group)))
+	for ; group != nil; group = p.next(c) {
+		p.readGroup(ctx, c, group)
+	}
+}
+
+// next takes the next group from the queue for the holder of c, or gives
+// c back when the queue is empty (and returns nil).
+func (p *getPool) next(c *getConn) []*pendingRead {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.queue) == 0 {
+		p.conns <- c // never blocks: the channel has room for every connection
+		return nil
+	}
+	return p.takeQueue(nil)
+}
+
+// readGroup reads group with c in one read transaction and tells every
+// queued read of it its outcome.
+func (p *getPool) readGroup(ctx context.Context, c *getConn, group []*pendingRead) {
+	c.readGroup(ctx, group)
+	p.transactions.Add(1)
+	p.reads.Add(int64(len(group)))
+	for _, q := range group {
+		if q.done != nil { // queued, not the holder's own
+			close(q.done)
 		}
-		for _, q := range group {
-			if q.done != nil { // queued, not the holder's own
-				close(q.done)
-			}
-		}
-		p.mu.Lock()
-		if len(p.queue) == 0 {
-			p.conns <- c // never blocks: the channel has room for every connection
-			p.mu.Unlock()
-			return
-		}
-		group = p.takeQueue(nil)
-		p.mu.Unlock()
 	}
 }
 

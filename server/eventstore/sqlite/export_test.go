@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"context"
 	"testing"
 
 	"github.com/factorgate/factorgate/server/eventstore"
@@ -28,11 +27,7 @@ func MigrationCount(t *testing.T) int {
 // would; release serves what queued meanwhile and gives it back.
 func (s *Store) HoldReader() (release func()) {
 	c := <-s.gets.conns
-	return func() {
-		if next := s.gets.next(c); next != nil {
-			s.gets.serve(context.Background(), c, next)
-		}
-	}
+	return func() { s.gets.handOn(c) }
 }
 
 // QueuedReads returns how many reads wait for a connection.

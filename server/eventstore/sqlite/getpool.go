@@ -50,12 +50,16 @@ type getPool struct {
 	transactions, reads atomic.Int64 // for stats
 }
 
-// pendingRead is one read waiting in the queue.
+// pendingRead is one read, waiting in the queue or reading.
 type pendingRead struct {
 	keys []eventstore.DocKey
 	out  []eventstore.Doc
 	err  error
-	done chan struct{}
+	done chan struct{} // closed when out and err are set, or conn
+	// conn and group are set for the read that leads a group: it reads
+	// the group with conn.
+	conn  *getConn
+	group []*pendingRead
 }
 
 // maxGroupRead bounds the reads one read transaction serves.
@@ -173,8 +177,12 @@ func (p *getPool) get(ctx context.Context, kind, id string) (owner string, data 
 
 // getMany reads the documents of keys in one read transaction: on a free
 // connection at once, together with the reads queued so far, or else in
-// the queue, served by the next holder of a connection (see getPool). A
-// connection goes back to the pool only when the queue is empty.
+// the queue. The holder of a connection, once its group is read, hands the
+// connection to the first read of the queue, which reads its own group with
+// it and hands it on in turn; the connection goes back to the pool only
+// when the queue is empty. So no caller waits for more than its own group,
+// and the reads run on their callers' goroutines (a new goroutine would
+// grow its stack for SQLite every time).
 func (p *getPool) getMany(ctx context.Context, keys []eventstore.DocKey) ([]eventstore.Doc, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -195,62 +203,85 @@ func (p *getPool) getMany(ctx context.Context, keys []eventstore.DocKey) ([]even
 		r.done = make(chan struct{})
 		p.queue = append(p.queue, r)
 		p.mu.Unlock()
+		var gaveUp error
 		select {
 		case <-r.done:
-			return r.out, r.err
-		case <-ctx.Done(): // the read may still be served; nobody looks
-			return nil, ctx.Err()
+		case <-ctx.Done():
+			gaveUp = ctx.Err()
 		case <-p.closing:
-			return nil, eventstore.ErrStoreClosed
+			gaveUp = eventstore.ErrStoreClosed
 		}
+		if gaveUp != nil {
+			if p.leaveQueue(r) {
+				return nil, gaveUp
+			}
+			<-r.done // taken into a group: its outcome, or the connection, is on its way
+		}
+		if r.conn == nil {
+			if gaveUp != nil {
+				return nil, gaveUp
+			}
+			return r.out, r.err
+		}
+		c = r.conn // handed the connection, to read its group with
+		p.lead(context.WithoutCancel(ctx), c, r)
+		if gaveUp != nil {
+			return nil, gaveUp
+		}
+		return r.out, r.err
 	}
-	group := p.takeQueue([]*pendingRead{r})
+	r.group = p.takeQueue([]*pendingRead{r})
 	p.mu.Unlock()
 	// A statement does not take the caller's cancellation: a lookup by key
 	// takes microseconds, and the driver would watch a cancellable context
 	// with a goroutine of its own for every statement (about 4 % of a
 	// removal's CPU for a request's reads).
-	p.readGroup(context.WithoutCancel(ctx), c, group)
-	// The caller has its documents; reads queued since are served on a
-	// goroutine of their own, so that no caller waits for more than its
-	// own group however long the queue keeps filling.
-	if next := p.next(c); next != nil {
-		go p.serve(context.Background(), c, next)
-	}
+	p.lead(context.WithoutCancel(ctx), c, r)
 	return r.out, r.err
 }
 
-// serve reads group with c, then the queue, a group at a time, until the
-// queue is empty and c is given back.
-func (p *getPool) serve(ctx context.Context, c *getConn, group []*pendingRead) {
-	for ; group != nil; group = p.next(c) {
-		p.readGroup(ctx, c, group)
-	}
-}
-
-// next takes the next group from the queue for the holder of c, or gives
-// c back when the queue is empty (and returns nil).
-func (p *getPool) next(c *getConn) []*pendingRead {
+// leaveQueue takes r out of the queue; false when it is no longer there
+// (taken into a group).
+func (p *getPool) leaveQueue(r *pendingRead) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.queue) == 0 {
-		p.conns <- c // never blocks: the channel has room for every connection
-		return nil
+	i := slices.Index(p.queue, r)
+	if i < 0 {
+		return false
 	}
-	return p.takeQueue(nil)
+	p.queue = slices.Delete(p.queue, i, i+1)
+	return true
 }
 
-// readGroup reads group with c in one read transaction and tells every
-// queued read of it its outcome.
-func (p *getPool) readGroup(ctx context.Context, c *getConn, group []*pendingRead) {
+// lead reads the group that r leads with c, in one read transaction, tells
+// the others their outcome, and hands c on (handOn).
+func (p *getPool) lead(ctx context.Context, c *getConn, r *pendingRead) {
+	group := r.group
+	r.conn, r.group = nil, nil
 	c.readGroup(ctx, group)
 	p.transactions.Add(1)
 	p.reads.Add(int64(len(group)))
 	for _, q := range group {
-		if q.done != nil { // queued, not the holder's own
+		if q != r {
 			close(q.done)
 		}
 	}
+	p.handOn(c)
+}
+
+// handOn gives c to the first read of the queue, with the group it is to
+// read, or back to the pool when the queue is empty.
+func (p *getPool) handOn(c *getConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.queue) == 0 {
+		p.conns <- c // never blocks: the channel has room for every connection
+		return
+	}
+	group := p.takeQueue(nil)
+	next := group[0]
+	next.conn, next.group = c, group
+	close(next.done)
 }
 
 // stats returns how many read transactions served how many reads.

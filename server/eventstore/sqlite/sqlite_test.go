@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -292,5 +293,33 @@ func TestReadsQueuedForAConnectionShareOneReadTransaction(t *testing.T) {
 	tx1, r1 := s.ReadStats()
 	if tx1-tx0 != 1 || r1-r0 != readers {
 		t.Fatalf("%d reads in %d read transactions, want %d in 1", r1-r0, tx1-tx0, readers)
+	}
+}
+
+// A read that gives up while it waits for a connection leaves the queue and
+// ends with its context's error; the connection is not lost.
+func TestAQueuedReadThatGivesUpLeavesTheQueue(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "giveup.db"), sqlite.WithReaders(1))
+	defer s.Close()
+	release := s.HoldReader()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.GetMany(ctx, []eventstore.DocKey{{Kind: "user", ID: "1"}})
+		done <- err
+	}()
+	for s.QueuedReads() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("GetMany after its context ended: %v, want context.Canceled", err)
+	}
+	if n := s.QueuedReads(); n != 0 {
+		t.Fatalf("%d reads queued after the only one gave up", n)
+	}
+	release()
+	if _, err := s.GetMany(t.Context(), []eventstore.DocKey{{Kind: "user", ID: "1"}}); err != nil {
+		t.Fatalf("GetMany on the connection given back: %v", err)
 	}
 }

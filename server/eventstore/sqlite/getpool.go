@@ -211,20 +211,15 @@ func (p *getPool) getMany(ctx context.Context, keys []eventstore.DocKey) ([]even
 		case <-p.closing:
 			gaveUp = eventstore.ErrStoreClosed
 		}
-		if gaveUp != nil {
-			if p.leaveQueue(r) {
-				return nil, gaveUp
-			}
-			<-r.done // taken into a group: its outcome, or the connection, is on its way
+		if gaveUp != nil && p.leaveQueue(r) {
+			return nil, gaveUp
 		}
-		if r.conn == nil {
-			if gaveUp != nil {
-				return nil, gaveUp
-			}
-			return r.out, r.err
+		// Having given up, the read was taken into a group meanwhile: its
+		// outcome, or the connection to read the group with, is on its way.
+		<-r.done
+		if r.conn != nil { // handed the connection
+			p.lead(context.WithoutCancel(ctx), r.conn, r)
 		}
-		c = r.conn // handed the connection, to read its group with
-		p.lead(context.WithoutCancel(ctx), c, r)
 		if gaveUp != nil {
 			return nil, gaveUp
 		}
@@ -257,7 +252,6 @@ func (p *getPool) leaveQueue(r *pendingRead) bool {
 // the others their outcome, and hands c on (handOn).
 func (p *getPool) lead(ctx context.Context, c *getConn, r *pendingRead) {
 	group := r.group
-	r.conn, r.group = nil, nil
 	c.readGroup(ctx, group)
 	p.transactions.Add(1)
 	p.reads.Add(int64(len(group)))

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/factorgate/factorgate/server/mfa"
 )
 
 // TestMain lets the test binary play the baseline server, as the bench
@@ -76,5 +79,48 @@ func TestBenchRunsEveryRowWithoutErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "latest.md")); err != nil {
 		t.Error(err)
+	}
+}
+
+// The U2F rows remove every person's first key, then every second one, so
+// that concurrent workers never hold two keys of one person: two removals
+// on one person race, and the loser runs again. Each factor is listed
+// once.
+func TestRemovalItemsKeepAPersonsKeysApart(t *testing.T) {
+	users := make([]mfa.SeededUser, 100)
+	for i := range users {
+		id := fmt.Sprint("u", i)
+		users[i] = mfa.SeededUser{ID: id, TOTPID: id + "-totp"}
+		for k := range u2fPerUser {
+			users[i].U2FIDs = append(users[i].U2FIDs, fmt.Sprint(id, "-key", k))
+		}
+	}
+	for _, kind := range []string{"u2f", "totp"} {
+		items := removalItems(users, kind)
+		want := len(users)
+		if kind == "u2f" {
+			want *= u2fPerUser
+		}
+		seen := map[string]bool{}
+		for _, w := range items {
+			if seen[w.factor] {
+				t.Fatalf("%s: factor %s listed twice", kind, w.factor)
+			}
+			seen[w.factor] = true
+		}
+		if len(seen) != want {
+			t.Fatalf("%s: %d factors listed, want %d", kind, len(seen), want)
+		}
+		// Any 64 consecutive items (the most workers a row runs) name 64
+		// people.
+		for i := 0; i+64 <= len(items); i++ {
+			people := map[string]bool{}
+			for _, w := range items[i : i+64] {
+				people[w.user] = true
+			}
+			if len(people) != 64 {
+				t.Fatalf("%s: items %d to %d name %d people, want 64", kind, i, i+63, len(people))
+			}
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/factorgate/factorgate/server/mfa"
 )
 
 // row is one line of the table: an operation at one concurrency, measured
@@ -25,6 +27,27 @@ type row struct {
 // the TOTP app: the U2F rows remove keys, the TOTP rows the app.
 const u2fPerUser = 2
 
+// removalItems lists the factors a removal row removes: each person's TOTP
+// app, or every person's first security key, then every second one. A
+// person's keys side by side would have concurrent workers remove two keys
+// of one person at once, and one of them would lose the race and run again
+// (a retry, not a removal's cost).
+func removalItems(users []mfa.SeededUser, kind string) []work {
+	var items []work
+	if kind != "u2f" {
+		for _, u := range users {
+			items = append(items, work{user: u.ID, factor: u.TOTPID})
+		}
+		return items
+	}
+	for i := range u2fPerUser {
+		for _, u := range users {
+			items = append(items, work{user: u.ID, factor: u.U2FIDs[i]})
+		}
+	}
+	return items
+}
+
 func operations(b *bench, conc int) []op {
 	removalPool := func(kind string) func(ctx context.Context) (*pool, error) {
 		return func(ctx context.Context) (*pool, error) {
@@ -32,17 +55,7 @@ func operations(b *bench, conc int) []op {
 			if err != nil {
 				return nil, err
 			}
-			p := &pool{}
-			for _, u := range users {
-				if kind == "u2f" {
-					for _, k := range u.U2FIDs {
-						p.items = append(p.items, work{user: u.ID, factor: k})
-					}
-				} else {
-					p.items = append(p.items, work{user: u.ID, factor: u.TOTPID})
-				}
-			}
-			return p, nil
+			return &pool{items: removalItems(users, kind)}, nil
 		}
 	}
 	var readers *pool

@@ -135,7 +135,7 @@ func (s *Service) pushToken(c *change, u *userState, expiry time.Time, scopes []
 	if err := c.push(u, EventPATAdded, patAddedPayload{TokenID: tokenID, TokenHash: hash, Expiration: expiry, Scopes: scopes}); err != nil {
 		return "", "", internal("COMMAND-tok02", err)
 	}
-	data, err := jsonMarshal(tokenDoc{TokenID: tokenID, UserID: u.ID, OrgID: u.Owner, Machine: u.Machine != nil,
+	data, err := encodeDoc(tokenDoc{TokenID: tokenID, UserID: u.ID, OrgID: u.Owner, Machine: u.Machine != nil,
 		Expiration: expiry, Scopes: scopes, AMR: []string{"pat"}, AuthTime: c.now})
 	if err != nil {
 		return "", "", internal("COMMAND-tok03", err)

@@ -148,7 +148,7 @@ func (s *Service) pushRefreshToken(c *change, u *userState, g *TokenGrant, amr [
 		AccessTokenID: g.TokenID, Expiration: expiry, Scopes: g.Scopes, AMR: amr, AuthTime: g.AuthTime}); err != nil {
 		return internal("COMMAND-rft03", err)
 	}
-	data, err := jsonMarshal(refreshDoc{TokenID: id, UserID: u.ID, AccessTokenID: g.TokenID, Expiration: expiry, Scopes: g.Scopes,
+	data, err := encodeDoc(refreshDoc{TokenID: id, UserID: u.ID, AccessTokenID: g.TokenID, Expiration: expiry, Scopes: g.Scopes,
 		AMR: amr, AuthTime: g.AuthTime})
 	if err != nil {
 		return internal("COMMAND-rft04", err)

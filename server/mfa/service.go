@@ -169,7 +169,7 @@ func (s *Service) commit(ctx context.Context, c *change) error {
 		return err
 	}
 	for _, m := range c.touched {
-		data, err := json.Marshal(m)
+		data, err := encodeDoc(m)
 		if err != nil {
 			return internal("COMMAND-doc01", err)
 		}
@@ -305,7 +305,7 @@ func (s *Service) Replay(ctx context.Context, aggregateType, id string) (replaye
 			return nil, nil, err
 		}
 	}
-	if replayed, err = json.Marshal(m); err != nil {
+	if replayed, err = encodeDoc(m); err != nil {
 		return nil, nil, err
 	}
 	d, err := s.store.Get(ctx, aggregateType, id)
@@ -314,5 +314,3 @@ func (s *Service) Replay(ctx context.Context, aggregateType, id string) (replaye
 	}
 	return replayed, d.Data, nil
 }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

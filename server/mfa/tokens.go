@@ -145,7 +145,7 @@ func (s *Service) pushAccessToken(c *change, u *userState, scopes, amr []string,
 		Scopes: scopes, AMR: amr, AuthTime: authTime}); err != nil {
 		return TokenGrant{}, internal("COMMAND-tok12", err)
 	}
-	data, err := jsonMarshal(tokenDoc{TokenID: id, UserID: u.ID, OrgID: u.Owner, Machine: u.Machine != nil,
+	data, err := encodeDoc(tokenDoc{TokenID: id, UserID: u.ID, OrgID: u.Owner, Machine: u.Machine != nil,
 		Expiration: expiry, Scopes: scopes, AMR: amr, AuthTime: authTime})
 	if err != nil {
 		return TokenGrant{}, internal("COMMAND-tok13", err)

@@ -26,9 +26,16 @@ func MigrationCount(t *testing.T) int {
 // HoldReader takes a document reader connection as a read in progress
 // would; release serves what queued meanwhile and gives it back.
 func (s *Store) HoldReader() (release func()) {
+	s.gets.mu.Lock()
 	c := <-s.gets.conns
+	s.gets.busy++
+	s.gets.mu.Unlock()
 	return func() { s.gets.handOn(c) }
 }
+
+// SpillQueue is how many reads wait before a read takes one more
+// connection.
+const SpillQueue = spillQueue
 
 // QueuedReads returns how many reads wait for a connection.
 func (s *Store) QueuedReads() int {

@@ -76,8 +76,10 @@ func WithBusyTimeout(d time.Duration) Option {
 	return func(c *config) { c.busyTimeout = d }
 }
 
-// WithReaders sets the size of the read connection pool (default
-// max(4, GOMAXPROCS)).
+// WithReaders sets the size of each read connection pool (default
+// max(4, GOMAXPROCS)): the pool of Get and GetMany, which reads with one
+// connection at a time until reads queue for it (see getPool), and the
+// pool of the other reads.
 func WithReaders(n int) Option {
 	return func(c *config) { c.readers = n }
 }

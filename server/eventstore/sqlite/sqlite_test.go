@@ -296,6 +296,67 @@ func TestReadsQueuedForAConnectionShareOneReadTransaction(t *testing.T) {
 	}
 }
 
+// Reads wait for the connection that is reading, though others are free,
+// until SpillQueue of them wait; the next read takes a free connection and
+// reads every waiting read with its own, in one read transaction, while
+// the first connection is still held.
+func TestReadsWaitForTheReadingConnectionUntilTheQueueIsLong(t *testing.T) {
+	ctx := t.Context()
+	s := mustOpen(t, filepath.Join(t.TempDir(), "spill.db"), sqlite.WithReaders(4))
+	defer s.Close()
+	if _, err := s.Append(ctx, eventstore.Batch{Put: []eventstore.Doc{{Kind: "user", ID: "1", Owner: "o", Data: []byte(`"x"`)}}}); err != nil {
+		t.Fatal(err)
+	}
+	release := s.HoldReader() // one connection reading; three free
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
+	errs := make(chan error, sqlite.SpillQueue+1)
+	read := func() {
+		d, err := s.Get(ctx, "user", "1")
+		if err == nil && string(d.Data) != `"x"` {
+			err = fmt.Errorf("read %q", d.Data)
+		}
+		errs <- err
+	}
+	tx0, r0 := s.ReadStats()
+	for range sqlite.SpillQueue {
+		go read()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.QueuedReads() < sqlite.SpillQueue {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d reads wait, want %d: a read took a free connection while one was reading", s.QueuedReads(), sqlite.SpillQueue)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if tx, _ := s.ReadStats(); tx != tx0 {
+		t.Fatalf("%d read transactions ran while %d reads were to wait", tx-tx0, sqlite.SpillQueue)
+	}
+	go read() // the queue is long: this one reads, with all of them
+	for range sqlite.SpillQueue + 1 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx1, r1 := s.ReadStats()
+	if tx1-tx0 != 1 || r1-r0 != sqlite.SpillQueue+1 {
+		t.Fatalf("%d reads in %d read transactions, want %d in 1", r1-r0, tx1-tx0, sqlite.SpillQueue+1)
+	}
+	release()
+	release = nil
+	// Nothing reads now: a read takes a connection at once.
+	go read()
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if s.QueuedReads() != 0 {
+		t.Fatalf("%d reads wait with every connection free", s.QueuedReads())
+	}
+}
+
 // A read that gives up while it waits for a connection leaves the queue and
 // ends with its context's error; the connection is not lost.
 func TestAQueuedReadThatGivesUpLeavesTheQueue(t *testing.T) {

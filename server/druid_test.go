@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -39,8 +40,8 @@ type druidEnvelope struct {
 // username.
 func (e *env) druidPerson(org string) (id, username string) {
 	e.t.Helper()
-	userSeq++
-	username = "druid" + time.Now().Format("150405.000000") + strings.Repeat("z", userSeq%13) + string(rune('a'+userSeq%26))
+	seq := int(userSeq.Add(1))
+	username = "druid" + time.Now().Format("150405.000000") + strings.Repeat("z", seq%13) + string(rune('a'+seq%26))
 	d, err := e.core.AddHumanUser(e.ctx, org, mfa.HumanInput{Username: username, GivenName: "Ada", FamilyName: "Lovelace",
 		Email: username + "@example.com", EmailVerified: true, Phone: "+34123123123", PhoneVerified: true, Password: druidPassword})
 	if err != nil {
@@ -716,8 +717,7 @@ func TestDruidCreateRefusalsWriteNothing(t *testing.T) {
 func TestDruidCreate417ForAnUnverifiedPhone(t *testing.T) {
 	e := mustRunServer(t)
 	org := e.newOrg("druid-create-phone")
-	userSeq++
-	name := "unverified" + time.Now().Format("150405.000000")
+	name := fmt.Sprint("unverified", time.Now().Format("150405.000000"), "-", userSeq.Add(1))
 	d, err := e.core.AddHumanUser(e.ctx, org, mfa.HumanInput{Username: name, GivenName: "A", FamilyName: "B",
 		Email: name + "@example.com", Phone: "+34123123123", Password: druidPassword})
 	if err != nil {

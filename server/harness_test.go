@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,12 +163,13 @@ func (e *env) newOrg(name string) string {
 	return d.ID
 }
 
-var userSeq int
+// userSeq numbers the people tests create (tests run in parallel).
+var userSeq atomic.Int64
 
 func (e *env) newHuman(org string) string {
 	e.t.Helper()
-	userSeq++
-	name := "person" + time.Now().Format("150405.000000") + "-" + string(rune('a'+userSeq%26)) + strings.Repeat("x", userSeq%7)
+	seq := int(userSeq.Add(1))
+	name := "person" + time.Now().Format("150405.000000") + "-" + string(rune('a'+seq%26)) + strings.Repeat("x", seq%7)
 	d, err := e.core.AddHumanUser(e.ctx, org, mfa.HumanInput{
 		Username: name, GivenName: "Ada", FamilyName: "Lovelace", Email: name + "@example.com", EmailVerified: true,
 		Phone: "+41791234567", PhoneVerified: true,
@@ -211,8 +213,8 @@ func (e *env) addOTP(user string, kind mfa.FactorKind) {
 // for no membership) and returns its token.
 func (e *env) machineToken(org string, roles ...string) (userID, token string) {
 	e.t.Helper()
-	userSeq++
-	d, err := e.core.AddMachineUser(e.ctx, org, mfa.MachineInput{Username: "svc-" + time.Now().Format("150405.000000") + strings.Repeat("y", userSeq%11) + string(rune('a'+userSeq%26)), Name: "svc"})
+	seq := int(userSeq.Add(1))
+	d, err := e.core.AddMachineUser(e.ctx, org, mfa.MachineInput{Username: "svc-" + time.Now().Format("150405.000000") + strings.Repeat("y", seq%11) + string(rune('a'+seq%26)), Name: "svc"})
 	if err != nil {
 		e.t.Fatalf("AddMachineUser: %v", err)
 	}

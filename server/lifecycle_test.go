@@ -45,8 +45,8 @@ func attest(e *env, options []byte) []byte {
 // and an access token from the password grant.
 func (e *env) personWithToken() (string, string) {
 	e.t.Helper()
-	userSeq++
-	name := "self-" + time.Now().Format("150405.000000") + string(rune('a'+userSeq%26))
+	seq := int(userSeq.Add(1))
+	name := "self-" + time.Now().Format("150405.000000") + string(rune('a'+seq%26))
 	d, err := e.core.AddHumanUser(e.ctx, e.org, mfa.HumanInput{Username: name, GivenName: "Self", FamilyName: "Service",
 		Email: name + "@example.com", EmailVerified: true, Phone: "+41791234567", PhoneVerified: true, Password: "s3cret-pass"})
 	if err != nil {

@@ -126,8 +126,8 @@ func TestGenerateMachineSecret(t *testing.T) {
 // returns its id and username (the client id of the grant).
 func (e *env) namedMachine(org string, roles ...string) (userID, username string) {
 	e.t.Helper()
-	userSeq++
-	username = fmt.Sprintf("robot-%d-%d", time.Now().UnixNano(), userSeq)
+	seq := int(userSeq.Add(1))
+	username = fmt.Sprintf("robot-%d-%d", time.Now().UnixNano(), seq)
 	d, err := e.core.AddMachineUser(e.ctx, org, mfa.MachineInput{Username: username, Name: "robot"})
 	if err != nil {
 		e.t.Fatalf("AddMachineUser: %v", err)

@@ -225,8 +225,8 @@ var quickHash = sync.OnceValue(func() string {
 // quickPerson creates a person in org whose password is druidPassword.
 func (e *env) quickPerson(org string) (id, username string) {
 	e.t.Helper()
-	userSeq++
-	username = "stepup" + time.Now().Format("150405.000000") + strings.Repeat("q", userSeq%11) + string(rune('a'+userSeq%26))
+	seq := int(userSeq.Add(1))
+	username = "stepup" + time.Now().Format("150405.000000") + strings.Repeat("q", seq%11) + string(rune('a'+seq%26))
 	d, err := e.core.AddHumanUser(e.ctx, org, mfa.HumanInput{Username: username, GivenName: "Ada", FamilyName: "Lovelace",
 		Email: username + "@example.com", EmailVerified: true, PasswordHash: quickHash()})
 	if err != nil {

@@ -191,7 +191,8 @@ func (p *getPool) get(ctx context.Context, kind, id string) (owner string, data 
 
 // getMany reads the documents of keys in one read transaction: on a free
 // connection at once, together with the reads queued so far, when no
-// connection is reading or spillQueue reads wait; or else in the queue. The holder of a connection, once its group is read, hands the
+// connection is reading or spillQueue reads wait; or else in the queue.
+// The holder of a connection, once its group is read, hands the
 // connection to the first read of the queue, which reads its own group with
 // it and hands it on in turn; the connection goes back to the pool only
 // when the queue is empty. So no caller waits for more than its own group,

@@ -559,7 +559,7 @@ func storeCollectors(st eventstore.Store) []prometheus.Collector {
 		ReadStats() (transactions, reads int64)
 	}); ok {
 		pair(r.ReadStats,
-			"factorgate_store_read_transactions_total", "Read transactions of the store's document reads; reads that wait for a connection share one.",
+			"factorgate_store_read_transactions_total", "Read transactions of the store's document reads; reads that queue for the reading connection share one.",
 			"factorgate_store_reads_total", "Document reads (each of one or several documents) those transactions served.")
 	}
 	return out

@@ -37,7 +37,7 @@ func (s *Store) HoldReader() (release func()) {
 // connection.
 const SpillQueue = spillQueue
 
-// QueuedReads returns how many reads wait for a connection.
+// QueuedReads returns how many reads wait in the queue.
 func (s *Store) QueuedReads() int {
 	s.gets.mu.Lock()
 	defer s.gets.mu.Unlock()

@@ -419,9 +419,9 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, b eventstore.Batch) ([
 func (s *Store) GroupStats() (groups, batches int64) { return s.group.Stats() }
 
 // ReadStats returns how many read transactions served how many document
-// reads (Get and GetMany) since the store was opened: reads that wait for
-// a connection share one (their ratio is the mean group size; served on
-// /metrics).
+// reads (Get and GetMany) since the store was opened: reads that queue
+// for the reading connection share one (their ratio is the mean group
+// size; served on /metrics).
 func (s *Store) ReadStats() (transactions, reads int64) { return s.gets.stats() }
 
 // Load implements eventstore.Store.

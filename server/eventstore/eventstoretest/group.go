@@ -39,7 +39,7 @@ func GroupCommit(t *testing.T, s GroupedStore) {
 	ev := func(id string, seq uint64) eventstore.Event {
 		return eventstore.Event{AggregateType: "user", AggregateID: id, Sequence: seq, Type: "t", Version: 1, CreatedAt: time.Now()}
 	}
-	_, errs := gathered(t, s, total, func(i int) eventstore.Batch {
+	_, errs := Gathered(t, s, total, func(i int) eventstore.Batch {
 		switch {
 		case i < racers:
 			return eventstore.Batch{Events: []eventstore.Event{ev("contested", 1)},
@@ -87,7 +87,7 @@ func GroupCommit(t *testing.T, s GroupedStore) {
 	// A group without a failure: every batch is stored, with the positions
 	// it was answered, contiguous within the batch and never shared.
 	const many = 16
-	outs, errs := gathered(t, s, many, func(i int) eventstore.Batch {
+	outs, errs := Gathered(t, s, many, func(i int) eventstore.Batch {
 		id := fmt.Sprintf("many-%d", i)
 		return eventstore.Batch{Events: []eventstore.Event{ev(id, 1), ev(id, 2)},
 			Put: []eventstore.Doc{{Kind: "user", ID: id, Data: []byte(fmt.Sprintf(`{"i":%d}`, i))}}}
@@ -122,9 +122,9 @@ func GroupCommit(t *testing.T, s GroupedStore) {
 	}
 }
 
-// gathered appends n batches at once (batch(i) for each) so that they all
+// Gathered appends n batches at once (batch(i) for each) so that they all
 // wait behind the first group, and returns each Append's outcome.
-func gathered(t *testing.T, s GroupedStore, n int, batch func(i int) eventstore.Batch) ([][]eventstore.Event, []error) {
+func Gathered(t *testing.T, s GroupedStore, n int, batch func(i int) eventstore.Batch) ([][]eventstore.Event, []error) {
 	t.Helper()
 	held := make(chan struct{})
 	s.SetGroupHook(func() {

@@ -14,6 +14,10 @@ func (s *Store) SetGroupHook(f func()) { s.group.SetHook(f) }
 
 func (s *Store) InFlight() int64 { return s.group.InFlight() }
 
+// GroupsRedone returns how many groups were written again with a savepoint
+// for each batch, after a batch failed in the first try.
+func (s *Store) GroupsRedone() int64 { return s.redone.Load() }
+
 // MigrationCount returns the number of the store's migration files.
 func MigrationCount(t *testing.T) int {
 	ms, err := eventstore.Migrations(migrationFiles)

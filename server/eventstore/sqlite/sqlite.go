@@ -9,11 +9,13 @@
 // committed state.
 //
 // Group commit (eventstore.GroupCommit): one goroutine owns the writer.
-// Batches that arrive while it
-// commits wait, and the next transaction takes all of them (up to
-// maxGroup), each inside a savepoint of its own: a batch that fails is
-// rolled back to its savepoint alone and answers its own error, the others
-// commit together, with one WAL sync for the group. Every caller learns its
+// Batches that arrive while it commits wait, and the next transaction
+// takes all of them (up to maxGroup) and commits them together, with one
+// WAL sync for the group. A group is first written without savepoints;
+// when one of its batches fails, that transaction is rolled back and the
+// group written again, each batch inside a savepoint of its own: the
+// failing batch is rolled back to its savepoint alone and answers its own
+// error, the others commit. Every caller learns its
 // outcome only after the group's COMMIT, so an acknowledged batch is durable
 // (at the configured synchronous level) and a caller that lost a race
 // reloads state that already has the winner's events.
@@ -35,6 +37,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -97,6 +100,7 @@ type Store struct {
 	gets                             *getPool  // Get's own read-only connections
 
 	group   *eventstore.GroupCommit // owns the writer (commitGroup)
+	redone  atomic.Int64            // groups written again with savepoints (commitWhole)
 	closing chan struct{}           // closed when Close begins
 
 	closeOnce sync.Once
@@ -263,48 +267,98 @@ func (s *Store) Append(ctx context.Context, b eventstore.Batch) ([]eventstore.Ev
 	return out, nil
 }
 
-// commitGroup writes every batch of the group in one transaction, each in a
-// savepoint, and sets each request's outcome. It runs on a context of its
-// own: one caller giving up must not roll back the others.
+// commitGroup writes every batch of the group in one transaction and sets
+// each request's outcome: first all at once (commitWhole), and when a batch
+// fails there, again with each batch in a savepoint (commitSavepoints). It
+// runs on a context of its own: one caller giving up must not roll back
+// the others.
 func (s *Store) commitGroup(group []*eventstore.Pending) {
 	ctx := context.Background()
-	failAll := func(tx *sql.Tx, err error) {
-		if tx != nil {
-			_ = tx.Rollback() // the error that matters is err
-		}
-		for _, r := range group {
-			r.Out, r.Err = nil, err
-		}
+	live := 0
+	for _, r := range group {
+		if r.Err = r.Ctx.Err(); r.Err == nil {
+			live++
+		} // else gave up while queued: not written
 	}
+	if live == 0 || s.commitWhole(ctx, group, live) {
+		return
+	}
+	s.redone.Add(1)
+	s.commitSavepoints(ctx, group)
+}
+
+// commitWhole is the first try at a group: every batch written in one
+// transaction without savepoints. A savepoint costs two statements and a
+// copy of every page its batch changes first (SQLite's sub-journal), and
+// most groups have no batch that fails. When a batch fails beside others,
+// commitWhole rolls the transaction back, keeps nothing and reports false;
+// otherwise it sets every outcome and reports true.
+func (s *Store) commitWhole(ctx context.Context, group []*eventstore.Pending, live int) bool {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		failAll(nil, fmt.Errorf("begin: %w", err))
+		setErr(group, fmt.Errorf("begin: %w", err))
+		return true
+	}
+	for _, r := range group {
+		if r.Err != nil {
+			continue
+		}
+		if r.Out, r.Err = s.appendTx(ctx, tx, r.Batch); r.Err != nil {
+			_ = tx.Rollback() // the error that matters is r.Err
+			if live == 1 {
+				return true // the only batch written: its error is its outcome
+			}
+			for _, q := range group {
+				if q.Err == nil || q == r { // written or tried here: decided again
+					q.Out, q.Err = nil, nil
+				}
+			}
+			return false
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		setErr(group, fmt.Errorf("commit: %w", err))
+	}
+	return true
+}
+
+// commitSavepoints writes each live batch of the group inside a savepoint of
+// its own, so that a batch that fails undoes its own changes only, and
+// commits the others.
+func (s *Store) commitSavepoints(ctx context.Context, group []*eventstore.Pending) {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		setErr(group, fmt.Errorf("begin: %w", err))
 		return
 	}
 	written := 0
 	for _, r := range group {
-		if err := r.Ctx.Err(); err != nil {
-			r.Err = err // gave up while queued: not written
-			continue
-		}
-		if len(group) == 1 {
-			r.Out, r.Err = s.appendTx(ctx, tx, r.Batch) // a failure rolls back the whole transaction below
-		} else if r.Out, r.Err = s.appendSavepoint(ctx, tx, r.Batch); errors.Is(r.Err, errSavepoint) {
-			// The batch's own changes could not be undone: keep nothing.
-			failAll(tx, r.Err)
-			return
-		}
 		if r.Err != nil {
 			continue
 		}
-		written++
+		if r.Out, r.Err = s.appendSavepoint(ctx, tx, r.Batch); errors.Is(r.Err, errSavepoint) {
+			// The batch's own changes could not be undone: keep nothing.
+			_ = tx.Rollback() // the error that matters is r.Err
+			setErr(group, r.Err)
+			return
+		}
+		if r.Err == nil {
+			written++
+		}
 	}
 	if written == 0 {
 		_ = tx.Rollback() // nothing to keep; each request has its error
 		return
 	}
 	if err := tx.Commit(); err != nil {
-		failAll(nil, fmt.Errorf("commit: %w", err))
+		setErr(group, fmt.Errorf("commit: %w", err))
+	}
+}
+
+// setErr answers err to every request of the group.
+func setErr(group []*eventstore.Pending, err error) {
+	for _, r := range group {
+		r.Out, r.Err = nil, err
 	}
 }
 

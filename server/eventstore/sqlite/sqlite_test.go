@@ -191,6 +191,87 @@ func TestGroupCommitKeepsEachBatchsOutcome(t *testing.T) {
 	eventstoretest.GroupCommit(t, s)
 }
 
+// A group is written without savepoints; only when one of its batches
+// fails is it written again with a savepoint for each batch, so that the
+// others still commit and the failing one leaves nothing. A batch that
+// fails alone is answered at once.
+func TestAGroupIsWrittenAgainWithSavepointsOnlyWhenABatchFails(t *testing.T) {
+	ctx := t.Context()
+	s := mustOpen(t, filepath.Join(t.TempDir(), "factorgate.db"))
+	defer s.Close()
+	ev := func(id string, seq uint64) eventstore.Event {
+		return eventstore.Event{AggregateType: "user", AggregateID: id, Sequence: seq, Type: "t", Version: 1, CreatedAt: time.Now()}
+	}
+	batch := func(id string, seq uint64, data string) eventstore.Batch {
+		return eventstore.Batch{Events: []eventstore.Event{ev(id, seq)},
+			Put: []eventstore.Doc{{Kind: "user", ID: id, Owner: "org", Data: []byte(data)}}}
+	}
+
+	const n = 12
+	_, errs := eventstoretest.Gathered(t, s, n, func(i int) eventstore.Batch {
+		return batch(fmt.Sprintf("fine-%d", i), 1, `{}`)
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+	if got := s.GroupsRedone(); got != 0 {
+		t.Fatalf("%d groups written again without a failing batch, want 0", got)
+	}
+
+	// Batch 0 and 1 append sequence 1 of one aggregate: whichever is
+	// written second fails, in the same group as the others.
+	_, errs = eventstoretest.Gathered(t, s, n, func(i int) eventstore.Batch {
+		if i < 2 {
+			return batch("contested", 1, fmt.Sprintf(`{"by":%d}`, i))
+		}
+		return batch(fmt.Sprintf("other-%d", i), 1, `{}`)
+	})
+	groups, _ := s.GroupStats()
+	if got := s.GroupsRedone(); got != 1 {
+		t.Errorf("%d groups written again, want 1 (the group with the losing batch)", got)
+	}
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case i < 2 && err == nil:
+			winner = i
+		case i < 2 && !errors.Is(err, eventstore.ErrConflict):
+			t.Errorf("batch %d: %v, want nil or ErrConflict", i, err)
+		case i >= 2 && err != nil:
+			t.Errorf("batch %d: %v", i, err)
+		}
+	}
+	if errs[0] == nil && errs[1] == nil || winner < 0 {
+		t.Fatalf("outcomes of the contested batches: %v, %v; want one winner", errs[0], errs[1])
+	}
+	if d, err := s.Get(ctx, "user", "contested"); err != nil || string(d.Data) != fmt.Sprintf(`{"by":%d}`, winner) {
+		t.Errorf("contested document %q, %v; want the winner's", d.Data, err)
+	}
+	if evs, err := s.Load(ctx, "user", "contested", 0); err != nil || len(evs) != 1 {
+		t.Errorf("contested: %d events, %v; want 1", len(evs), err)
+	}
+	for i := 2; i < n; i++ {
+		id := fmt.Sprintf("other-%d", i)
+		if evs, err := s.Load(ctx, "user", id, 0); err != nil || len(evs) != 1 {
+			t.Errorf("%s: %d events, %v; want 1", id, len(evs), err)
+		}
+	}
+
+	// Alone in its group, a failing batch answers its error without a
+	// second try.
+	if _, err := s.Append(ctx, batch("contested", 1, `{}`)); !errors.Is(err, eventstore.ErrConflict) {
+		t.Fatalf("a second sequence 1: %v, want ErrConflict", err)
+	}
+	if g, _ := s.GroupStats(); g != groups+1 {
+		t.Errorf("%d groups for one Append, want 1", g-groups)
+	}
+	if got := s.GroupsRedone(); got != 1 {
+		t.Errorf("%d groups written again after a lone failing batch, want still 1", got)
+	}
+}
+
 // A put that keeps a document's owner writes the page of the document's row
 // only; its entry in the owner index (kind, owner, id) stays as it was. The
 // write-ahead log shows it: one frame for the commit, where rewriting the

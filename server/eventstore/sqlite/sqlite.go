@@ -15,10 +15,10 @@
 // when one of its batches fails, that transaction is rolled back and the
 // group written again, each batch inside a savepoint of its own: the
 // failing batch is rolled back to its savepoint alone and answers its own
-// error, the others commit. Every caller learns its
-// outcome only after the group's COMMIT, so an acknowledged batch is durable
-// (at the configured synchronous level) and a caller that lost a race
-// reloads state that already has the winner's events.
+// error, the others commit. Every caller learns its outcome only after the
+// group's COMMIT, so an acknowledged batch is durable (at the configured
+// synchronous level) and a caller that lost a race reloads state that
+// already has the winner's events.
 //
 // The schema is created and upgraded by the embedded migrations/NNNN_*.sql
 // files, applied in order when the store is opened and recorded in the
@@ -100,7 +100,7 @@ type Store struct {
 	gets                             *getPool  // Get's own read-only connections
 
 	group   *eventstore.GroupCommit // owns the writer (commitGroup)
-	redone  atomic.Int64            // groups written again with savepoints (commitWhole)
+	redone  atomic.Int64            // groups written again with savepoints (commitGroup)
 	closing chan struct{}           // closed when Close begins
 
 	closeOnce sync.Once

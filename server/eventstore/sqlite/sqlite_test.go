@@ -199,12 +199,10 @@ func TestAGroupIsWrittenAgainWithSavepointsOnlyWhenABatchFails(t *testing.T) {
 	ctx := t.Context()
 	s := mustOpen(t, filepath.Join(t.TempDir(), "factorgate.db"))
 	defer s.Close()
-	ev := func(id string, seq uint64) eventstore.Event {
-		return eventstore.Event{AggregateType: "user", AggregateID: id, Sequence: seq, Type: "t", Version: 1, CreatedAt: time.Now()}
-	}
 	batch := func(id string, seq uint64, data string) eventstore.Batch {
-		return eventstore.Batch{Events: []eventstore.Event{ev(id, seq)},
-			Put: []eventstore.Doc{{Kind: "user", ID: id, Owner: "org", Data: []byte(data)}}}
+		return eventstore.Batch{
+			Events: []eventstore.Event{{AggregateType: "user", AggregateID: id, Sequence: seq, Type: "t", Version: 1, CreatedAt: time.Now()}},
+			Put:    []eventstore.Doc{{Kind: "user", ID: id, Owner: "org", Data: []byte(data)}}}
 	}
 
 	const n = 12

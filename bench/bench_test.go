@@ -32,9 +32,13 @@ func TestBenchRunsEveryRowWithoutErrors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
-	bin := filepath.Join(t.TempDir(), "factorgate")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/factorgate").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	// make test builds the binary once and names it in FACTORGATE_BIN.
+	bin := os.Getenv("FACTORGATE_BIN")
+	if bin == "" {
+		bin = filepath.Join(t.TempDir(), "factorgate")
+		if out, err := exec.Command("go", "build", "-o", bin, "../cmd/factorgate").CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
 	}
 	out := t.TempDir()
 	t.Setenv("BENCH_FACTORGATE", bin)

@@ -127,13 +127,17 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool on PATH")
-	}
-	bin := filepath.Join(t.TempDir(), "factorgate")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	// make test builds the binary once and names it in FACTORGATE_BIN.
+	bin := os.Getenv("FACTORGATE_BIN")
+	if bin == "" {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			t.Skip("no go tool on PATH")
+		}
+		bin = filepath.Join(t.TempDir(), "factorgate")
+		if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
 	}
 	dataDir := filepath.Join(t.TempDir(), "data")
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--sqlite-synchronous", "NORMAL")

@@ -64,9 +64,14 @@ func repoRoot() (string, error) {
 	return root, nil
 }
 
-// factorgateBinary builds ./cmd/factorgate once per test process.
+// factorgateBinary builds ./cmd/factorgate once per test process, or
+// returns FACTORGATE_BIN when it names one (`make test` builds the binary
+// once for every package that runs it).
 func factorgateBinary(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv("FACTORGATE_BIN"); bin != "" {
+		return bin
+	}
 	b := &factorgateBuild
 	b.once.Do(func() {
 		root, err := repoRoot()

@@ -39,6 +39,10 @@ type Config struct {
 	// LogLevel (debug, info, warn, error) and LogFormat (json, text).
 	LogLevel  string
 	LogFormat string
+	// LogFlushInterval is how long a log line may wait to be written out
+	// with the lines after it (lines at warn level and above, and a full
+	// buffer, go out at once; 0 writes each line as it comes).
+	LogFlushInterval time.Duration
 	// Node distinguishes replicas sharing one database in generated ids.
 	Node int
 	// Issuer names the service in TOTP URIs.
@@ -111,6 +115,7 @@ func DefaultConfig() Config {
 		DataDir:           "./data",
 		LogLevel:          "info",
 		LogFormat:         "text",
+		LogFlushInterval:  100 * time.Millisecond,
 		Issuer:            "factorgate",
 		RPID:              "localhost",
 		SQLiteSynchronous: "FULL",
@@ -196,6 +201,9 @@ func (c *Config) normalize() error {
 	if c.SelfRemovalMaxAge < 0 {
 		return fmt.Errorf("config: the self-removal window cannot be negative")
 	}
+	if c.LogFlushInterval < 0 {
+		return fmt.Errorf("config: the log flush interval cannot be negative")
+	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return fmt.Errorf("config: TLS needs both a certificate and a key file")
 	}
@@ -205,20 +213,26 @@ func (c *Config) normalize() error {
 	return nil
 }
 
-func (c *Config) logger() (*slog.Logger, error) {
+// logger returns the server's logger and the buffer its lines go through
+// (nil for Config.Logger), which Server.Close writes out.
+func (c *Config) logger() (*slog.Logger, *lineBuffer, error) {
 	if c.Logger != nil {
-		return c.Logger, nil
+		return c.Logger, nil, nil
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return nil, fmt.Errorf("config: log level %q: %w", c.LogLevel, err)
+		return nil, nil, fmt.Errorf("config: log level %q: %w", c.LogLevel, err)
 	}
+	lines := newLineBuffer(logOutput, c.LogFlushInterval)
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	switch strings.ToLower(c.LogFormat) {
 	case "", "text":
-		return slog.New(slog.NewTextHandler(logOutput, opts)), nil
+		h = slog.NewTextHandler(lines, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(logOutput, opts)), nil
+		h = slog.NewJSONHandler(lines, opts)
+	default:
+		return nil, nil, fmt.Errorf("config: log format %q (want json or text)", c.LogFormat)
 	}
-	return nil, fmt.Errorf("config: log format %q (want json or text)", c.LogFormat)
+	return slog.New(flushAbove{h, lines}), lines, nil
 }

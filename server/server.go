@@ -64,6 +64,7 @@ type Server struct {
 	streams    context.Context
 	endStreams context.CancelFunc
 
+	logLines  *lineBuffer // nil with Config.Logger; written out by Close
 	closeOnce sync.Once
 	closeErr  error
 	served    chan error
@@ -75,11 +76,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	log, err := cfg.logger()
+	log, logLines, err := cfg.logger()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, served: make(chan error, 1)}
+	s := &Server{cfg: cfg, log: log, logLines: logLines, served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			_ = s.Close()
@@ -523,6 +524,9 @@ func (s *Server) Close() error {
 			errs = append(errs, s.store.Close())
 		}
 		s.closeErr = errors.Join(errs...)
+		if s.logLines != nil {
+			s.logLines.Close()
+		}
 	})
 	return s.closeErr
 }

@@ -136,6 +136,7 @@ func parseServe(args []string, getenv func(string) string) (server.Config, error
 	fs.StringVar(&origins, "cors-origins", "", "comma-separated browser origins allowed to call the APIs (* for any)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
+	fs.DurationVar(&cfg.LogFlushInterval, "log-flush-interval", cfg.LogFlushInterval, "how long a log line may wait to be written with the next ones (warnings and errors go out at once; 0: every line at once)")
 	fs.IntVar(&cfg.Node, "node", cfg.Node, "replica number 0-127 (unique per replica sharing a database)")
 	fs.StringVar(&cfg.Issuer, "issuer", cfg.Issuer, "issuer shown in TOTP apps")
 	fs.StringVar(&cfg.RPID, "webauthn-rp-id", cfg.RPID, "WebAuthn relying party id (a domain)")

@@ -15,10 +15,10 @@ const logBufferSize = 64 << 10
 // lineBuffer gathers the log lines the handlers write and writes them to w
 // in batches: at most `every` after the first line it holds, at once when it
 // holds logBufferSize bytes, when a line at warn level or above is logged
-// (flushAbove), and on close. A request line costs a write system call of
-// its own otherwise, about a tenth of a read's CPU. Lines keep their order
-// and are never split: a slog handler writes each line with one Write.
-// With every <= 0 each line is written as it comes.
+// (flushAbove), and on close. Written one by one, each request line cost a
+// write system call, about half its CPU (2 of 4 µs here). Lines keep their
+// order and are never split: a slog handler writes each line with one
+// Write. With every <= 0 each line is written as it comes.
 type lineBuffer struct {
 	w     io.Writer
 	every time.Duration
@@ -83,16 +83,14 @@ func (l *lineBuffer) flush(onlyFull bool) {
 		l.mu.Unlock()
 		return
 	}
-	b := l.buf
-	l.buf, l.spare = l.spare[:0], nil
 	l.armed = false
-	l.mu.Unlock()
+	b := l.buf
 	if len(b) == 0 {
-		l.mu.Lock()
-		l.spare = b
 		l.mu.Unlock()
 		return
 	}
+	l.buf, l.spare = l.spare[:0], nil
+	l.mu.Unlock()
 	_, _ = l.w.Write(b)
 	l.mu.Lock()
 	if cap(b) <= 4*logBufferSize { // a buffer grown far beyond the size by one huge line is let go

@@ -23,9 +23,10 @@ func TuneGC() {
 	}
 }
 
-// StreamWorkers is the number of long-lived goroutines a native gRPC
-// listener hands its calls to (grpc.NumStreamWorkers), instead of starting
-// a goroutine for each call. A call's goroutine needs a deep stack (SQLite's
+// StreamWorkers is the number of long-lived goroutines each grpc.Server
+// hands its calls to (grpc.NumStreamWorkers), instead of starting a
+// goroutine for each call: the native listener's, and the one port's
+// (gRPC through ServeHTTP, gRPC-Web and Connect through vanguard). A call's goroutine needs a deep stack (SQLite's
 // virtual machine), and a new goroutine starts small: growing it, copying
 // the stack on the way, cost about a tenth of a removal's CPU. A worker
 // keeps its grown stack from one call to the next (grpc-go restarts each

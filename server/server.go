@@ -192,7 +192,11 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	}
 	chain := &api.Chain{Logger: s.log, Metrics: metrics, Auth: s.core, Detail: zitadel.Detail, Rules: rules, OrgHeader: zitadel.OrgHeader}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes), grpc.ChainUnaryInterceptor(chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))
+	// The one port's grpc.Server (gRPC through ServeHTTP, gRPC-Web and
+	// Connect through vanguard) runs its calls on stream workers, as the
+	// native listener's does (StreamWorkers).
+	s.grpc = grpc.NewServer(append(GRPCServerOptions(), grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
+		grpc.ChainUnaryInterceptor(chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))...)
 	s.health = health.NewServer()
 	servers := []*grpc.Server{s.grpc}
 	if s.cfg.GRPCAddr != "" {

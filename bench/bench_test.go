@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/factorgate/factorgate/server/mfa"
 )
@@ -126,5 +127,61 @@ func TestRemovalItemsKeepAPersonsKeysApart(t *testing.T) {
 				t.Fatalf("%s: items %d to %d name %d people, want 64", kind, i, i+63, len(people))
 			}
 		}
+	}
+}
+
+// A row alternates its slices in pairs, baseline first, then factorgate
+// first, so that a drift of the machine during the row weighs on both.
+func TestInterleaveAlternatesThePairs(t *testing.T) {
+	for n, want := range map[int]string{1: "BF", 2: "BFFB", 4: "BFFBBFFB"} {
+		var got strings.Builder
+		for _, fg := range interleave(n) {
+			got.WriteString(map[bool]string{false: "B", true: "F"}[fg])
+		}
+		if got.String() != want {
+			t.Errorf("interleave(%d) = %s, want %s", n, got.String(), want)
+		}
+	}
+}
+
+// A row's result is that of all its slices together: the rate is every
+// request over the time of every slice, CPU per request every slice's CPU
+// over every request, the percentiles those of every request, and the
+// store's ratios those of the summed counters (not a mean of the slices'
+// ratios).
+func TestSummarizeAddsTheSlicesUp(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range v {
+			out = append(out, time.Duration(x)*time.Millisecond)
+		}
+		return out
+	}
+	parts := []part{
+		{lat: ms(1, 1, 1, 1, 1, 1, 1, 1), elapsed: time.Second, cpu: 80 * time.Millisecond,
+			store: counters{"factorgate_store_group_commit_appends_total": 8, "factorgate_store_group_commits_total": 1}},
+		{lat: ms(9, 9), errs: 2, first: "HTTP 500", elapsed: time.Second, cpu: 120 * time.Millisecond, exhausted: true,
+			store: counters{"factorgate_store_group_commit_appends_total": 2, "factorgate_store_group_commits_total": 2,
+				"factorgate_store_reads_total": 4, "factorgate_store_read_transactions_total": 2}},
+	}
+	r := summarize(parts)
+	if r.Requests != 10 || r.Errors != 2 || r.FirstError != "HTTP 500" || !r.Exhausted {
+		t.Errorf("requests %d, errors %d (%q), exhausted %v; want 10, 2 (HTTP 500), true", r.Requests, r.Errors, r.FirstError, r.Exhausted)
+	}
+	if r.Elapsed != 2*time.Second || r.RPS != 5 {
+		t.Errorf("elapsed %s, %.1f req/s; want 2s, 5", r.Elapsed, r.RPS)
+	}
+	if r.CPUPerReq != 20*time.Millisecond {
+		t.Errorf("CPU per request %s, want 20ms", r.CPUPerReq)
+	}
+	if r.P50 != time.Millisecond || r.P99 != 9*time.Millisecond {
+		t.Errorf("p50 %s, p99 %s; want 1ms, 9ms", r.P50, r.P99)
+	}
+	if r.AppendsPerCommit != 10.0/3 || r.ReadsPerTransaction != 2 {
+		t.Errorf("appends per commit %.3f, reads per transaction %.1f; want 3.333, 2", r.AppendsPerCommit, r.ReadsPerTransaction)
+	}
+	// A target without store counters (the baseline) has no ratios.
+	if b := summarize([]part{{lat: ms(1), elapsed: time.Second}}); b.AppendsPerCommit != 0 || b.ReadsPerTransaction != 0 {
+		t.Errorf("baseline: %.1f appends per commit, %.1f reads per transaction; want 0", b.AppendsPerCommit, b.ReadsPerTransaction)
 	}
 }

@@ -176,15 +176,29 @@ type result struct {
 	ReadsPerTransaction float64 `json:"reads_per_transaction,omitempty"`
 }
 
+// part is what one stretch of load against one target measured: a row is
+// one or more of them (slices, see interleave), summed by summarize.
+type part struct {
+	lat       []time.Duration
+	errs      int64
+	first     string
+	elapsed   time.Duration
+	cpu       time.Duration // the target process's CPU time over the part
+	exhausted bool
+	// store is the growth of the store's counters over the part; nil when
+	// the target has none.
+	store counters
+}
+
 // drive runs conc workers calling fn for d (or until the pool runs dry)
-// and measures the target process's CPU time over the row. Requests carry
-// no deadline (a gRPC deadline would end the last ones as errors): workers
-// stop starting new ones after d, and the row ends when the last returns.
-func drive(ctx context.Context, t *target, fn call, p *pool, conc int, d time.Duration) (result, error) {
+// and measures the target process's CPU time over it. Requests carry no
+// deadline (a gRPC deadline would end the last ones as errors): workers
+// stop starting new ones after d, and the part ends when the last returns.
+func drive(ctx context.Context, t *target, fn call, p *pool, conc int, d time.Duration) (part, error) {
 	before, counted := storeCounters(t.base)
 	cpu0, err := cpuTime(t.pid)
 	if err != nil {
-		return result{}, err
+		return part{}, err
 	}
 	var (
 		wg        sync.WaitGroup
@@ -224,37 +238,75 @@ func drive(ctx context.Context, t *target, fn call, p *pool, conc int, d time.Du
 	elapsed := time.Since(start)
 	cpu1, err := cpuTime(t.pid)
 	if err != nil {
-		return result{}, err
+		return part{}, err
 	}
-	slices.Sort(lat)
-	r := result{Requests: int64(len(lat)), Errors: errs.Load(), Elapsed: elapsed, Exhausted: exhausted.Load()}
+	pt := part{lat: lat, errs: errs.Load(), elapsed: elapsed, cpu: cpu1 - cpu0, exhausted: exhausted.Load()}
 	if s, ok := first.Load().(string); ok {
-		r.FirstError = s
-	}
-	if len(lat) > 0 {
-		r.RPS = float64(len(lat)) / elapsed.Seconds()
-		r.P50 = lat[len(lat)*50/100]
-		r.P99 = lat[min(len(lat)-1, len(lat)*99/100)]
-		r.CPUPerReq = (cpu1 - cpu0) / time.Duration(len(lat))
+		pt.first = s
 	}
 	if after, ok := storeCounters(t.base); counted && ok {
-		r.AppendsPerCommit = after.per(before, "factorgate_store_group_commit_appends_total", "factorgate_store_group_commits_total")
-		r.ReadsPerTransaction = after.per(before, "factorgate_store_reads_total", "factorgate_store_read_transactions_total")
+		pt.store = counters{}
+		for name, v := range after {
+			pt.store[name] = v - before[name]
+		}
 	}
-	return r, nil
+	return pt, nil
+}
+
+// summarize adds up the parts of a row against one target: requests,
+// errors, time and CPU are sums, the percentiles are those of every
+// request of every part, and the store's ratios are those of the summed
+// counters.
+func summarize(parts []part) result {
+	var (
+		r     result
+		lat   []time.Duration
+		cpu   time.Duration
+		store counters
+	)
+	for _, pt := range parts {
+		lat = append(lat, pt.lat...)
+		r.Errors += pt.errs
+		if r.FirstError == "" {
+			r.FirstError = pt.first
+		}
+		r.Elapsed += pt.elapsed
+		cpu += pt.cpu
+		r.Exhausted = r.Exhausted || pt.exhausted
+		if pt.store != nil {
+			if store == nil {
+				store = counters{}
+			}
+			for name, v := range pt.store {
+				store[name] += v
+			}
+		}
+	}
+	slices.Sort(lat)
+	r.Requests = int64(len(lat))
+	if len(lat) > 0 {
+		r.RPS = float64(len(lat)) / r.Elapsed.Seconds()
+		r.P50 = lat[len(lat)*50/100]
+		r.P99 = lat[min(len(lat)-1, len(lat)*99/100)]
+		r.CPUPerReq = cpu / time.Duration(len(lat))
+	}
+	if store != nil {
+		r.AppendsPerCommit = store.ratio("factorgate_store_group_commit_appends_total", "factorgate_store_group_commits_total")
+		r.ReadsPerTransaction = store.ratio("factorgate_store_reads_total", "factorgate_store_read_transactions_total")
+	}
+	return r
 }
 
 // counters are the store's counters on a server's /metrics, by name.
 type counters map[string]float64
 
-// per returns the growth of num over the growth of den since before; 0
-// when den did not grow.
-func (c counters) per(before counters, num, den string) float64 {
-	d := c[den] - before[den]
-	if d <= 0 {
+// ratio returns num over den; 0 when den is not above 0 (c holds the
+// growth of the counters over a stretch of load).
+func (c counters) ratio(num, den string) float64 {
+	if c[den] <= 0 {
 		return 0
 	}
-	return (c[num] - before[num]) / d
+	return c[num] / c[den]
 }
 
 // storeCounters reads the store's counters (factorgate_store_*) from a

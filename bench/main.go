@@ -8,7 +8,9 @@
 //
 // Environment: BENCH_FACTORGATE (the factorgate binary; default: build
 // ./cmd/factorgate), BENCH_USERS (people per removal row, default 10000),
-// BENCH_DURATION (per row, default 10s), BENCH_CONCURRENCY (default
+// BENCH_DURATION (per row and side, default 10s), BENCH_SLICES (how many
+// stretches each side of a row is cut into, alternated with the other
+// side's, default 4), BENCH_CONCURRENCY (default
 // "16,64"), BENCH_ROWS (comma-separated words: only the rows whose
 // transport and operation hold one of them, e.g. "gRPC-Web,read"), BENCH_DB (default: a SQLite file in a temporary data directory;
 // postgres://… for PostgreSQL), BENCH_SCALE_SIZES (factors, default
@@ -66,12 +68,15 @@ type settings struct {
 	out         string
 	scaleSizes  []int
 	rows        []string
+	// slices is how many stretches each side of a row is cut into,
+	// alternated with the other side's (interleave).
+	slices int
 }
 
 func load() (settings, error) {
 	s := settings{bin: os.Getenv("BENCH_FACTORGATE"), users: 10000, duration: 10 * time.Second,
 		concurrency: []int{16, 64}, db: os.Getenv("BENCH_DB"), out: "bench/results",
-		scaleSizes: []int{10000, 100000, 1000000}}
+		scaleSizes: []int{10000, 100000, 1000000}, slices: 4}
 	var err error
 	if v := os.Getenv("BENCH_USERS"); v != "" {
 		if s.users, err = strconv.Atoi(v); err != nil || s.users < 1 {
@@ -81,6 +86,11 @@ func load() (settings, error) {
 	if v := os.Getenv("BENCH_DURATION"); v != "" {
 		if s.duration, err = time.ParseDuration(v); err != nil || s.duration <= 0 {
 			return s, fmt.Errorf("BENCH_DURATION=%q: want a duration such as 10s", v)
+		}
+	}
+	if v := os.Getenv("BENCH_SLICES"); v != "" {
+		if s.slices, err = strconv.Atoi(v); err != nil || s.slices < 1 {
+			return s, fmt.Errorf("BENCH_SLICES=%q: want a positive number", v)
 		}
 	}
 	if v := os.Getenv("BENCH_CONCURRENCY"); v != "" {

@@ -98,6 +98,18 @@ func (s settings) wants(o op) bool {
 	return false
 }
 
+// interleave orders a row's slices: n on the baseline and n on factorgate
+// (true), in pairs of baseline-factorgate and factorgate-baseline in turn
+// (for 2: baseline, factorgate, factorgate, baseline), so that a machine
+// that grows faster or slower during the row weighs on both sides alike.
+func interleave(n int) []bool {
+	out := make([]bool, 0, 2*n)
+	for i := range n {
+		out = append(out, i%2 == 1, i%2 == 0)
+	}
+	return out
+}
+
 func admin(t *target) string    { return t.token }
 func oneLogin(t *target) string { return t.oneLogin }
 
@@ -130,12 +142,22 @@ func runRows(ctx context.Context) error {
 			}
 			r.Seeding = time.Since(t0)
 			base := &pool{items: p.items, cyclic: true}
-			if r.Baseline, err = drive(ctx, b.nop, o.call, base, conc, set.duration); err != nil {
-				return err
+			var baseParts, fgParts []part
+			for _, fg := range interleave(set.slices) {
+				t, pl, parts := b.nop, base, &baseParts
+				if fg {
+					t, pl, parts = b.fg, p, &fgParts
+					if len(fgParts) > 0 && fgParts[len(fgParts)-1].exhausted {
+						continue // no factor left to remove
+					}
+				}
+				pt, err := drive(ctx, t, o.call, pl, conc, set.duration/time.Duration(set.slices))
+				if err != nil {
+					return err
+				}
+				*parts = append(*parts, pt)
 			}
-			if r.Factorgate, err = drive(ctx, b.fg, o.call, p, conc, set.duration); err != nil {
-				return err
-			}
+			r.Baseline, r.Factorgate = summarize(baseParts), summarize(fgParts)
 			if r.Baseline.RPS > 0 {
 				r.Ratio = r.Factorgate.RPS / r.Baseline.RPS
 			}

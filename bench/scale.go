@@ -71,9 +71,11 @@ func runScale(ctx context.Context) error {
 			have += len(users) * perUser
 		}
 		p := &pool{items: probe[:scaleProbe]}
-		if pt.Removals, err = drive(ctx, b.fg, grpcRemoveU2F, p, 16, 5*time.Minute); err != nil {
+		removals, err := drive(ctx, b.fg, grpcRemoveU2F, p, 16, 5*time.Minute)
+		if err != nil {
 			return err
 		}
+		pt.Removals = summarize([]part{removals})
 		if pt.RSS, pt.PeakRSS, err = memory(b.fg.pid); err != nil {
 			return err
 		}

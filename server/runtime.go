@@ -26,14 +26,15 @@ func TuneGC() {
 // StreamWorkers is the number of long-lived goroutines each grpc.Server
 // hands its calls to (grpc.NumStreamWorkers), instead of starting a
 // goroutine for each call: the native listener's, and the one port's
-// (gRPC through ServeHTTP, gRPC-Web and Connect through vanguard). A call's goroutine needs a deep stack (SQLite's
-// virtual machine), and a new goroutine starts small: growing it, copying
-// the stack on the way, cost about a tenth of a removal's CPU. A worker
-// keeps its grown stack from one call to the next (grpc-go restarts each
-// worker after 65,536 calls, and the collector shrinks idle stacks). A call
-// that finds every worker busy gets a goroutine of its own, as without
-// workers; the workers' count is set well above the concurrency a node
-// serves on its cores.
+// (gRPC through ServeHTTP, gRPC-Web and Connect through vanguard). A
+// call's goroutine needs a deep stack (SQLite's virtual machine), and a
+// new goroutine starts small: growing it, copying the stack on the way,
+// cost about a tenth of a removal's CPU. A worker keeps its grown stack
+// from one call to the next (grpc-go restarts each worker after 65,536
+// calls, and the collector shrinks idle stacks). A call that finds every
+// worker busy gets a goroutine of its own, as without workers; the
+// workers' count is set well above the concurrency a node serves on its
+// cores.
 const StreamWorkers = 256
 
 // GRPCServerOptions are the transport options of every grpc.Server

@@ -193,18 +193,21 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	chain := &api.Chain{Logger: s.log, Metrics: metrics, Auth: s.core, Detail: zitadel.Detail, Rules: rules, OrgHeader: zitadel.OrgHeader}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
 	// The one port's grpc.Server (gRPC through ServeHTTP, gRPC-Web and
-	// Connect through vanguard) runs its calls on stream workers, as the
-	// native listener's does (StreamWorkers).
-	s.grpc = grpc.NewServer(append(GRPCServerOptions(), grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))...)
+	// Connect through vanguard) and the native listener's run the same
+	// chain, with the same transport options (GRPCServerOptions); first
+	// are any steps of one of them only.
+	grpcServer := func(first ...grpc.UnaryServerInterceptor) *grpc.Server {
+		return grpc.NewServer(append(GRPCServerOptions(), grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
+			grpc.ChainUnaryInterceptor(append(first, chain.Unary())...), grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))...)
+	}
+	s.grpc = grpcServer()
 	s.health = health.NewServer()
 	servers := []*grpc.Server{s.grpc}
 	if s.cfg.GRPCAddr != "" {
-		// The native listener gets a grpc.Server of its own, with the same
-		// chain behind a step that drops the transport label a client may
-		// have sent (on the one port, the HTTP root drops it).
-		s.native = grpc.NewServer(append(GRPCServerOptions(), grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
-			grpc.ChainUnaryInterceptor(dropTransportLabel, chain.Unary()), grpc.ChainStreamInterceptor(chain.Stream(), s.endOnClose))...)
+		// The native listener's unary chain starts with a step that drops
+		// the transport label a client may have sent (on the one port, the
+		// HTTP root drops it).
+		s.native = grpcServer(dropTransportLabel)
 		servers = append(servers, s.native)
 	}
 	for _, g := range servers {

@@ -185,3 +185,46 @@ func TestSummarizeAddsTheSlicesUp(t *testing.T) {
 		t.Errorf("baseline: %.1f appends per commit, %.1f reads per transaction; want 0", b.AppendsPerCommit, b.ReadsPerTransaction)
 	}
 }
+
+// A removal row gets more people before a slice that would run out: refill
+// keeps the items not handed out yet, in order, before the new ones, also
+// after workers took past the end, and leaves the old items (which the
+// baseline's pool shares) as they were; expected scales the last slice's
+// requests to the next slice's length, with a quarter to spare.
+func TestRefillKeepsWhatIsLeftAndExpectedScalesTheRate(t *testing.T) {
+	old := []work{{user: "a"}, {user: "b"}, {user: "c"}}
+	p := &pool{items: old}
+	base := &pool{items: old, cyclic: true}
+	p.take()
+	if got := p.remaining(); got != 2 {
+		t.Fatalf("remaining %d, want 2", got)
+	}
+	p.refill([]work{{user: "d"}})
+	var got []string
+	for {
+		w, ok := p.take()
+		if !ok {
+			break
+		}
+		got = append(got, w.user)
+	}
+	if strings.Join(got, "") != "bcd" {
+		t.Errorf("after refill took %v, want b c d", got)
+	}
+	// Workers that found the pool empty took past its end.
+	p.take()
+	p.refill([]work{{user: "e"}, {user: "f"}})
+	if w, ok := p.take(); !ok || w.user != "e" || p.remaining() != 1 {
+		t.Errorf("after a refill of an emptied pool: %v %v, %d left; want e, 1 left", w, ok, p.remaining())
+	}
+	if w, _ := base.take(); w.user != "a" || len(base.items) != 3 || base.items[2].user != "c" {
+		t.Errorf("the baseline's items changed: %v", base.items)
+	}
+	pt := part{lat: make([]time.Duration, 100), elapsed: 500 * time.Millisecond}
+	if got := pt.expected(time.Second); got != 250 {
+		t.Errorf("expected(1s) after 100 requests in 0.5s = %d, want 250", got)
+	}
+	if got := (part{}).expected(time.Second); got != 0 {
+		t.Errorf("expected of an empty part = %d, want 0", got)
+	}
+}

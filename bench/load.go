@@ -62,6 +62,18 @@ func (p *pool) take() (work, bool) {
 	return p.items[i], true
 }
 
+// remaining is how many items take has not handed out yet (a removal
+// pool).
+func (p *pool) remaining() int { return max(0, len(p.items)-int(p.next.Load())) }
+
+// refill puts more behind the items not handed out yet; only while no
+// one takes. The items are copied: a baseline pool may share the old ones.
+func (p *pool) refill(more []work) {
+	n := min(int(p.next.Load()), len(p.items))
+	p.items = append(slices.Clip(p.items[n:]), more...)
+	p.next.Store(0)
+}
+
 // call performs one request against t.
 type call func(ctx context.Context, t *target, w work) error
 
@@ -251,6 +263,15 @@ func drive(ctx context.Context, t *target, fn call, p *pool, conc int, d time.Du
 		}
 	}
 	return pt, nil
+}
+
+// expected is how many requests a part of length d would make at this
+// part's rate, with a quarter more to spare.
+func (pt part) expected(d time.Duration) int {
+	if pt.elapsed <= 0 {
+		return 0
+	}
+	return int(float64(len(pt.lat)) * d.Seconds() / pt.elapsed.Seconds() * 1.25)
 }
 
 // summarize adds up the parts of a row against one target: requests,

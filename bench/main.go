@@ -7,14 +7,16 @@
 //	go run ./bench baseline   (internal) the no-op baseline server
 //
 // Environment: BENCH_FACTORGATE (the factorgate binary; default: build
-// ./cmd/factorgate), BENCH_USERS (people per removal row, default 10000),
+// ./cmd/factorgate), BENCH_USERS (people seeded for a removal row, and
+// again before a slice that would run out of them; default 10000),
 // BENCH_DURATION (per row and side, default 10s), BENCH_SLICES (how many
 // stretches each side of a row is cut into, alternated with the other
-// side's, default 4), BENCH_CONCURRENCY (default
-// "16,64"), BENCH_ROWS (comma-separated words: only the rows whose
-// transport and operation hold one of them, e.g. "gRPC-Web,read"), BENCH_DB (default: a SQLite file in a temporary data directory;
-// postgres://… for PostgreSQL), BENCH_SCALE_SIZES (factors, default
-// "10000,100000,1000000"), BENCH_OUT (default bench/results).
+// side's, default 4), BENCH_CONCURRENCY (default "16,64"), BENCH_ROWS
+// (comma-separated words: only the rows whose transport and operation
+// hold one of them, e.g. "gRPC-Web,read"), BENCH_DB (default: a SQLite
+// file in a temporary data directory; postgres://… for PostgreSQL),
+// BENCH_SCALE_SIZES (factors, default "10000,100000,1000000"), BENCH_OUT
+// (default bench/results).
 package main
 
 import (

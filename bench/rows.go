@@ -124,7 +124,7 @@ func runRows(ctx context.Context) error {
 		return err
 	}
 	defer b.close()
-	fmt.Printf("factorgate bench: %s; %d people per removal row, %s per row, store %s\n",
+	fmt.Printf("factorgate bench: %s; %d people seeded per removal row (as many again before a slice that would run out), %s per row and side, store %s\n",
 		machine(), set.users, set.duration, storeName(set.db))
 	var rows []row
 	for _, conc := range set.concurrency {
@@ -142,16 +142,32 @@ func runRows(ctx context.Context) error {
 			}
 			r.Seeding = time.Since(t0)
 			base := &pool{items: p.items, cyclic: true}
+			slice := set.duration / time.Duration(set.slices)
 			var baseParts, fgParts []part
 			for _, fg := range interleave(set.slices) {
 				t, pl, parts := b.nop, base, &baseParts
 				if fg {
 					t, pl, parts = b.fg, p, &fgParts
-					if len(fgParts) > 0 && fgParts[len(fgParts)-1].exhausted {
-						continue // no factor left to remove
+					// A removal row that would run out of people in this
+					// slice, at the rate of the last one, gets more first
+					// (seeded outside the measurement, as the first ones).
+					if !p.cyclic && len(fgParts) > 0 {
+						want := fgParts[len(fgParts)-1].expected(slice)
+						for p.remaining() < want {
+							t0 := time.Now()
+							more, err := o.pool(ctx)
+							if err != nil {
+								return fmt.Errorf("%s: seed: %w", o.name, err)
+							}
+							r.Seeding += time.Since(t0)
+							if len(more.items) == 0 {
+								break
+							}
+							p.refill(more.items)
+						}
 					}
 				}
-				pt, err := drive(ctx, t, o.call, pl, conc, set.duration/time.Duration(set.slices))
+				pt, err := drive(ctx, t, o.call, pl, conc, slice)
 				if err != nil {
 					return err
 				}
@@ -201,7 +217,7 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(
 func line(r row) string {
 	ex := ""
 	if r.Factorgate.Exhausted {
-		ex = fmt.Sprintf(" (pool used up after %s)", r.Factorgate.Elapsed.Round(100*time.Millisecond))
+		ex = fmt.Sprintf(" (people ran out in a slice; %s measured)", r.Factorgate.Elapsed.Round(100*time.Millisecond))
 	}
 	errs := ""
 	if r.Factorgate.Errors > 0 {

@@ -132,50 +132,9 @@ func runRows(ctx context.Context) error {
 			if !set.wants(o) {
 				continue
 			}
-			r := row{Op: o.name, Transport: o.transport, Concurrency: conc}
-			// The baseline answers without doing anything: its pool is a
-			// copy that is never exhausted.
-			t0 := time.Now()
-			p, err := o.pool(ctx)
+			r, err := runRow(ctx, b, set, o, conc)
 			if err != nil {
-				return fmt.Errorf("%s: seed: %w", o.name, err)
-			}
-			r.Seeding = time.Since(t0)
-			base := &pool{items: p.items, cyclic: true}
-			slice := set.duration / time.Duration(set.slices)
-			var baseParts, fgParts []part
-			for _, fg := range interleave(set.slices) {
-				t, pl, parts := b.nop, base, &baseParts
-				if fg {
-					t, pl, parts = b.fg, p, &fgParts
-					// A removal row that would run out of people in this
-					// slice, at the rate of the last one, gets more first
-					// (seeded outside the measurement, as the first ones).
-					if !p.cyclic && len(fgParts) > 0 {
-						want := fgParts[len(fgParts)-1].expected(slice)
-						for p.remaining() < want {
-							t0 := time.Now()
-							more, err := o.pool(ctx)
-							if err != nil {
-								return fmt.Errorf("%s: seed: %w", o.name, err)
-							}
-							r.Seeding += time.Since(t0)
-							if len(more.items) == 0 {
-								break
-							}
-							p.refill(more.items)
-						}
-					}
-				}
-				pt, err := drive(ctx, t, o.call, pl, conc, slice)
-				if err != nil {
-					return err
-				}
-				*parts = append(*parts, pt)
-			}
-			r.Baseline, r.Factorgate = summarize(baseParts), summarize(fgParts)
-			if r.Baseline.RPS > 0 {
-				r.Ratio = r.Factorgate.RPS / r.Baseline.RPS
+				return err
 			}
 			rows = append(rows, r)
 			fmt.Println(line(r))
@@ -200,6 +159,65 @@ func runRows(ctx context.Context) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(set.out, "latest.md"), []byte(md), 0o644)
+}
+
+// runRow measures one operation at one concurrency on both servers, in
+// slices (interleave).
+func runRow(ctx context.Context, b *bench, set settings, o op, conc int) (row, error) {
+	r := row{Op: o.name, Transport: o.transport, Concurrency: conc}
+	t0 := time.Now()
+	p, err := o.pool(ctx)
+	if err != nil {
+		return r, fmt.Errorf("%s: seed: %w", o.name, err)
+	}
+	r.Seeding = time.Since(t0)
+	// The baseline answers without doing anything: its pool is a copy
+	// that is never exhausted.
+	base := &pool{items: p.items, cyclic: true}
+	slice := set.duration / time.Duration(set.slices)
+	var baseParts, fgParts []part
+	for _, fg := range interleave(set.slices) {
+		t, pl, parts := b.nop, base, &baseParts
+		if fg {
+			t, pl, parts = b.fg, p, &fgParts
+			if len(fgParts) > 0 {
+				seeding, err := topUp(ctx, o, p, fgParts[len(fgParts)-1].expected(slice))
+				if err != nil {
+					return r, err
+				}
+				r.Seeding += seeding
+			}
+		}
+		pt, err := drive(ctx, t, o.call, pl, conc, slice)
+		if err != nil {
+			return r, err
+		}
+		*parts = append(*parts, pt)
+	}
+	r.Baseline, r.Factorgate = summarize(baseParts), summarize(fgParts)
+	if r.Baseline.RPS > 0 {
+		r.Ratio = r.Factorgate.RPS / r.Baseline.RPS
+	}
+	return r, nil
+}
+
+// topUp seeds more people for a removal row's pool p until it holds want
+// items not handed out yet (the next slice's need at the last one's rate),
+// outside the measurement, and returns the time it took. A read row's
+// pool (cyclic) never runs out.
+func topUp(ctx context.Context, o op, p *pool, want int) (time.Duration, error) {
+	t0 := time.Now()
+	for !p.cyclic && p.remaining() < want {
+		more, err := o.pool(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("%s: seed: %w", o.name, err)
+		}
+		if len(more.items) == 0 {
+			break
+		}
+		p.refill(more.items)
+	}
+	return time.Since(t0), nil
 }
 
 func storeName(db string) string {

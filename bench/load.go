@@ -176,7 +176,9 @@ type result struct {
 	P50        time.Duration `json:"p50_ns"`
 	P99        time.Duration `json:"p99_ns"`
 	CPUPerReq  time.Duration `json:"server_cpu_per_request_ns"`
-	Exhausted  bool          `json:"pool_exhausted,omitempty"`
+	// Exhausted: the row's people ran out within at least one slice, so
+	// Elapsed is short of the row's duration.
+	Exhausted bool `json:"pool_exhausted,omitempty"`
 	// AppendsPerCommit is the store's mean group size over the row (from
 	// factorgate's /metrics; 0 for the baseline, and for rows that wrote
 	// nothing).

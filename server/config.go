@@ -88,6 +88,10 @@ type Config struct {
 	// tokens when one of their factors is removed (the removing token
 	// survives).
 	RevokeTokensOnFactorRemoval bool
+	// PasswordHashCost is the bcrypt cost of new password hashes
+	// (mfa.MinPasswordHashCost to mfa.MaxPasswordHashCost; DefaultConfig
+	// sets mfa.DefaultPasswordHashCost). Hashes already stored keep theirs.
+	PasswordHashCost int
 	// Webhooks receive a notification of every factor enrolment and
 	// removal and every login-policy change; with none, nothing is queued.
 	// WebhookSecret signs the deliveries (required with webhooks).
@@ -133,6 +137,7 @@ func DefaultConfig() Config {
 		RateLimitFailedCodes:      mfa.DefaultLimits.FailedCodeRate * 60,
 		RateLimitFailedCodesBurst: mfa.DefaultLimits.FailedCodeBurst,
 		SelfRemovalMaxAge:         mfa.DefaultSelfRemovalMaxAge,
+		PasswordHashCost:          mfa.DefaultPasswordHashCost,
 	}
 }
 
@@ -197,6 +202,12 @@ func (c *Config) normalize() error {
 	}
 	if c.WebhookTimeout <= 0 {
 		c.WebhookTimeout = 10 * time.Second
+	}
+	if c.PasswordHashCost == 0 {
+		c.PasswordHashCost = d.PasswordHashCost
+	}
+	if c.PasswordHashCost < mfa.MinPasswordHashCost || c.PasswordHashCost > mfa.MaxPasswordHashCost {
+		return fmt.Errorf("config: the password hash cost must be between %d and %d", mfa.MinPasswordHashCost, mfa.MaxPasswordHashCost)
 	}
 	if c.SelfRemovalMaxAge < 0 {
 		return fmt.Errorf("config: the self-removal window cannot be negative")

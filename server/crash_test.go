@@ -429,7 +429,7 @@ func checkCrashedStore(t *testing.T, round int, dataDir, dbURL string, masterKey
 		}
 	}
 	defer store.Close()
-	core, err := mfa.New(mfa.Config{Store: store, MasterKey: masterKey})
+	core, err := mfa.New(mfa.Config{Store: store, MasterKey: masterKey, PasswordHashCost: mfa.MinPasswordHashCost})
 	if err != nil {
 		t.Fatal(err)
 	}

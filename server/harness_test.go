@@ -111,6 +111,10 @@ func testConfig(tb testing.TB) server.Config {
 	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.DataDir = tb.TempDir()
 	cfg.SQLiteSynchronous = "NORMAL"
+	// bcrypt's cheapest cost: at the default a password hash or check
+	// takes about 0.7 s under the race detector, and many tests sign in.
+	// server/mfa's TestPasswordHashCost checks the default and the setting.
+	cfg.PasswordHashCost = mfa.MinPasswordHashCost
 	if pgtest.Enabled() {
 		cfg.DB = testDB(tb, cfg.DataDir)
 	}

@@ -338,7 +338,7 @@ func TestPostgresTwoReplicaProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	core, err := mfa.New(mfa.Config{Store: store, MasterKey: masterKey})
+	core, err := mfa.New(mfa.Config{Store: store, MasterKey: masterKey, PasswordHashCost: mfa.MinPasswordHashCost})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.core, err = mfa.New(mfa.Config{Store: s.store, MasterKey: key, Now: cfg.Now, Node: cfg.Node,
 		Issuer: cfg.Issuer, RPID: cfg.RPID, RPOrigins: cfg.RPOrigins, Limits: cfg.coreLimits(),
 		SelfRemovalMaxAge: cfg.SelfRemovalMaxAge, RevokeTokensOnFactorRemoval: cfg.RevokeTokensOnFactorRemoval,
-		Notify: len(cfg.Webhooks) > 0})
+		Notify: len(cfg.Webhooks) > 0, PasswordHashCost: cfg.PasswordHashCost})
 	if err != nil {
 		return nil, err
 	}

@@ -43,7 +43,7 @@ func TestParseServeDefaults(t *testing.T) {
 func TestParseServeEnvironmentAndFlags(t *testing.T) {
 	fullEnv := env("FACTORGATE_ADDR", "0.0.0.0:9000", "FACTORGATE_DATA_DIR", "/var/lib/fg", "FACTORGATE_LOG_LEVEL", "debug",
 		"FACTORGATE_CORS_ORIGINS", "https://a.example, https://b.example", "FACTORGATE_NODE", "7",
-		"FACTORGATE_SHUTDOWN_TIMEOUT", "3s")
+		"FACTORGATE_SHUTDOWN_TIMEOUT", "3s", "FACTORGATE_PASSWORD_HASH_COST", "12")
 	cases := []struct {
 		name   string
 		args   []string
@@ -51,7 +51,7 @@ func TestParseServeEnvironmentAndFlags(t *testing.T) {
 		check  func(t *testing.T, c server.Config)
 	}{
 		{"environment applies", nil, fullEnv, func(t *testing.T, c server.Config) {
-			if c.Addr != "0.0.0.0:9000" || c.DataDir != "/var/lib/fg" || c.LogLevel != "debug" || c.Node != 7 || c.ShutdownTimeout != 3*time.Second {
+			if c.Addr != "0.0.0.0:9000" || c.DataDir != "/var/lib/fg" || c.LogLevel != "debug" || c.Node != 7 || c.ShutdownTimeout != 3*time.Second || c.PasswordHashCost != 12 {
 				t.Errorf("config %+v does not reflect the environment", c)
 			}
 			if !reflect.DeepEqual(c.CORSOrigins, []string{"https://a.example", "https://b.example"}) {
@@ -99,6 +99,8 @@ func TestParseServeErrors(t *testing.T) {
 		{"negative node", []string{"--node=-1"}, env(), "node"},
 		{"node not a number", []string{"--node", "two"}, env(), "node"},
 		{"node from the environment", nil, env("FACTORGATE_NODE", "500"), "node"},
+		{"password hash cost below bcrypt's least", []string{"--password-hash-cost", "3"}, env(), "--password-hash-cost must be between 4 and 16"},
+		{"password hash cost from the environment too high", nil, env("FACTORGATE_PASSWORD_HASH_COST", "17"), "--password-hash-cost must be between 4 and 16"},
 		{"bad duration in the environment", nil, env("FACTORGATE_SHUTDOWN_TIMEOUT", "soon"), "FACTORGATE_SHUTDOWN_TIMEOUT"},
 		{"unknown flag", []string{"--no-such-flag"}, env(), "no-such-flag"},
 		{"positional argument", []string{"--addr", "127.0.0.1:1", "extra"}, env(), "extra"},

@@ -80,6 +80,7 @@ func newServiceOn(t *testing.T, store eventstore.Store, clock *testClock) *mfa.S
 	svc, err := mfa.New(mfa.Config{
 		Store: store, MasterKey: testMasterKey, Now: clock.Now,
 		RPID: testRPID, RPDisplayName: "factorgate test",
+		PasswordHashCost: mfa.MinPasswordHashCost, // see TestPasswordHashCost
 	})
 	if err != nil {
 		t.Fatalf("mfa.New: %v", err)

@@ -16,7 +16,7 @@ func newIssue10Env(t *testing.T, window time.Duration, revoke bool) *testEnv {
 	store := eventstore.NewMemory()
 	t.Cleanup(func() { _ = store.Close() })
 	clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	svc, err := mfa.New(mfa.Config{Store: store, MasterKey: testMasterKey, Now: clock.Now, RPID: testRPID,
+	svc, err := mfa.New(mfa.Config{Store: store, MasterKey: testMasterKey, Now: clock.Now, RPID: testRPID, PasswordHashCost: mfa.MinPasswordHashCost,
 		SelfRemovalMaxAge: window, RevokeTokensOnFactorRemoval: revoke, Notify: true})
 	if err != nil {
 		t.Fatal(err)

@@ -314,7 +314,7 @@ func (s *Service) newHuman(ctx context.Context, c *change, orgID string, in Huma
 		}
 	}
 	if in.Password != "" {
-		h, err := bcrypt.GenerateFromPassword([]byte(in.Password), bcrypt.DefaultCost)
+		h, err := bcrypt.GenerateFromPassword([]byte(in.Password), s.passwordCost)
 		if err != nil {
 			return nil, invalid("COMMAND-pw001", "Password is invalid")
 		}

@@ -39,10 +39,6 @@ type TokenGrant struct {
 	RefreshExpiresAt time.Time
 }
 
-// dummyHash is compared against when a username is unknown, so that a
-// missing user takes as long to reject as a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("factorgate-timing-equaliser"), bcrypt.DefaultCost)
-
 // PasswordGrant issues an access token to a person who proves their
 // password. The token remembers that it came from a password ("pwd") and
 // when.
@@ -65,7 +61,7 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 		return nil, err
 	}
 	if u == nil || u.Human == nil || u.Human.PasswordHash == "" {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
 		return nil, ErrInvalidCredentials
 	}
 	if bcrypt.CompareHashAndPassword([]byte(u.Human.PasswordHash), []byte(password)) != nil {

@@ -2,11 +2,17 @@ package mfa_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/factorgate/factorgate/server/eventstore"
 	"github.com/factorgate/factorgate/server/mfa"
@@ -232,5 +238,90 @@ func TestRevokeTokenRace(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d %s events, want 1", n, mfa.EventTokenRevoked)
+	}
+}
+
+// TestPasswordHashCost: a new password hash takes the configured bcrypt
+// cost, bcrypt's default when none is set; a stored hash is checked at the
+// cost it was written with, whatever the setting; a cost outside 4–16 is
+// refused. (The other tests run at the cheapest cost.)
+func TestPasswordHashCost(t *testing.T) {
+	store := eventstore.NewMemory()
+	t.Cleanup(func() { _ = store.Close() })
+	clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	ctx := context.Background()
+	var adminCtx context.Context // the bootstrap admin, in the organization org
+	var org string
+	open := func(cost int) *mfa.Service {
+		t.Helper()
+		svc, err := mfa.New(mfa.Config{Store: store, MasterKey: testMasterKey, Now: clock.Now, PasswordHashCost: cost})
+		if err != nil {
+			t.Fatalf("mfa.New with cost %d: %v", cost, err)
+		}
+		boot, err := svc.Bootstrap(ctx, mfa.BootstrapOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if boot.Created {
+			p, err := svc.Authenticate(ctx, boot.AdminToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			adminCtx, org = mfa.WithPrincipal(ctx, p), boot.OrgID
+		}
+		return svc
+	}
+	// addPerson adds a person with a password and returns the cost of the
+	// hash their first event stores.
+	addPerson := func(svc *mfa.Service, name string) int {
+		t.Helper()
+		d, err := svc.AddHumanUser(adminCtx, org, mfa.HumanInput{Username: name, GivenName: "A", FamilyName: "B",
+			Email: name + "@example.com", Password: "correct horse"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, err := store.Load(ctx, "user", d.ID, 0)
+		if err != nil || len(events) == 0 {
+			t.Fatalf("events of %s: %v %v", name, events, err)
+		}
+		var added struct {
+			PasswordHash string `json:"passwordHash"`
+		}
+		if err := json.Unmarshal(events[0].Payload, &added); err != nil {
+			t.Fatal(err)
+		}
+		cost, err := bcrypt.Cost([]byte(added.PasswordHash))
+		if err != nil {
+			t.Fatalf("%s's stored hash %q: %v", name, added.PasswordHash, err)
+		}
+		return cost
+	}
+
+	byDefault := open(0)
+	if got := addPerson(byDefault, "default-cost"); got != bcrypt.DefaultCost {
+		t.Errorf("cost of a hash with no setting = %d, want bcrypt's default %d", got, bcrypt.DefaultCost)
+	}
+	five := open(5)
+	if got := addPerson(five, "cost-five"); got != 5 {
+		t.Errorf("cost of a hash with the setting 5 = %d, want 5", got)
+	}
+	// A node with another setting checks both stored hashes at their own cost.
+	six := open(6)
+	for _, name := range []string{"default-cost", "cost-five"} {
+		if _, err := six.PasswordGrant(ctx, name, "correct horse", nil); err != nil {
+			t.Errorf("%s's password on a node set to 6: %v", name, err)
+		}
+		if _, err := six.PasswordGrant(ctx, name, "wrong horse", nil); !errors.Is(err, mfa.ErrInvalidCredentials) {
+			t.Errorf("%s with a wrong password: %v, want ErrInvalidCredentials", name, err)
+		}
+	}
+	if _, err := six.PasswordGrant(ctx, "nobody", "correct horse", nil); !errors.Is(err, mfa.ErrInvalidCredentials) {
+		t.Errorf("unknown user: %v, want ErrInvalidCredentials", err)
+	}
+
+	for _, cost := range []int{-1, 3, 17, 31} {
+		if _, err := mfa.New(mfa.Config{Store: store, MasterKey: testMasterKey, PasswordHashCost: cost}); err == nil || !strings.Contains(err.Error(), "password hash cost") {
+			t.Errorf("mfa.New with cost %d: %v, want an error naming the password hash cost", cost, err)
+		}
 	}
 }

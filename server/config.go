@@ -141,6 +141,22 @@ func DefaultConfig() Config {
 	}
 }
 
+// The password hash costs a Config accepts (bcrypt's; see
+// mfa.Config.PasswordHashCost).
+const (
+	MinPasswordHashCost = mfa.MinPasswordHashCost
+	MaxPasswordHashCost = mfa.MaxPasswordHashCost
+)
+
+// CheckPasswordHashCost says whether cost is a password hash cost a Config
+// accepts; its error reads "must be between …".
+func CheckPasswordHashCost(cost int) error {
+	if cost < MinPasswordHashCost || cost > MaxPasswordHashCost {
+		return fmt.Errorf("must be between %d and %d", MinPasswordHashCost, MaxPasswordHashCost)
+	}
+	return nil
+}
+
 func (c *Config) normalize() error {
 	d := DefaultConfig()
 	if c.Addr == "" {
@@ -206,8 +222,8 @@ func (c *Config) normalize() error {
 	if c.PasswordHashCost == 0 {
 		c.PasswordHashCost = d.PasswordHashCost
 	}
-	if c.PasswordHashCost < mfa.MinPasswordHashCost || c.PasswordHashCost > mfa.MaxPasswordHashCost {
-		return fmt.Errorf("config: the password hash cost must be between %d and %d", mfa.MinPasswordHashCost, mfa.MaxPasswordHashCost)
+	if err := CheckPasswordHashCost(c.PasswordHashCost); err != nil {
+		return fmt.Errorf("config: the password hash cost %w", err)
 	}
 	if c.SelfRemovalMaxAge < 0 {
 		return fmt.Errorf("config: the self-removal window cannot be negative")

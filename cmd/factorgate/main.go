@@ -155,7 +155,7 @@ func parseServe(args []string, getenv func(string) string) (server.Config, error
 	fs.Float64Var(&cfg.RateLimitFailedCodes, "rate-limit-failed-codes", cfg.RateLimitFailedCodes, "failed code verifications per minute per user after the burst (negative: off); ResourceExhausted/429 above it")
 	fs.IntVar(&cfg.RateLimitFailedCodesBurst, "rate-limit-failed-codes-burst", cfg.RateLimitFailedCodesBurst, "failed code verifications a user may make in a row")
 	fs.DurationVar(&cfg.SelfRemovalMaxAge, "self-removal-max-age", cfg.SelfRemovalMaxAge, "removing one's own factor needs a sign-in at most this old (0: no step-up rule)")
-	fs.IntVar(&cfg.PasswordHashCost, "password-hash-cost", cfg.PasswordHashCost, "bcrypt cost of new password hashes, 4 to 16 (each step doubles the work of a sign-in with a password)")
+	fs.IntVar(&cfg.PasswordHashCost, "password-hash-cost", cfg.PasswordHashCost, fmt.Sprintf("bcrypt cost of new password hashes, %d to %d (each step doubles the work of a sign-in with a password)", server.MinPasswordHashCost, server.MaxPasswordHashCost))
 	fs.BoolVar(&cfg.RevokeTokensOnFactorRemoval, "revoke-tokens-on-factor-removal", false, "end a user's other tokens when one of their factors is removed")
 	fs.Func("webhook-url", "notification webhook, repeatable or comma-separated: https://… (every organization) or org=<id>=https://… (one)", func(v string) error {
 		for _, item := range splitList(v) {
@@ -190,8 +190,8 @@ func parseServe(args []string, getenv func(string) string) (server.Config, error
 	if cfg.Node < 0 || cfg.Node > 127 {
 		return cfg, errors.New("--node must be between 0 and " + strconv.Itoa(127))
 	}
-	if cfg.PasswordHashCost < 4 || cfg.PasswordHashCost > 16 { // server.Config checks it again
-		return cfg, errors.New("--password-hash-cost must be between 4 and 16")
+	if err := server.CheckPasswordHashCost(cfg.PasswordHashCost); err != nil {
+		return cfg, fmt.Errorf("--password-hash-cost %w", err)
 	}
 	return cfg, nil
 }

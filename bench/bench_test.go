@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,5 +227,43 @@ func TestRefillKeepsWhatIsLeftAndExpectedScalesTheRate(t *testing.T) {
 	}
 	if got := (part{}).expected(time.Second); got != 0 {
 		t.Errorf("expected of an empty part = %d, want 0", got)
+	}
+}
+
+// Before a removal row's first slice on factorgate there is no slice to
+// take a rate from: need measures one with a short run of the row's own
+// call, which takes from the pool but is not part of the row's figures;
+// after it, the last slice's rate; a read row's pool needs nothing.
+func TestNeedCalibratesTheFirstSlice(t *testing.T) {
+	self := &target{name: "self", base: "http://127.0.0.1:1", pid: os.Getpid()}
+	var calls atomic.Int64
+	fn := func(ctx context.Context, _ *target, _ work) error {
+		calls.Add(1)
+		time.Sleep(time.Millisecond)
+		return nil
+	}
+	p := &pool{items: make([]work, 100000)}
+	want, cal, err := need(context.Background(), self, fn, p, 2, 400*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := calls.Load()
+	if n == 0 || int64(len(cal.lat)) != n || int(p.next.Load()) != int(n) {
+		t.Fatalf("first slice: %d calls, %d measured, %d taken from the pool; want a run that measured and took each call", n, len(cal.lat), p.next.Load())
+	}
+	if cal.elapsed < 50*time.Millisecond || cal.elapsed > 400*time.Millisecond {
+		t.Errorf("first slice: the calibration ran %s, want about 50ms (400ms/8)", cal.elapsed)
+	}
+	if want != cal.expected(400*time.Millisecond) || want <= int(n) {
+		t.Errorf("first slice: need %d after %d calls in %s, want %d", want, n, cal.elapsed, cal.expected(400*time.Millisecond))
+	}
+
+	last := part{lat: make([]time.Duration, 100), elapsed: 500 * time.Millisecond}
+	calls.Store(0)
+	if want, cal, err := need(context.Background(), self, fn, p, 2, time.Second, []part{{}, last}); err != nil || want != 250 || calls.Load() != 0 || cal.lat != nil {
+		t.Errorf("later slice: need %d (%v), %d calls, calibration %v; want 250 from the last slice, no calls", want, err, calls.Load(), cal.lat)
+	}
+	if want, _, err := need(context.Background(), self, fn, &pool{items: p.items, cyclic: true}, 2, time.Second, nil); err != nil || want != 0 || calls.Load() != 0 {
+		t.Errorf("read row: need %d (%v), %d calls; want 0, none", want, err, calls.Load())
 	}
 }

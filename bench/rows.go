@@ -176,17 +176,24 @@ func runRow(ctx context.Context, b *bench, set settings, o op, conc int) (row, e
 	base := &pool{items: p.items, cyclic: true}
 	slice := set.duration / time.Duration(set.slices)
 	var baseParts, fgParts []part
+	var calibration part // the unrecorded run before the first factorgate slice (need)
 	for _, fg := range interleave(set.slices) {
 		t, pl, parts := b.nop, base, &baseParts
 		if fg {
 			t, pl, parts = b.fg, p, &fgParts
-			if len(fgParts) > 0 {
-				seeding, err := topUp(ctx, o, p, fgParts[len(fgParts)-1].expected(slice))
-				if err != nil {
-					return r, err
-				}
-				r.Seeding += seeding
+			want, cal, err := need(ctx, b.fg, o.call, p, conc, slice, fgParts)
+			if err != nil {
+				return r, err
 			}
+			calibration.errs += cal.errs
+			if calibration.first == "" {
+				calibration.first = cal.first
+			}
+			seeding, err := topUp(ctx, o, p, want)
+			if err != nil {
+				return r, err
+			}
+			r.Seeding += seeding
 		}
 		pt, err := drive(ctx, t, o.call, pl, conc, slice)
 		if err != nil {
@@ -195,14 +202,40 @@ func runRow(ctx context.Context, b *bench, set settings, o op, conc int) (row, e
 		*parts = append(*parts, pt)
 	}
 	r.Baseline, r.Factorgate = summarize(baseParts), summarize(fgParts)
+	// A failure in the calibration run is a failure of the row as well.
+	r.Factorgate.Errors += calibration.errs
+	if r.Factorgate.FirstError == "" {
+		r.Factorgate.FirstError = calibration.first
+	}
 	if r.Baseline.RPS > 0 {
 		r.Ratio = r.Factorgate.RPS / r.Baseline.RPS
 	}
 	return r, nil
 }
 
+// need is how many items a removal row's next slice of length d on
+// factorgate is likely to take, a quarter more to spare: the last slice's
+// rate scaled to d; before the first slice, the rate of a short run
+// (d/8) that is not part of the row's figures, which it returns (its
+// errors still count). Without it the first slice, with no rate to go by,
+// ran out of people on a fast machine. A read row's pool (cyclic) needs
+// none.
+func need(ctx context.Context, t *target, fn call, p *pool, conc int, d time.Duration, done []part) (int, part, error) {
+	switch {
+	case p.cyclic:
+		return 0, part{}, nil
+	case len(done) > 0:
+		return done[len(done)-1].expected(d), part{}, nil
+	}
+	cal, err := drive(ctx, t, fn, p, conc, d/8)
+	if err != nil {
+		return 0, part{}, err
+	}
+	return cal.expected(d), cal, nil
+}
+
 // topUp seeds more people for a removal row's pool p until it holds want
-// items not handed out yet (the next slice's need at the last one's rate),
+// items not handed out yet (the next slice's need, see need),
 // outside the measurement, and returns the time it took. A read row's
 // pool (cyclic) never runs out.
 func topUp(ctx context.Context, o op, p *pool, want int) (time.Duration, error) {

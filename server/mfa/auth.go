@@ -140,7 +140,8 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 // none. With it comes the request's snapshot (see WithRequestPrincipal):
 // the token's organization and the instance, for the permission checks
 // (most requests act in their caller's organization), and the person the
-// request names (WithReadAhead), for its first load of that person.
+// request names (WithReadAhead), for its loads of that person until it
+// writes.
 //
 // A token this node has kept (authCache) costs one read of two documents:
 // the store's generation and the person. When the generation is the one

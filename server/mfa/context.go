@@ -49,20 +49,25 @@ type accessSnapshot struct {
 
 	// user is the document of the person the request names (WithReadAhead),
 	// read together with the token; userID names it and userRead says it
-	// was read (user is the zero Doc when there is none). The request's
-	// first load of that person takes it, once; a write by the request
-	// drops it (see load and commit).
+	// was read (user is the zero Doc when there is none). Every load of
+	// that person by the request takes it until the request writes: a
+	// write, or a try that lost a race, drops it (see load and commit).
+	// Until then the request reads the person as of one moment after it
+	// began, as its permission checks read the organization and the
+	// instance; what it decides on that state commits only if the person
+	// is still at that sequence (the store's check), and a retry after a
+	// lost race reads the store.
 	userID   string
 	user     eventstore.Doc
 	userRead bool
 }
 
-// takeUser returns the read-ahead document of person id, once.
-func (a *accessSnapshot) takeUser(id string) (eventstore.Doc, bool) {
+// aheadUser returns the read-ahead document of person id while the
+// request has not written.
+func (a *accessSnapshot) aheadUser(id string) (eventstore.Doc, bool) {
 	if a == nil || !a.userRead || a.userID != id {
 		return eventstore.Doc{}, false
 	}
-	a.userRead = false
 	return a.user, true
 }
 
@@ -78,7 +83,8 @@ type readAheadKey struct{}
 // WithReadAhead names the person a request acts on (its user_id), before
 // Authenticate: when Authenticate reads a known token together with the
 // caller's organization and the instance, it reads that person's document
-// in the same read of the store, for the request's first load of it.
+// in the same read of the store, for the request's loads of it until it
+// writes.
 func WithReadAhead(ctx context.Context, userID string) context.Context {
 	if userID == "" {
 		return ctx

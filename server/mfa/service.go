@@ -251,12 +251,12 @@ func (s *Service) retry(ctx context.Context, fn func() error) error {
 
 // load reads the document of a write model; ok is false when it does not
 // exist. A person's document read ahead with the request's token (see
-// WithReadAhead) serves the request's first load of that person, if the
-// request has written nothing yet.
+// WithReadAhead) serves the request's loads of that person until the
+// request writes (or tries to: see commit).
 func (s *Service) load(ctx context.Context, kind, id string, into writeModel) (bool, error) {
 	d, ahead := eventstore.Doc{}, false
 	if kind == aggregateTypeUser {
-		d, ahead = snapshotFrom(ctx).takeUser(id)
+		d, ahead = snapshotFrom(ctx).aheadUser(id)
 		if ahead && d.Kind == "" {
 			return false, nil
 		}

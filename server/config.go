@@ -149,13 +149,8 @@ const (
 )
 
 // CheckPasswordHashCost says whether cost is a password hash cost a Config
-// accepts; its error reads "must be between …".
-func CheckPasswordHashCost(cost int) error {
-	if cost < MinPasswordHashCost || cost > MaxPasswordHashCost {
-		return fmt.Errorf("must be between %d and %d", MinPasswordHashCost, MaxPasswordHashCost)
-	}
-	return nil
-}
+// accepts (the core's check); its error reads "must be between …".
+func CheckPasswordHashCost(cost int) error { return mfa.CheckPasswordHashCost(cost) }
 
 func (c *Config) normalize() error {
 	d := DefaultConfig()

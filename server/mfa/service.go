@@ -58,6 +58,15 @@ const (
 	MaxPasswordHashCost     = 16
 )
 
+// CheckPasswordHashCost says whether cost is one a Service accepts; its
+// error reads "must be between …".
+func CheckPasswordHashCost(cost int) error {
+	if cost < MinPasswordHashCost || cost > MaxPasswordHashCost {
+		return fmt.Errorf("must be between %d and %d", MinPasswordHashCost, MaxPasswordHashCost)
+	}
+	return nil
+}
+
 // Service is the domain core: every command and query of every API dialect
 // goes through it.
 type Service struct {
@@ -121,8 +130,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.PasswordHashCost == 0 {
 		cfg.PasswordHashCost = DefaultPasswordHashCost
 	}
-	if cfg.PasswordHashCost < MinPasswordHashCost || cfg.PasswordHashCost > MaxPasswordHashCost {
-		return nil, fmt.Errorf("mfa: password hash cost %d: want %d to %d", cfg.PasswordHashCost, MinPasswordHashCost, MaxPasswordHashCost)
+	if err := CheckPasswordHashCost(cfg.PasswordHashCost); err != nil {
+		return nil, fmt.Errorf("mfa: password hash cost %d %w", cfg.PasswordHashCost, err)
 	}
 	dummy, err := bcrypt.GenerateFromPassword([]byte("factorgate-timing-equaliser"), cfg.PasswordHashCost)
 	if err != nil {

@@ -12,8 +12,8 @@ import (
 // is small (tens of MiB even with a million factors), so at Go's default of
 // 100 the collector runs very often and takes a large share of the CPU a
 // request costs; at 400 the heap may grow to five times the live heap
-// before a cycle, and a removal costs about a quarter less CPU (README,
-// Performance).
+// before a cycle, and a removal costs about a quarter less CPU (bench/HISTORY.md,
+// second session).
 const DefaultGCPercent = 400
 
 // TuneGC applies DefaultGCPercent unless GOGC is set, which always wins.

@@ -7,7 +7,7 @@ import (
 // decodeDoc decodes a stored document (a user, organization, instance,
 // token or notification) into v. Documents are written with encoding/json
 // and read on every request; decoding them with encoding/json took about a
-// tenth of a request's CPU (README, Performance). github.com/goccy/go-json
+// tenth of a request's CPU (bench/HISTORY.md). github.com/goccy/go-json
 // is a drop-in replacement for encoding/json that decodes a user document
 // about four times faster. TestDocumentsDecodeAsEncodingJSONDoes holds it
 // to encoding/json's result on every document type, malformed ones

@@ -24,7 +24,7 @@ import (
 // from and given back to a channel. This skips database/sql's per-call
 // work (finding a connection and its copy of the prepared statement, the
 // Rows and Row wrappers, Scan's conversions), which cost as much CPU as
-// SQLite's own lookup (README, Performance). The other reads stay on
+// SQLite's own lookup (bench/HISTORY.md). The other reads stay on
 // database/sql.
 //
 // Reads that arrive while a connection is reading wait in a queue, and the
@@ -76,7 +76,7 @@ const maxGroupRead = 32
 // only when all four were busy, rarely on two cores; waiting for the one
 // that reads took 5-7 % off a removal's server CPU, and cost a read in a
 // workload without writes about as much (nothing to share: its pages stay
-// cached); README, Performance.
+// cached); bench/HISTORY.md, sixth session.
 const spillQueue = 8
 
 type getConn struct {
@@ -100,7 +100,7 @@ const maxOneStatement = 8
 // index. One statement reads one snapshot of the database (SQLite holds
 // its read transaction from the first step until the statement is
 // reset), so it needs no BEGIN and COMMIT around it; and it costs one
-// statement's bind, step and reset instead of n (README, Performance).
+// statement's bind, step and reset instead of n (bench/HISTORY.md).
 func manyQuery(n int) string {
 	var b strings.Builder
 	for i := range n {

@@ -55,14 +55,35 @@ func TestBenchRunsEveryRowWithoutErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var report struct{ Rows []row }
+	var report struct {
+		Users    int           `json:"users_before_rows"`
+		Duration time.Duration `json:"row_duration_ns"`
+		Seeding  time.Duration `json:"seeding_ns"`
+		Rows     []row
+	}
 	if err := json.Unmarshal(data, &report); err != nil {
 		t.Fatal(err)
 	}
 	if len(report.Rows) != 7 {
 		t.Fatalf("%d rows, want 7 (six removals, one of them over gRPC on the one port, and a read)", len(report.Rows))
 	}
+	if report.Users != 30 || report.Duration != 200*time.Millisecond || report.Seeding <= 0 {
+		t.Errorf("report: %d people before the rows, %s a row, seeding %s; want 30, 200ms and some seeding",
+			report.Users, report.Duration, report.Seeding)
+	}
 	for _, r := range report.Rows {
+		// A row's time is shared by its sides: each runs at least half of
+		// it (a slice ends when its last request returns), and no removal
+		// row runs out of people.
+		for side, res := range map[string]result{"factorgate": r.Factorgate, "baseline": r.Baseline} {
+			if res.Elapsed < report.Duration/2 || res.Exhausted {
+				t.Errorf("%s over %s on %s: measured %s (people ran out: %v), want at least %s", r.Op, r.Transport, side,
+					res.Elapsed, res.Exhausted, report.Duration/2)
+			}
+		}
+		if removal := strings.HasPrefix(r.Op, "remove"); removal != (r.Seeding > 0) {
+			t.Errorf("%s over %s: seeding %s; want some for a removal row (its own people), none for the read", r.Op, r.Transport, r.Seeding)
+		}
 		if r.Factorgate.Requests == 0 || r.Baseline.Requests == 0 {
 			t.Errorf("%s over %s: %d requests to factorgate, %d to the baseline", r.Op, r.Transport, r.Factorgate.Requests, r.Baseline.Requests)
 		}
@@ -222,8 +243,8 @@ func TestRefillKeepsWhatIsLeftAndExpectedScalesTheRate(t *testing.T) {
 		t.Errorf("the baseline's items changed: %v", base.items)
 	}
 	pt := part{lat: make([]time.Duration, 100), elapsed: 500 * time.Millisecond}
-	if got := pt.expected(time.Second); got != 250 {
-		t.Errorf("expected(1s) after 100 requests in 0.5s = %d, want 250", got)
+	if got := pt.expected(time.Second); got != 300 {
+		t.Errorf("expected(1s) after 100 requests in 0.5s = %d, want 300 (200, and half as many again)", got)
 	}
 	if got := (part{}).expected(time.Second); got != 0 {
 		t.Errorf("expected of an empty part = %d, want 0", got)
@@ -233,7 +254,8 @@ func TestRefillKeepsWhatIsLeftAndExpectedScalesTheRate(t *testing.T) {
 // Before a removal row's first slice on factorgate there is no slice to
 // take a rate from: need measures one with a short run of the row's own
 // call, which takes from the pool but is not part of the row's figures;
-// after it, the last slice's rate; a read row's pool needs nothing.
+// after it, the fastest rate of the slices so far; a read row's pool
+// needs nothing.
 func TestNeedCalibratesTheFirstSlice(t *testing.T) {
 	self := &target{name: "self", base: "http://127.0.0.1:1", pid: os.Getpid()}
 	var calls atomic.Int64
@@ -258,12 +280,64 @@ func TestNeedCalibratesTheFirstSlice(t *testing.T) {
 		t.Errorf("first slice: need %d after %d calls in %s, want %d", want, n, cal.elapsed, cal.expected(400*time.Millisecond))
 	}
 
-	last := part{lat: make([]time.Duration, 100), elapsed: 500 * time.Millisecond}
+	fast := part{lat: make([]time.Duration, 100), elapsed: 500 * time.Millisecond}
+	slow := part{lat: make([]time.Duration, 50), elapsed: 500 * time.Millisecond}
 	calls.Store(0)
-	if want, cal, err := need(context.Background(), self, fn, p, 2, time.Second, []part{{}, last}); err != nil || want != 250 || calls.Load() != 0 || cal.lat != nil {
-		t.Errorf("later slice: need %d (%v), %d calls, calibration %v; want 250 from the last slice, no calls", want, err, calls.Load(), cal.lat)
+	if want, cal, err := need(context.Background(), self, fn, p, 2, time.Second, []part{{}, fast, slow}); err != nil || want != 300 || calls.Load() != 0 || cal.lat != nil {
+		t.Errorf("later slice: need %d (%v), %d calls, calibration %v; want 300 from the fastest slice so far, no calls", want, err, calls.Load(), cal.lat)
 	}
 	if want, _, err := need(context.Background(), self, fn, &pool{items: p.items, cyclic: true}, 2, time.Second, nil); err != nil || want != 0 || calls.Load() != 0 {
 		t.Errorf("read row: need %d (%v), %d calls; want 0, none", want, err, calls.Load())
 	}
+}
+
+// A removal row seeds what it is short of, and no less than minSeed
+// people at a time; a read row's pool seeds nothing. A row's time is cut
+// into as many slices on each side.
+func TestTopUpSeedsWhatTheRowIsShortOf(t *testing.T) {
+	var asked []int
+	p := &pool{seed: func(_ context.Context, n int) ([]work, error) {
+		asked = append(asked, n)
+		return make([]work, n), nil
+	}}
+	o := op{name: "remove"}
+	for _, step := range []struct{ take, want, asked, left int }{
+		{0, 100, 100, 100}, // empty: all of it
+		{40, 100, 40, 100}, // 60 left: the 40 short
+		{0, 50, 0, 100},    // enough: nothing
+	} {
+		for range step.take {
+			p.take()
+		}
+		asked = nil
+		if _, err := topUp(context.Background(), o, p, step.want); err != nil {
+			t.Fatal(err)
+		}
+		if got := sum(asked); got != step.asked || p.remaining() != step.left {
+			t.Errorf("take %d, want %d: seeded %d, %d left; want %d seeded, %d left", step.take, step.want, got, p.remaining(), step.asked, step.left)
+		}
+	}
+	asked = nil
+	reads := &pool{items: make([]work, 3), cyclic: true, seed: p.seed}
+	if _, err := topUp(context.Background(), o, reads, 10); err != nil || len(asked) != 0 {
+		t.Errorf("a read row's pool: seeded %v (%v), want nothing", asked, err)
+	}
+	for _, c := range []struct{ items, perPerson, people int }{
+		{1, 1, minSeed}, {1, 2, minSeed}, {minSeed + 1, 1, minSeed + 1}, {2*minSeed + 3, 2, minSeed + 2},
+	} {
+		if got := peopleFor(c.items, c.perPerson); got != c.people {
+			t.Errorf("peopleFor(%d, %d) = %d, want %d", c.items, c.perPerson, got, c.people)
+		}
+	}
+	if got := (settings{duration: 2 * time.Second, slices: 4}).slice(); got != 250*time.Millisecond {
+		t.Errorf("a 2s row in 4 slices a side: slices of %s, want 250ms", got)
+	}
+}
+
+func sum(v []int) int {
+	n := 0
+	for _, x := range v {
+		n += x
+	}
+	return n
 }

@@ -49,6 +49,9 @@ type pool struct {
 	items  []work
 	next   atomic.Int64
 	cyclic bool
+	// seed makes at least n more items of fresh people (a removal
+	// pool; see topUp).
+	seed func(ctx context.Context, n int) ([]work, error)
 }
 
 func (p *pool) take() (work, bool) {
@@ -82,7 +85,8 @@ type op struct {
 	name      string // row label
 	transport string
 	call      call
-	// pool builds the work of one row (seeding what it removes).
+	// pool gives the work of one row: a removal row's starts empty and
+	// seeds what it removes as the row goes (topUp).
 	pool func(ctx context.Context) (*pool, error)
 }
 
@@ -268,12 +272,13 @@ func drive(ctx context.Context, t *target, fn call, p *pool, conc int, d time.Du
 }
 
 // expected is how many requests a part of length d would make at this
-// part's rate, with a quarter more to spare.
+// part's rate, with half as many again to spare: a short slice's rate
+// moves by more than a quarter from one slice to the next.
 func (pt part) expected(d time.Duration) int {
 	if pt.elapsed <= 0 {
 		return 0
 	}
-	return int(float64(len(pt.lat)) * d.Seconds() / pt.elapsed.Seconds() * 1.25)
+	return int(float64(len(pt.lat)) * d.Seconds() / pt.elapsed.Seconds() * 1.5)
 }
 
 // summarize adds up the parts of a row against one target: requests,

@@ -7,11 +7,11 @@
 //	go run ./bench baseline   (internal) the no-op baseline server
 //
 // Environment: BENCH_FACTORGATE (the factorgate binary; default: build
-// ./cmd/factorgate), BENCH_USERS (people seeded for a removal row, and
-// again before a slice that would run out of them; default 10000),
-// BENCH_DURATION (per row and side, default 10s), BENCH_SLICES (how many
-// stretches each side of a row is cut into, alternated with the other
-// side's, default 4), BENCH_CONCURRENCY (default "16,64"), BENCH_ROWS
+// ./cmd/factorgate), BENCH_USERS (people seeded before the rows, whom
+// the read row reads; default 10000: each removal row seeds its own on
+// top, as many as it removes), BENCH_DURATION (a row's time, half of it
+// on each side, default 10s), BENCH_SLICES (how many stretches each side
+// of a row is cut into, alternated with the other side's, default 4), BENCH_CONCURRENCY (default "16,64"), BENCH_ROWS
 // (comma-separated words: only the rows whose transport and operation
 // hold one of them, e.g. "gRPC-Web,read"), BENCH_DB (default: a SQLite
 // file in a temporary data directory; postgres://… for PostgreSQL),
@@ -139,6 +139,12 @@ type bench struct {
 	fg, nop *target
 	procs   []*exec.Cmd
 	seeded  int
+	// readers are the people seeded before the rows (BENCH_USERS): the
+	// read row cycles over them.
+	readers *pool
+	// seeding is the time seed took in all, people how many it seeded.
+	seeding time.Duration
+	people  int
 }
 
 // start seeds nothing yet: it opens the store in this process (node 127,
@@ -319,7 +325,10 @@ func (b *bench) seed(ctx context.Context, n, u2f int) ([]mfa.SeededUser, time.Du
 	users, err := b.seeder.Core().Seed(ctx, mfa.SeedOptions{OrgID: b.org, Users: n, U2FPerUser: u2f,
 		Prefix: fmt.Sprintf("bench%d", b.seeded), BatchSize: 500})
 	b.seeded++
-	return users, time.Since(t0), err
+	took := time.Since(t0)
+	b.seeding += took
+	b.people += len(users)
+	return users, took, err
 }
 
 // cpuTime is a process's user plus system CPU time (/proc/<pid>/stat,

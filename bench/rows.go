@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,29 +50,34 @@ func removalItems(users []mfa.SeededUser, kind string) []work {
 }
 
 func operations(b *bench, conc int) []op {
-	removalPool := func(kind string) func(ctx context.Context) (*pool, error) {
-		return func(ctx context.Context) (*pool, error) {
-			users, _, err := b.seed(ctx, b.set.users, u2fPerUser)
+	// A removal row removes factors of people seeded for it alone, as
+	// many as it takes (topUp); the read row cycles over the people seeded
+	// before the rows (b.readers).
+	fresh := func(kind string) func(ctx context.Context, items int) ([]work, error) {
+		perPerson := 1
+		if kind == "u2f" {
+			perPerson = u2fPerUser
+		}
+		return func(ctx context.Context, items int) ([]work, error) {
+			users, _, err := b.seed(ctx, peopleFor(items, perPerson), u2fPerUser)
 			if err != nil {
 				return nil, err
 			}
-			return &pool{items: removalItems(users, kind)}, nil
+			return removalItems(users, kind), nil
 		}
 	}
-	var readers *pool
-	readPool := func(ctx context.Context) (*pool, error) {
-		if readers == nil {
-			users, _, err := b.seed(ctx, b.set.users, u2fPerUser)
-			if err != nil {
-				return nil, err
-			}
-			readers = &pool{cyclic: true}
-			for _, u := range users {
-				readers.items = append(readers.items, work{user: u.ID})
-			}
+	removalPool := func(kind string) func(ctx context.Context) (*pool, error) {
+		seed := fresh(kind)
+		return func(ctx context.Context) (*pool, error) {
+			return &pool{seed: seed}, nil
 		}
-		readers.next.Store(0)
-		return readers, nil
+	}
+	readPool := func(ctx context.Context) (*pool, error) {
+		if b.readers == nil {
+			return nil, errors.New("no people seeded before the rows")
+		}
+		b.readers.next.Store(0)
+		return b.readers, nil
 	}
 	return []op{
 		{name: "remove U2F (management.v1 RemoveHumanAuthFactorU2F)", transport: "gRPC", call: grpcRemoveU2F, pool: removalPool("u2f")},
@@ -124,8 +130,16 @@ func runRows(ctx context.Context) error {
 		return err
 	}
 	defer b.close()
-	fmt.Printf("factorgate bench: %s; %d people seeded per removal row (as many again before a slice that would run out), %s per row and side, store %s\n",
-		machine(), set.users, set.duration, storeName(set.db))
+	fmt.Printf("factorgate bench: %s; %d people seeded before the rows, and each removal row's own as it goes; %s a row, %s on each side; store %s\n",
+		machine(), set.users, set.duration, set.duration/2, storeName(set.db))
+	users, _, err := b.seed(ctx, set.users, u2fPerUser)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	b.readers = &pool{cyclic: true}
+	for _, u := range users {
+		b.readers.items = append(b.readers.items, work{user: u.ID})
+	}
 	var rows []row
 	for _, conc := range set.concurrency {
 		for _, o := range operations(b, conc) {
@@ -144,14 +158,15 @@ func runRows(ctx context.Context) error {
 		Machine  string        `json:"machine"`
 		Date     time.Time     `json:"date"`
 		Store    string        `json:"store"`
-		Users    int           `json:"users_per_row"`
+		Users    int           `json:"users_before_rows"`
 		Duration time.Duration `json:"row_duration_ns"`
 		Total    time.Duration `json:"total_ns"`
+		Seeding  time.Duration `json:"seeding_ns"`
 		Rows     []row         `json:"rows"`
-	}{machine(), time.Now().UTC(), storeName(set.db), set.users, set.duration, time.Since(started), rows}
+	}{machine(), time.Now().UTC(), storeName(set.db), set.users, set.duration, time.Since(started), b.seeding, rows}
 	md := markdown(report.Machine, report.Store, rows)
 	fmt.Print("\n" + md)
-	fmt.Printf("total %s\n", time.Since(started).Round(time.Second))
+	fmt.Printf("total %s, of which seeding %s (%d people)\n", report.Total.Round(time.Second), b.seeding.Round(100*time.Millisecond), b.people)
 	if err := os.MkdirAll(set.out, 0o755); err != nil {
 		return err
 	}
@@ -161,24 +176,45 @@ func runRows(ctx context.Context) error {
 	return os.WriteFile(filepath.Join(set.out, "latest.md"), []byte(md), 0o644)
 }
 
+// minSeed is the fewest people a removal row seeds at a time: Seed's
+// batch, and more than a row has workers, so that removalItems keeps a
+// person's keys apart across a refill too.
+const minSeed = 500
+
+// peopleFor is how many people a removal row seeds for items more
+// removals, perPerson removals a person: at least minSeed.
+func peopleFor(items, perPerson int) int { return max(minSeed, (items+perPerson-1)/perPerson) }
+
+// calibrationRate is the removal rate (per second) that the people seeded
+// for a row's calibration run (need) are sized for; a faster row runs
+// out, which only shortens that run.
+const calibrationRate = 20000
+
+// slice is how long one stretch of a row on one side lasts: a row's
+// BENCH_DURATION is cut into as many stretches on the baseline as on
+// factorgate (interleave).
+func (s settings) slice() time.Duration { return s.duration / time.Duration(2*s.slices) }
+
 // runRow measures one operation at one concurrency on both servers, in
 // slices (interleave).
 func runRow(ctx context.Context, b *bench, set settings, o op, conc int) (row, error) {
 	r := row{Op: o.name, Transport: o.transport, Concurrency: conc}
-	t0 := time.Now()
 	p, err := o.pool(ctx)
 	if err != nil {
 		return r, fmt.Errorf("%s: seed: %w", o.name, err)
 	}
-	r.Seeding = time.Since(t0)
-	// The baseline answers without doing anything: its pool is a copy
-	// that is never exhausted.
-	base := &pool{items: p.items, cyclic: true}
-	slice := set.duration / time.Duration(set.slices)
+	slice := set.slice()
+	seeding, err := topUp(ctx, o, p, int(slice.Seconds()/8*calibrationRate))
+	if err != nil {
+		return r, err
+	}
+	r.Seeding = seeding
 	var baseParts, fgParts []part
 	var calibration part // the unrecorded run before the first factorgate slice (need)
 	for _, fg := range interleave(set.slices) {
-		t, pl, parts := b.nop, base, &baseParts
+		// The baseline answers without doing anything: its pool is a
+		// copy of the row's items that is never exhausted.
+		t, pl, parts := b.nop, &pool{items: p.items, cyclic: true}, &baseParts
 		if fg {
 			t, pl, parts = b.fg, p, &fgParts
 			want, cal, err := need(ctx, b.fg, o.call, p, conc, slice, fgParts)
@@ -189,8 +225,7 @@ func runRow(ctx context.Context, b *bench, set settings, o op, conc int) (row, e
 			if calibration.first == "" {
 				calibration.first = cal.first
 			}
-			seeding, err := topUp(ctx, o, p, want)
-			if err != nil {
+			if seeding, err = topUp(ctx, o, p, want); err != nil {
 				return r, err
 			}
 			r.Seeding += seeding
@@ -214,8 +249,8 @@ func runRow(ctx context.Context, b *bench, set settings, o op, conc int) (row, e
 }
 
 // need is how many items a removal row's next slice of length d on
-// factorgate is likely to take, a quarter more to spare: the last slice's
-// rate scaled to d; before the first slice, the rate of a short run
+// factorgate is likely to take, with some to spare (expected): at the
+// fastest rate of the row's slices so far; before the first slice, at the rate of a short run
 // (d/8) that is not part of the row's figures, which it returns (its
 // errors still count). Without it the first slice, with no rate to go by,
 // ran out of people on a fast machine. A read row's pool (cyclic) needs
@@ -225,7 +260,11 @@ func need(ctx context.Context, t *target, fn call, p *pool, conc int, d time.Dur
 	case p.cyclic:
 		return 0, part{}, nil
 	case len(done) > 0:
-		return done[len(done)-1].expected(d), part{}, nil
+		most := 0
+		for _, pt := range done {
+			most = max(most, pt.expected(d))
+		}
+		return most, part{}, nil
 	}
 	cal, err := drive(ctx, t, fn, p, conc, d/8)
 	if err != nil {
@@ -234,22 +273,21 @@ func need(ctx context.Context, t *target, fn call, p *pool, conc int, d time.Dur
 	return cal.expected(d), cal, nil
 }
 
-// topUp seeds more people for a removal row's pool p until it holds want
-// items not handed out yet (the next slice's need, see need),
-// outside the measurement, and returns the time it took. A read row's
-// pool (cyclic) never runs out.
+// topUp seeds fresh people for a removal row's pool p, outside the
+// measurement, until it holds want items not handed out yet (the next
+// slice's need, see need; at least minSeed people at a time), and returns
+// the time it took. A read row's pool (cyclic) never runs out.
 func topUp(ctx context.Context, o op, p *pool, want int) (time.Duration, error) {
-	t0 := time.Now()
-	for !p.cyclic && p.remaining() < want {
-		more, err := o.pool(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("%s: seed: %w", o.name, err)
-		}
-		if len(more.items) == 0 {
-			break
-		}
-		p.refill(more.items)
+	short := want - p.remaining()
+	if p.cyclic || p.seed == nil || short <= 0 {
+		return 0, nil
 	}
+	t0 := time.Now()
+	more, err := p.seed(ctx, short)
+	if err != nil {
+		return 0, fmt.Errorf("%s: seed: %w", o.name, err)
+	}
+	p.refill(more)
 	return time.Since(t0), nil
 }
 

@@ -11,7 +11,8 @@
 // the read row reads; default 10000: each removal row seeds its own on
 // top, as many as it removes), BENCH_DURATION (a row's time, half of it
 // on each side, default 10s), BENCH_SLICES (how many stretches each side
-// of a row is cut into, alternated with the other side's, default 4), BENCH_CONCURRENCY (default "16,64"), BENCH_ROWS
+// of a row is cut into, alternated with the other side's, default 4),
+// BENCH_CONCURRENCY (default "16,64"), BENCH_ROWS
 // (comma-separated words: only the rows whose transport and operation
 // hold one of them, e.g. "gRPC-Web,read"), BENCH_DB (default: a SQLite
 // file in a temporary data directory; postgres://… for PostgreSQL),

@@ -53,24 +53,19 @@ func operations(b *bench, conc int) []op {
 	// A removal row removes factors of people seeded for it alone, as
 	// many as it takes (topUp); the read row cycles over the people seeded
 	// before the rows (b.readers).
-	fresh := func(kind string) func(ctx context.Context, items int) ([]work, error) {
+	removalPool := func(kind string) func(ctx context.Context) (*pool, error) {
 		perPerson := 1
 		if kind == "u2f" {
 			perPerson = u2fPerUser
 		}
-		return func(ctx context.Context, items int) ([]work, error) {
+		seed := func(ctx context.Context, items int) ([]work, error) {
 			users, _, err := b.seed(ctx, peopleFor(items, perPerson), u2fPerUser)
 			if err != nil {
 				return nil, err
 			}
 			return removalItems(users, kind), nil
 		}
-	}
-	removalPool := func(kind string) func(ctx context.Context) (*pool, error) {
-		seed := fresh(kind)
-		return func(ctx context.Context) (*pool, error) {
-			return &pool{seed: seed}, nil
-		}
+		return func(ctx context.Context) (*pool, error) { return &pool{seed: seed}, nil }
 	}
 	readPool := func(ctx context.Context) (*pool, error) {
 		if b.readers == nil {

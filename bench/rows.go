@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -59,7 +58,7 @@ func operations(b *bench, conc int) []op {
 			perPerson = u2fPerUser
 		}
 		seed := func(ctx context.Context, items int) ([]work, error) {
-			users, _, err := b.seed(ctx, peopleFor(items, perPerson), u2fPerUser)
+			users, err := b.seed(ctx, peopleFor(items, perPerson), u2fPerUser)
 			if err != nil {
 				return nil, err
 			}
@@ -68,9 +67,6 @@ func operations(b *bench, conc int) []op {
 		return func(ctx context.Context) (*pool, error) { return &pool{seed: seed}, nil }
 	}
 	readPool := func(ctx context.Context) (*pool, error) {
-		if b.readers == nil {
-			return nil, errors.New("no people seeded before the rows")
-		}
 		b.readers.next.Store(0)
 		return b.readers, nil
 	}
@@ -127,7 +123,7 @@ func runRows(ctx context.Context) error {
 	defer b.close()
 	fmt.Printf("factorgate bench: %s; %d people seeded before the rows, and each removal row's own as it goes; %s a row, %s on each side; store %s\n",
 		machine(), set.users, set.duration, set.duration/2, storeName(set.db))
-	users, _, err := b.seed(ctx, set.users, u2fPerUser)
+	users, err := b.seed(ctx, set.users, u2fPerUser)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
@@ -245,9 +241,9 @@ func runRow(ctx context.Context, b *bench, set settings, o op, conc int) (row, e
 
 // need is how many items a removal row's next slice of length d on
 // factorgate is likely to take, with some to spare (expected): at the
-// fastest rate of the row's slices so far; before the first slice, at the rate of a short run
-// (d/8) that is not part of the row's figures, which it returns (its
-// errors still count). Without it the first slice, with no rate to go by,
+// fastest rate of the row's slices so far; before the first slice, at the
+// rate of a short run (d/8) that is not part of the row's figures, which
+// it returns (its errors still count). Without it the first slice, with no rate to go by,
 // ran out of people on a fast machine. A read row's pool (cyclic) needs
 // none.
 func need(ctx context.Context, t *target, fn call, p *pool, conc int, d time.Duration, done []part) (int, part, error) {

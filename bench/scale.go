@@ -44,7 +44,7 @@ func runScale(ctx context.Context) error {
 		var probe []work
 		for have < size {
 			n := min((size-have+perUser-1)/perUser, 20000)
-			users, _, err := b.seed(ctx, n, perUser-1)
+			users, err := b.seed(ctx, n, perUser-1)
 			if err != nil {
 				return err
 			}
@@ -59,7 +59,7 @@ func runScale(ctx context.Context) error {
 		if len(probe) < scaleProbe {
 			// Growing from the previous size added too few people: take
 			// more keys for the probe from a small extra batch.
-			users, _, err := b.seed(ctx, (scaleProbe-len(probe)+perUser-2)/(perUser-1), perUser-1)
+			users, err := b.seed(ctx, (scaleProbe-len(probe)+perUser-2)/(perUser-1), perUser-1)
 			if err != nil {
 				return err
 			}

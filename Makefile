@@ -126,7 +126,7 @@ test-browser: web-deps build-race ## The example page in headless Chromium (inst
 			echo "test-browser: no Chromium at $(CHROMIUM); install Debian's chromium package or set CHROMIUM=<path>"; exit 1; \
 		fi; \
 	fi
-	cd web && FACTORGATE_BIN=../$(TEST_BINARY) CHROMIUM=$(CHROMIUM) node --test --test-reporter=spec test/
+	cd web && $(TEST_BIN) CHROMIUM=$(CHROMIUM) node --test --test-reporter=spec test/
 
 .PHONY: test-postgres
 test-postgres: ## The store contract suite and the end-to-end suite on a fresh PostgreSQL database (PG_ADMIN_URL)

@@ -250,7 +250,7 @@ type op struct {
 	method   string // full gRPC method
 	req      proto.Message
 	newResp  func() proto.Message
-	web      func(ctx context.Context, base string, hdr http.Header) (proto.Message, error)
+	web      func(ctx context.Context, base string, hdr http.Header, opt connect.ClientOption) (proto.Message, error)
 	verb     string // REST method
 	path     string // REST path
 	restBody string
@@ -260,8 +260,8 @@ func newOp[Req, Res any](method string, req *Req, verb, path, body string) op {
 	return op{
 		method: method, req: any(req).(proto.Message),
 		newResp: func() proto.Message { return any(new(Res)).(proto.Message) },
-		web: func(ctx context.Context, base string, hdr http.Header) (proto.Message, error) {
-			c := connect.NewClient[Req, Res](http.DefaultClient, base+method, connect.WithGRPCWeb())
+		web: func(ctx context.Context, base string, hdr http.Header, opt connect.ClientOption) (proto.Message, error) {
+			c := connect.NewClient[Req, Res](http.DefaultClient, base+method, opt)
 			r := connect.NewRequest(req)
 			for k, v := range hdr {
 				r.Header()[k] = v
@@ -295,6 +295,7 @@ var transports = []transport{
 	{"grpc", (*env).callGRPC},
 	{"grpc-web", (*env).callWeb},
 	{"rest", (*env).callREST},
+	{"connect", (*env).callConnect},
 }
 
 // nativeGRPC is gRPC over the dedicated native listener (Config.GRPCAddr);
@@ -339,6 +340,17 @@ func (e *env) invokeGRPC(conn *grpc.ClientConn, o op, token, org string) outcome
 }
 
 func (e *env) callWeb(o op, token, org string) outcome {
+	return e.callConnectGo(o, token, org, "grpc-web", connect.WithGRPCWeb())
+}
+
+// callConnect calls with the Connect protocol and its JSON encoding, as
+// ZITADEL's v2 services (connect-go handlers) are called by curl, by a
+// browser or by connect-go with WithProtoJSON.
+func (e *env) callConnect(o op, token, org string) outcome {
+	return e.callConnectGo(o, token, org, "connect", connect.WithProtoJSON())
+}
+
+func (e *env) callConnectGo(o op, token, org, name string, opt connect.ClientOption) outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	hdr := http.Header{}
@@ -348,11 +360,11 @@ func (e *env) callWeb(o op, token, org string) outcome {
 	if org != "" {
 		hdr.Set("X-Zitadel-Orgid", org)
 	}
-	resp, err := o.web(ctx, e.base, hdr)
+	resp, err := o.web(ctx, e.base, hdr, opt)
 	if err != nil {
 		var ce *connect.Error
 		if !asConnect(err, &ce) {
-			e.t.Fatalf("grpc-web %s: %v", o.method, err)
+			e.t.Fatalf("%s %s: %v", name, o.method, err)
 		}
 		out := outcome{code: codes.Code(ce.Code()), message: ce.Message()}
 		for _, d := range ce.Details() {

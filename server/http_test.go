@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -242,12 +244,12 @@ func TestMetricsByTransport(t *testing.T) {
 		e.mustCall(t, tr, mgmtRemoveSecondFactor(sfOTP), e.admin, "", failure(codes.NotFound, 404, "Multifactor not existing", "Org-3M9od"))
 	}
 	got := e.rpcCounts(t, mgmtSvc+"GetLoginPolicy")
-	want := map[[2]string]float64{{"grpc", "OK"}: 2, {"grpc-web", "OK"}: 2, {"rest", "OK"}: 2}
+	want := map[[2]string]float64{{"grpc", "OK"}: 2, {"grpc-web", "OK"}: 2, {"rest", "OK"}: 2, {"connect", "OK"}: 2}
 	if !mapsEqual(got, want) {
 		t.Errorf("GetLoginPolicy counts %v, want %v", got, want)
 	}
 	got = e.rpcCounts(t, mgmtSvc+"RemoveSecondFactorFromLoginPolicy")
-	want = map[[2]string]float64{{"grpc", "NotFound"}: 1, {"grpc-web", "NotFound"}: 1, {"rest", "NotFound"}: 1}
+	want = map[[2]string]float64{{"grpc", "NotFound"}: 1, {"grpc-web", "NotFound"}: 1, {"rest", "NotFound"}: 1, {"connect", "NotFound"}: 1}
 	if !mapsEqual(got, want) {
 		t.Errorf("RemoveSecondFactorFromLoginPolicy counts %v, want %v", got, want)
 	}
@@ -318,7 +320,7 @@ func TestMetricsTransportLabelCannotBeSpoofed(t *testing.T) {
 	if err := e.conn.Invoke(metadata.NewOutgoingContext(ctx, md), o.method, o.req, o.newResp()); err != nil {
 		t.Fatalf("grpc: %v", err)
 	}
-	if _, err := o.web(ctx, e.base, http.Header{"Authorization": {"Bearer " + e.admin}, "X-Factorgate-Transport": {spoof}}); err != nil {
+	if _, err := o.web(ctx, e.base, http.Header{"Authorization": {"Bearer " + e.admin}, "X-Factorgate-Transport": {spoof}}, connect.WithGRPCWeb()); err != nil {
 		t.Fatalf("grpc-web: %v", err)
 	}
 	for _, h := range []string{"X-Factorgate-Transport", "Grpc-Metadata-X-Factorgate-Transport"} {

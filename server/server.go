@@ -233,7 +233,8 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	transcoders := map[string]http.Handler{}
 	for name := range s.grpc.GetServiceInfo() {
 		t, err := vanguard.NewTranscoder([]*vanguard.Service{vanguard.NewService(name, s.grpc)},
-			vanguard.WithDefaultServiceOptions(vanguard.WithTargetCodecs(vanguard.CodecProto), vanguard.WithTargetProtocols(vanguard.ProtocolGRPC)))
+			vanguard.WithDefaultServiceOptions(vanguard.WithTargetCodecs(vanguard.CodecProto), vanguard.WithTargetProtocols(vanguard.ProtocolGRPC)),
+			vanguard.WithCodec(newConnectJSON))
 		if err != nil {
 			return fmt.Errorf("grpc-web %s: %w", name, err)
 		}
@@ -281,6 +282,7 @@ func (s *Server) buildTransports(ctx context.Context) error {
 			r.Header.Set(api.HeaderTransport, "grpc-web")
 			transcoders[svc].ServeHTTP(w, r)
 		case r.Method == http.MethodPost && transcoders[svc] != nil:
+			markConnectUnary(r)
 			r.Header.Set(api.HeaderTransport, "connect")
 			transcoders[svc].ServeHTTP(w, r)
 		default:

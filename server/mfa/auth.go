@@ -410,3 +410,83 @@ func (s *Service) accessInstance(ctx context.Context) (*instanceState, error) {
 	}
 	return in, nil
 }
+
+// membershipDocKind marks one organization membership, owned by the
+// member, so that the organizations a user is a member of can be listed
+// (an organization's members are kept in its own document). Written with
+// every org.member.added event (addOrgMember); the SQL stores' migration
+// 0003 writes them for the events stored before.
+const membershipDocKind = "membership"
+
+func membershipDoc(userID, orgID string) eventstore.Doc {
+	return eventstore.Doc{Kind: membershipDocKind, ID: userID + "/" + orgID, Owner: userID}
+}
+
+// addOrgMember gives userID roles in org, in c.
+func (c *change) addOrgMember(org *orgState, userID string, roles []string) error {
+	if err := c.push(org, EventOrgMemberAdded, memberAddedPayload{UserID: userID, Roles: roles}); err != nil {
+		return err
+	}
+	c.batch.Put = append(c.batch.Put, membershipDoc(userID, org.ID))
+	return nil
+}
+
+// checkHoldsWhatTargetHolds refuses the caller a credential for target (a
+// new token or client secret of a machine user) unless the caller holds
+// every permission target's roles grant: target's instance roles as
+// instance roles, and its roles in each organization it is a member of in
+// that organization. user.write alone would otherwise let an
+// organization's user manager mint a token for a machine user that is an
+// instance owner, or an owner of another organization, and act as it.
+func (s *Service) checkHoldsWhatTargetHolds(ctx context.Context, target *userState) error {
+	p := PrincipalFrom(ctx)
+	if p == nil {
+		return ErrNoPermissionCmd
+	}
+	if p.UserID == target.ID {
+		return nil
+	}
+	in, err := s.accessInstance(ctx)
+	if err != nil {
+		return err
+	}
+	callerInstance := in.Members[p.UserID]
+	if !holdsAll(callerInstance, in.Members[target.ID]) {
+		return ErrNoPermissionCmd
+	}
+	orgs := []string{target.Owner}
+	marks, err := s.store.List(ctx, membershipDocKind, target.ID, "", 0)
+	if err != nil {
+		return storeErr("AUTH-mem01", err)
+	}
+	for _, m := range marks {
+		if id := strings.TrimPrefix(m.ID, target.ID+"/"); id != target.Owner {
+			orgs = append(orgs, id)
+		}
+	}
+	for _, id := range orgs {
+		org, err := s.accessOrg(ctx, id)
+		if err != nil {
+			return err
+		}
+		if org == nil {
+			continue
+		}
+		if !holdsAll(append(slices.Clone(callerInstance), org.Members[p.UserID]...), org.Members[target.ID]) {
+			return ErrNoPermissionCmd
+		}
+	}
+	return nil
+}
+
+// holdsAll reports whether roles grant every permission that other grants.
+func holdsAll(roles, other []string) bool {
+	for _, r := range other {
+		for _, perm := range rolePermissions[r] {
+			if !grants(roles, perm) {
+				return false
+			}
+		}
+	}
+	return true
+}

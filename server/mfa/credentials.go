@@ -109,7 +109,7 @@ func (s *Service) CreateAPICredential(ctx context.Context, orgID, scope string) 
 			return internal("COMMAND-api04", err)
 		}
 		if role := scopeRoles[scope]; role != "" {
-			if err := c.push(org, EventOrgMemberAdded, memberAddedPayload{UserID: u.ID, Roles: []string{role}}); err != nil {
+			if err := c.addOrgMember(org, u.ID, []string{role}); err != nil {
 				return internal("COMMAND-api05", err)
 			}
 		}

@@ -204,7 +204,7 @@ func (s *Service) AddOrganization(ctx context.Context, orgID, name string, admin
 				return Details{}, nil, ErrUserNotFound
 			}
 		}
-		if err := c.push(org, EventOrgMemberAdded, memberAddedPayload{UserID: userID, Roles: roles}); err != nil {
+		if err := c.addOrgMember(org, userID, roles); err != nil {
 			return Details{}, nil, internal("COMMAND-org02", err)
 		}
 	}
@@ -432,7 +432,7 @@ func (s *Service) AddOrgMember(ctx context.Context, orgID, userID string, roles 
 			return ErrMemberExists
 		}
 		c := s.newChange(ctx)
-		if err := c.push(org, EventOrgMemberAdded, memberAddedPayload{UserID: userID, Roles: roles}); err != nil {
+		if err := c.addOrgMember(org, userID, roles); err != nil {
 			return internal("COMMAND-mem01", err)
 		}
 		if err := s.commit(ctx, c); err != nil {
@@ -481,7 +481,8 @@ func (s *Service) AddIAMMember(ctx context.Context, userID string, roles []strin
 
 // loadMachineFor loads a machine user for a credential change by the
 // caller: the user must exist (in orgID when set), be a machine, and the
-// caller needs user.write on its organization.
+// caller needs user.write on its organization and every permission the
+// machine holds (checkHoldsWhatTargetHolds).
 func (s *Service) loadMachineFor(ctx context.Context, orgID, userID string) (*userState, error) {
 	u, err := s.loadUser(ctx, userID)
 	if err != nil {
@@ -494,6 +495,9 @@ func (s *Service) loadMachineFor(ctx context.Context, orgID, userID string) (*us
 		return nil, ErrUserNotMachine
 	}
 	if err := s.checkPermission(ctx, u.Owner, PermUserWrite, ""); err != nil {
+		return nil, err
+	}
+	if err := s.checkHoldsWhatTargetHolds(ctx, u); err != nil {
 		return nil, err
 	}
 	return u, nil

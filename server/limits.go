@@ -192,10 +192,15 @@ func validUTF8(u *url.URL) bool {
 	return true
 }
 
-// isTokenPath reports whether path is one of the token endpoints.
+// isTokenPath reports whether path is one of the token endpoints, or
+// another request that proves a password (limited per address the same way).
 func isTokenPath(path string) bool {
-	return strings.HasPrefix(path, "/oauth2/") || strings.HasPrefix(path, "/oauth/v2/") || strings.HasPrefix(path, "/auth/oauth2/")
+	return strings.HasPrefix(path, "/oauth2/") || strings.HasPrefix(path, "/oauth/v2/") || strings.HasPrefix(path, "/auth/oauth2/") ||
+		path == druidCreatePath // checks a person's password, as the password grant does
 }
+
+// druidCreatePath is DruID's mfa/create, which carries a person's password.
+const druidCreatePath = "/activityid/v1/mfa/create"
 
 // refuse answers a request the server refuses before routing it (413, 429,
 // 400) in the error body of the route that owns the path (api.Route's

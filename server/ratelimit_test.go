@@ -139,6 +139,7 @@ func TestTokenEndpointsAnswer429PerRemoteAddress(t *testing.T) {
 		{"/oauth2/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", `"error":"temporarily_unavailable"`},
 		{"/auth/oauth2/v2/token", "application/json", `{"grant_type":"client_credentials"}`, `"code":429`},
 		{"/auth/oauth2/token", "application/json", `{"grant_type":"client_credentials"}`, `"status":{"error":true,"code":429,"type":"Too Many Requests"`},
+		{"/activityid/v1/mfa/create", "application/json", `{}`, `"status":429`}, // carries a password
 	} {
 		code, h, body := e.post(t, "POST", c.path, c.ctype, "", c.body)
 		if code != http.StatusTooManyRequests || !strings.Contains(body, c.want) {
@@ -243,4 +244,38 @@ func TestFailedTOTPVerificationsAreLimitedPerUserAcrossDialects(t *testing.T) {
 	// Another user is not affected.
 	other := e.newHuman(e.org)
 	e.enrollTOTP(other)
+}
+
+// DruID's mfa/create checks a person's password for an application: the
+// checks share the person's bucket with the password grant, so guessing
+// stops at the burst there too (429 in DruID's envelope, with
+// Retry-After, even for the right password), and nothing is enrolled.
+func TestDruidCreatePasswordChecksAreLimitedPerUsername(t *testing.T) {
+	const burst = 3
+	e := mustRunServer(t, func(c *server.Config) {
+		c.RateLimitGrants = 0.001
+		c.RateLimitGrantsBurst = burst
+	})
+	org := e.newOrg("druid-guessing")
+	user, name := e.druidPerson(org)
+	app := e.druidAppToken(org)
+	wrong := druidCreateBody(name, "SMS", map[string]any{"object.password": "not-the-password"})
+	for i := 0; i < burst; i++ {
+		if code, _, env := e.druidCreate(druidHeaders(app, nil), wrong); code != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d %+v, want 401", i, code, env.Result)
+		}
+	}
+	code, h, env := e.druidCreate(druidHeaders(app, nil), druidCreateBody(name, "SMS", nil))
+	if code != http.StatusTooManyRequests || env.Result.Status != http.StatusTooManyRequests {
+		t.Fatalf("the right password past the burst: %d %+v, want 429 in the result envelope", code, env.Result)
+	}
+	wantRetryAfter(t, h)
+	if fs := e.factors(user); len(fs) != 0 {
+		t.Errorf("factors after the refused creates: %v, want none", fs)
+	}
+	// The password grant for the same person is out of tokens too.
+	pw := url.Values{"grant_type": {"password"}, "username": {name}, "password": {druidPassword}}.Encode()
+	if code, _, body := e.post(t, "POST", "/oauth2/token", "application/x-www-form-urlencoded", "", pw); code != http.StatusTooManyRequests {
+		t.Errorf("password grant after the guesses: %d %s, want 429", code, body)
+	}
 }

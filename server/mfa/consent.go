@@ -25,7 +25,8 @@ var ErrNotAnApplication = newErr(KindUnauthenticated, "COMMAND-fgApp", "Errors.T
 // AddOTPEmail (the phone or email must be verified; the factor is ready at
 // once). address, when given, must be that verified phone or email. A
 // wrong password, an unknown user and a user of another organization all
-// answer ErrInvalidCredentials.
+// answer ErrInvalidCredentials; the checks are limited per username as the
+// password grant's are (ErrRateLimited).
 func (s *Service) AddOTPWithPassword(ctx context.Context, username, password string, kind FactorKind, address string) (userID string, d Details, err error) {
 	app := PrincipalFrom(ctx)
 	if app == nil {
@@ -36,6 +37,11 @@ func (s *Service) AddOTPWithPassword(ctx context.Context, username, password str
 	}
 	if kind != FactorOTPSMS && kind != FactorOTPEmail {
 		return "", Details{}, invalid("COMMAND-fgAd1", "only OTP SMS and OTP email can be added with a password")
+	}
+	// A password check is a guess: the same per-username bucket as the
+	// password grant's, so an application cannot guess faster here.
+	if err := s.allowGrant("user", username); err != nil {
+		return "", Details{}, err
 	}
 	u, err := s.checkPassword(ctx, username, password)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,6 +121,15 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	return s, nil
 }
 
+// storeOrNil returns a store that failed to open as a nil interface, not as
+// an interface holding a nil pointer, which New's clean-up would close.
+func storeOrNil[S eventstore.Store](st S, err error) (eventstore.Store, error) {
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
 func openStore(ctx context.Context, cfg Config) (eventstore.Store, error) {
 	switch {
 	case strings.HasPrefix(cfg.DB, "sqlite://"):
@@ -133,9 +143,9 @@ func openStore(ctx context.Context, cfg Config) (eventstore.Store, error) {
 		if strings.EqualFold(cfg.SQLiteSynchronous, "NORMAL") {
 			sync = sqlite.SynchronousNormal
 		}
-		return sqlite.Open(ctx, path, sqlite.WithSynchronous(sync))
+		return storeOrNil(sqlite.Open(ctx, path, sqlite.WithSynchronous(sync)))
 	case strings.HasPrefix(cfg.DB, "postgres://"), strings.HasPrefix(cfg.DB, "postgresql://"):
-		return postgres.Open(ctx, cfg.DB)
+		return storeOrNil(postgres.Open(ctx, cfg.DB))
 	}
 	return nil, fmt.Errorf("db: unsupported URL %q (want sqlite://<file> or postgres://…)", redactDB(cfg.DB))
 }
@@ -540,11 +550,33 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
+// redactDB is the database setting fit for a log line: no user info
+// (user and password) and no password parameter, both of which pgx reads
+// from a URL. A setting that is not a URL shows its scheme at most.
 func redactDB(db string) string {
-	if i := strings.Index(db, "@"); i > 0 && strings.Contains(db, "://") {
-		return db[:strings.Index(db, "://")+3] + "…" + db[i:]
+	if strings.HasPrefix(db, "sqlite://") { // a file name
+		return db
 	}
-	return db
+	u, err := url.Parse(db)
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		if scheme, _, ok := strings.Cut(db, "://"); ok && !strings.ContainsAny(scheme, " =@") {
+			return scheme + "://…"
+		}
+		return "…"
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "redacted")
+		}
+	}
+	u.RawQuery = q.Encode()
+	if u.User == nil {
+		return u.String()
+	}
+	u.User = nil
+	scheme, rest, _ := strings.Cut(u.String(), "://")
+	return scheme + "://…@" + rest
 }
 
 // storeCollectors are the store's group commit counters, for the stores

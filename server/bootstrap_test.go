@@ -239,7 +239,7 @@ func TestCloseDuringInFlightRequests(t *testing.T) {
 			}
 			return err == nil, errString(err)
 		case "grpc-web":
-			_, err := o.web(ctx, e.base, http.Header{"Authorization": {"Bearer " + e.admin}}, connect.WithGRPCWeb())
+			_, err := o.web(ctx, e.base, http.Header{"Authorization": {"Bearer " + e.admin}}, connect.WithGRPCWeb(), o.req)
 			if ctx.Err() != nil {
 				return false, "hang: " + errString(err)
 			}

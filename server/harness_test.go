@@ -250,7 +250,7 @@ type op struct {
 	method   string // full gRPC method
 	req      proto.Message
 	newResp  func() proto.Message
-	web      func(ctx context.Context, base string, hdr http.Header, opt connect.ClientOption) (proto.Message, error)
+	web      func(ctx context.Context, base string, hdr http.Header, opt connect.ClientOption, req proto.Message) (proto.Message, error)
 	verb     string // REST method
 	path     string // REST path
 	restBody string
@@ -260,9 +260,9 @@ func newOp[Req, Res any](method string, req *Req, verb, path, body string) op {
 	return op{
 		method: method, req: any(req).(proto.Message),
 		newResp: func() proto.Message { return any(new(Res)).(proto.Message) },
-		web: func(ctx context.Context, base string, hdr http.Header, opt connect.ClientOption) (proto.Message, error) {
+		web: func(ctx context.Context, base string, hdr http.Header, opt connect.ClientOption, req proto.Message) (proto.Message, error) {
 			c := connect.NewClient[Req, Res](http.DefaultClient, base+method, opt)
-			r := connect.NewRequest(req)
+			r := connect.NewRequest(any(req).(*Req))
 			for k, v := range hdr {
 				r.Header()[k] = v
 			}
@@ -360,7 +360,7 @@ func (e *env) callConnectGo(o op, token, org, name string, opt connect.ClientOpt
 	if org != "" {
 		hdr.Set("X-Zitadel-Orgid", org)
 	}
-	resp, err := o.web(ctx, e.base, hdr, opt)
+	resp, err := o.web(ctx, e.base, hdr, opt, o.req)
 	if err != nil {
 		var ce *connect.Error
 		if !asConnect(err, &ce) {

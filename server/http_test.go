@@ -320,7 +320,7 @@ func TestMetricsTransportLabelCannotBeSpoofed(t *testing.T) {
 	if err := e.conn.Invoke(metadata.NewOutgoingContext(ctx, md), o.method, o.req, o.newResp()); err != nil {
 		t.Fatalf("grpc: %v", err)
 	}
-	if _, err := o.web(ctx, e.base, http.Header{"Authorization": {"Bearer " + e.admin}, "X-Factorgate-Transport": {spoof}}, connect.WithGRPCWeb()); err != nil {
+	if _, err := o.web(ctx, e.base, http.Header{"Authorization": {"Bearer " + e.admin}, "X-Factorgate-Transport": {spoof}}, connect.WithGRPCWeb(), o.req); err != nil {
 		t.Fatalf("grpc-web: %v", err)
 	}
 	for _, h := range []string{"X-Factorgate-Transport", "Grpc-Metadata-X-Factorgate-Transport"} {

@@ -172,6 +172,10 @@ var (
 	ErrInvalidEmail         = newErr(KindInvalidArgument, "EMAIL-599BI", "Errors.User.Email.Invalid", "Email is invalid")
 	ErrUnknownAPIScope      = newErr(KindInvalidArgument, "COMMAND-fgScp", "Errors.APICredential.Scope", "Unknown scope (want Authentication Only, Read users, Manage users, Read All or Manage All)")
 	ErrTokenExpiryPast      = newErr(KindInvalidArgument, "COMMAND-dv3t5", "Errors.User.PAT.ExpirationDateInPast", "Expiration date is in the past")
+	// ErrTokenExpiryTooLate: an expiry after the year 9999, which neither
+	// protobuf's Timestamp nor RFC 3339 (the events' JSON) can hold. The
+	// ID is factorgate's own.
+	ErrTokenExpiryTooLate = newErr(KindInvalidArgument, "COMMAND-fgExp", "Errors.User.PAT.ExpirationDateTooLate", "Expiration date is after the year 9999")
 
 	// Login policies.
 	ErrOrgMFANotExisting      = newErr(KindNotFound, "Org-3M9od", "Errors.Org.LoginPolicy.MFA.NotExisting", "Multifactor not existing")

@@ -393,6 +393,9 @@ func (s *Service) AddPersonalAccessToken(ctx context.Context, orgID, userID stri
 		if !expiry.IsZero() && !expiry.After(c.now) {
 			return ErrTokenExpiryPast
 		}
+		if expiry.Year() > 9999 {
+			return ErrTokenExpiryTooLate
+		}
 		token, tokenID, err = s.pushToken(c, u, expiry, nil)
 		if err != nil {
 			return err

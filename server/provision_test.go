@@ -16,6 +16,7 @@ import (
 	objectv2 "github.com/factorgate/factorgate/gen/zitadel/object/v2"
 	orgv2 "github.com/factorgate/factorgate/gen/zitadel/org/v2"
 	userv2 "github.com/factorgate/factorgate/gen/zitadel/user/v2"
+	"github.com/factorgate/factorgate/server/mfa"
 )
 
 // Provisioning through the APIs (not the core): organizations, people,
@@ -203,6 +204,24 @@ func TestAddHumanUserValidation(t *testing.T) {
 				t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
 					e.mustCall(t, tr, addHumanUser(c.req), e.admin, "", expect{code: codes.InvalidArgument, http: 400, message: c.msg})
 				})
+			}
+
+			// A phone must be a number (E.164, spaces, dashes, dots and
+			// brackets allowed), as ZITADEL's PHONE-so0wa says; it is
+			// stored in E.164, and a refused person takes no username.
+			phone := func(number string) *userv2.AddHumanUserRequest {
+				r := humanReq("phone-"+tr.name, "")
+				r.Phone = &userv2.SetHumanPhone{Phone: number, Verification: &userv2.SetHumanPhone_IsVerified{IsVerified: true}}
+				return r
+			}
+			for _, bad := range []string{"abc", "+41 79 abc", "0791234567", "+1234", "+12345678901234567"} {
+				e.mustCall(t, tr, addHumanUser(phone(bad)), e.admin, "", failure(codes.InvalidArgument, 400, "Phone is invalid", "PHONE-so0wa"))
+			}
+			got := e.mustCall(t, tr, addHumanUser(phone("+41 (79) 123-45.67")), e.admin, "", success)
+			user := got.resp.(*userv2.AddHumanUserResponse).GetUserId()
+			e.addOTP(user, mfa.FactorOTPSMS)
+			if fs, err := e.core.ListUserFactors(e.ctx, "", user); err != nil || len(fs) != 1 || fs[0].Contact != "+41791234567" {
+				t.Errorf("the SMS factor of the verified phone: %+v (%v), want one with +41791234567", fs, err)
 			}
 		})
 	}

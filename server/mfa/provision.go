@@ -296,6 +296,13 @@ func (s *Service) newHuman(ctx context.Context, c *change, orgID string, in Huma
 	if strings.TrimSpace(in.GivenName) == "" || strings.TrimSpace(in.FamilyName) == "" {
 		return nil, invalid("USER-UCej2", "Profile is invalid")
 	}
+	if in.Phone != "" { // stored in E.164, as ZITADEL stores it
+		phone, err := normalizePhone(in.Phone)
+		if err != nil {
+			return nil, err
+		}
+		in.Phone = phone
+	}
 	if in.Username == "" {
 		in.Username = in.Email
 	}

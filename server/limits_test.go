@@ -154,10 +154,10 @@ func TestPathNotUTF8Gets400InTheDialectsBody(t *testing.T) {
 	for _, c := range []struct{ name, method, path, want string }{
 		{"zitadel", http.MethodDelete, "/v2/users/%ff/totp", `{"code":3,"details":[],"message":"the path or query is not valid UTF-8"}`},
 		{"zitadel v1", http.MethodGet, "/management/v1/users/%ff/auth_factors", `"code":3`},
-		{"onelogin v1", http.MethodGet, "/api/1/users/%ff/otp_devices", `{"status":{"error":true,"code":400,"type":"Bad Request","message":"the path or query is not valid UTF-8"}}`},
+		{"onelogin v1", http.MethodGet, "/api/1/users/%ff/otp_devices", `{"status":{"error":true,"code":400,"type":"bad request","message":"the path or query is not valid UTF-8"}}`},
 		{"onelogin v2", http.MethodGet, "/api/2/mfa/users/%ff/devices", `{"statusCode":400,"name":"BadRequestError","message":"the path or query is not valid UTF-8"}`},
 		{"onelogin v1 token", http.MethodPost, "/auth/oauth2/token?x=%ff", `"status":{"error":true,"code":400`},
-		{"onelogin v2 token", http.MethodPost, "/auth/oauth2/v2/token?x=%ff", `{"error":true,"code":400,"type":"Bad Request"`},
+		{"onelogin v2 token", http.MethodPost, "/auth/oauth2/v2/token?x=%ff", `{"error":true,"code":400,"type":"bad request"`},
 		{"druid", http.MethodPost, "/activityid/v1/mfa/delete?x=%ff", `{"result":{"status":400,"message":"the path or query is not valid UTF-8"`},
 		{"zitadel token", http.MethodPost, "/oauth/v2/token?x=%ff", `{"error":"invalid_request","error_description":"the path or query is not valid UTF-8"}`},
 		{"druid token", http.MethodPost, "/oauth2/token?x=%ff", `"error":"invalid_request"`},

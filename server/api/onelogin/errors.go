@@ -149,7 +149,17 @@ func routingErrorHandler(version int) runtime.RoutingErrorHandlerFunc {
 // that is not UTF-8), in each API's error shape, typed by the HTTP status.
 
 func refuseV1(w http.ResponseWriter, _ *http.Request, status int, _ codes.Code, msg string) {
-	v1Fail(w, status, http.StatusText(status), msg)
+	v1Fail(w, status, refusalType(status), msg)
+}
+
+// refusalType is the type of a refusal in the v1 and flat bodies: "bad
+// request" for a 400, as every other 400 of the API spells it, and the
+// status text otherwise.
+func refusalType(status int) string {
+	if status == http.StatusBadRequest {
+		return "bad request"
+	}
+	return http.StatusText(status)
 }
 
 func refuseV2(w http.ResponseWriter, _ *http.Request, status int, _ codes.Code, msg string) {
@@ -160,10 +170,10 @@ func refuseV2(w http.ResponseWriter, _ *http.Request, status int, _ codes.Code, 
 // envelope on v1's token endpoint.
 func refuseToken(w http.ResponseWriter, r *http.Request, status int, _ codes.Code, msg string) {
 	if r.URL.Path == "/auth/oauth2/token" {
-		v1Fail(w, status, http.StatusText(status), msg)
+		v1Fail(w, status, refusalType(status), msg)
 		return
 	}
-	flatFail(w, status, http.StatusText(status), msg)
+	flatFail(w, status, refusalType(status), msg)
 }
 
 func writeJSON(w http.ResponseWriter, code int, body any) {

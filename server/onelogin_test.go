@@ -233,6 +233,15 @@ func TestOneLoginV1Golden(t *testing.T) {
 				wantStatus: 400, want: `{"status":{"error":true,"code":400,"type":"bad request","message":"Invalid factor_id"}}`},
 			{name: "NotJSON_400", method: "POST", path: "/api/1/users/{user}/otp_devices", auth: manage, body: `{"factor_id":`,
 				wantStatus: 400, want: `{"status":{"error":true,"code":400,"type":"bad request","message":"Request Failure"}}`},
+			// display_name is required (OneLogin's docs); the message and the
+			// limit of 255 characters are factorgate's (unverified).
+			{name: "NoDisplayName_400_MessageUnverified", method: "POST", path: "/api/1/users/{user}/otp_devices", auth: manage, body: `{"factor_id":1}`,
+				wantStatus: 400, want: `{"status":{"error":true,"code":400,"type":"bad request","message":"display_name is required, at most 255 characters"}}`},
+			{name: "BlankDisplayName_400_MessageUnverified", method: "POST", path: "/api/1/users/{user}/otp_devices", auth: manage, body: `{"factor_id":1,"display_name":"  "}`,
+				wantStatus: 400, want: `{"status":{"error":true,"code":400,"type":"bad request","message":"display_name is required, at most 255 characters"}}`},
+			{name: "DisplayNameOf256Characters_400_LimitUnverified", method: "POST", path: "/api/1/users/{user}/otp_devices", auth: manage,
+				body: `{"factor_id":1,"display_name":"` + strings.Repeat("é", 256) + `"}`,
+				wantStatus: 400, want: `{"status":{"error":true,"code":400,"type":"bad request","message":"display_name is required, at most 255 characters"}}`},
 		})
 	})
 
@@ -388,10 +397,27 @@ func TestOneLoginV2Registrations(t *testing.T) {
 			want: `{"statusCode":422,"name":"UnprocessableEntityError","message":"invalid value in \"factor_id\""}`},
 		{name: "NotJSON_400", method: "POST", path: regs, auth: all, body: `[`, wantStatus: 400,
 			want: `{"statusCode":400,"name":"BadRequestError","message":"Request Failure"}`},
+		// display_name is required and expires_in is "120" to "900" (OneLogin's
+		// docs); 422 as for factor_id, and the 255 characters are factorgate's
+		// limit (unverified).
+		{name: "NoDisplayName_422", method: "POST", path: regs, auth: all, body: `{"factor_id":1}`, wantStatus: 422,
+			want: `{"statusCode":422,"name":"UnprocessableEntityError","message":"invalid value in \"display_name\""}`},
+		{name: "DisplayNameOf256Characters_422_LimitUnverified", method: "POST", path: regs, auth: all,
+			body: `{"factor_id":1,"display_name":"` + strings.Repeat("x", 256) + `"}`, wantStatus: 422,
+			want: `{"statusCode":422,"name":"UnprocessableEntityError","message":"invalid value in \"display_name\""}`},
+		{name: "ExpiresInNotANumber_422", method: "POST", path: regs, auth: all, body: `{"factor_id":1,"display_name":"x","expires_in":"abc"}`, wantStatus: 422,
+			want: `{"statusCode":422,"name":"UnprocessableEntityError","message":"invalid value in \"expires_in\""}`},
+		{name: "ExpiresIn119_422", method: "POST", path: regs, auth: all, body: `{"factor_id":1,"display_name":"x","expires_in":"119"}`, wantStatus: 422,
+			want: `{"statusCode":422,"name":"UnprocessableEntityError","message":"invalid value in \"expires_in\""}`},
+		{name: "ExpiresIn901_422", method: "POST", path: regs, auth: all, body: `{"factor_id":1,"display_name":"x","expires_in":"901"}`, wantStatus: 422,
+			want: `{"statusCode":422,"name":"UnprocessableEntityError","message":"invalid value in \"expires_in\""}`},
 	})
+	if fs := e.factors(person); len(fs) != 0 {
+		t.Fatalf("factors after the refused registrations: %+v, want none", fs)
+	}
 
 	// Authenticator: 201 pending with a UUID, then PUT with the OTP.
-	code, body, _ := e.do(t, "POST", regs, all, `{"factor_id":1,"display_name":"Phone app"}`)
+	code, body, _ := e.do(t, "POST", regs, all, `{"factor_id":1,"display_name":"Phone app","expires_in":"900"}`)
 	re := regexp.MustCompile(`^\{"id":"([0-9a-f-]{36})","device_id":"(\d+)","user_id":` + person +
 		`,"user_display_name":"Phone app","type_display_name":"Google Authenticator","auth_factor_name":"Google Authenticator","status":"pending","totp_url":"(otpauth://[^"]+)"\}$`)
 	m := re.FindStringSubmatch(body)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -33,6 +34,17 @@ func errUserNotFound(userID string) error {
 }
 
 func errBadRequest(msg string) error { return status.Error(codes.InvalidArgument, msg) }
+
+// maxDisplayName is the longest display_name an enrollment takes, in
+// characters (OneLogin documents the field as required and gives no
+// limit; this one keeps an answer, which echoes the name, bounded).
+const maxDisplayName = 255
+
+// validDisplayName reports whether an enrollment's display_name is given
+// and not too long.
+func validDisplayName(name string) bool {
+	return strings.TrimSpace(name) != "" && utf8.RuneCountInString(name) <= maxDisplayName
+}
 
 // errUnprocessable is a request OneLogin understands but factorgate cannot
 // carry out as asked (v2: 422).

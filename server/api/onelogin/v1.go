@@ -3,6 +3,7 @@ package onelogin
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -95,6 +96,9 @@ func (s *v1Server) EnrollFactor(ctx context.Context, req *oneloginv1.EnrollFacto
 	t, ok := typeOfID(req.GetFactorId())
 	if !ok {
 		return nil, errBadRequest("Invalid factor_id")
+	}
+	if !validDisplayName(req.GetDisplayName()) {
+		return nil, errBadRequest("display_name is required, at most " + strconv.Itoa(maxDisplayName) + " characters")
 	}
 	org := api.OrgID(ctx)
 	var dev *oneloginv1.OtpDevice

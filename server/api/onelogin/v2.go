@@ -109,6 +109,14 @@ func (s *v2Server) CreateRegistration(ctx context.Context, req *oneloginv2.Creat
 	if !ok || t.kind == mfa.FactorU2F {
 		return nil, errUnprocessable(`invalid value in "factor_id"`)
 	}
+	if !validDisplayName(req.GetDisplayName()) {
+		return nil, errUnprocessable(`invalid value in "display_name"`)
+	}
+	if e := req.GetExpiresIn(); e != "" {
+		if n, err := strconv.Atoi(e); err != nil || n < 120 || n > 900 {
+			return nil, errUnprocessable(`invalid value in "expires_in"`)
+		}
+	}
 	org := api.OrgID(ctx)
 	out := &oneloginv2.CreateRegistrationResponse{UserId: number(userID), UserDisplayName: t.name,
 		TypeDisplayName: t.name, AuthFactorName: t.authFactorName}

@@ -240,7 +240,7 @@ func TestOneLoginV1Golden(t *testing.T) {
 			{name: "BlankDisplayName_400_MessageUnverified", method: "POST", path: "/api/1/users/{user}/otp_devices", auth: manage, body: `{"factor_id":1,"display_name":"  "}`,
 				wantStatus: 400, want: `{"status":{"error":true,"code":400,"type":"bad request","message":"display_name is required, at most 255 characters"}}`},
 			{name: "DisplayNameOf256Characters_400_LimitUnverified", method: "POST", path: "/api/1/users/{user}/otp_devices", auth: manage,
-				body: `{"factor_id":1,"display_name":"` + strings.Repeat("é", 256) + `"}`,
+				body:       `{"factor_id":1,"display_name":"` + strings.Repeat("é", 256) + `"}`,
 				wantStatus: 400, want: `{"status":{"error":true,"code":400,"type":"bad request","message":"display_name is required, at most 255 characters"}}`},
 		})
 	})

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -48,3 +50,73 @@ func markConnectUnary(r *http.Request) {
 		r.Header.Set("Connect-Protocol-Version", "1")
 	}
 }
+
+// serveGRPCWeb serves a gRPC-Web call through next (vanguard), and
+// gRPC-Web's text mode too (application/grpc-web-text: the same frames,
+// base64-encoded both ways), which grpc-web's JavaScript client uses by
+// default and improbable-eng's wrapper (which serves ZITADEL's v1 services
+// over gRPC-Web) accepts; vanguard speaks the binary mode only.
+func serveGRPCWeb(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	const text = "application/grpc-web-text"
+	ct := strings.ToLower(r.Header.Get("Content-Type"))
+	if !strings.HasPrefix(ct, text) {
+		next.ServeHTTP(w, r)
+		return
+	}
+	r.Header.Set("Content-Type", "application/grpc-web"+ct[len(text):])
+	r.Header.Del("Content-Length")
+	r.ContentLength = -1
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{base64.NewDecoder(base64.StdEncoding, r.Body), r.Body}
+	tw := &textResponse{ResponseWriter: w}
+	defer tw.end()
+	next.ServeHTTP(tw, r)
+}
+
+// textResponse base64-encodes a gRPC-Web answer. Each flush ends the
+// encoding with its padding and starts a new one, as improbable-eng's
+// wrapper does, so what a client has received always decodes.
+type textResponse struct {
+	http.ResponseWriter
+	enc         io.WriteCloser
+	wroteHeader bool
+}
+
+func (t *textResponse) WriteHeader(code int) {
+	if t.wroteHeader {
+		return
+	}
+	t.wroteHeader = true
+	h := t.Header()
+	if ct := h.Get("Content-Type"); strings.HasPrefix(ct, "application/grpc-web") {
+		h.Set("Content-Type", "application/grpc-web-text"+strings.TrimPrefix(ct, "application/grpc-web"))
+	}
+	h.Del("Content-Length")
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *textResponse) Write(p []byte) (int, error) {
+	t.WriteHeader(http.StatusOK)
+	if t.enc == nil {
+		t.enc = base64.NewEncoder(base64.StdEncoding, t.ResponseWriter)
+	}
+	return t.enc.Write(p)
+}
+
+func (t *textResponse) Flush() {
+	t.end()
+	if f, ok := t.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (t *textResponse) end() {
+	if t.enc != nil {
+		_ = t.enc.Close() // writes the padding; a write error shows on the connection
+		t.enc = nil
+	}
+}
+
+func (t *textResponse) Unwrap() http.ResponseWriter { return t.ResponseWriter }

@@ -290,7 +290,7 @@ func (s *Server) buildTransports(ctx context.Context) error {
 			s.grpc.ServeHTTP(w, r)
 		case strings.HasPrefix(ct, "application/grpc-web") && transcoders[svc] != nil:
 			r.Header.Set(api.HeaderTransport, "grpc-web")
-			transcoders[svc].ServeHTTP(w, r)
+			serveGRPCWeb(w, r, transcoders[svc])
 		case r.Method == http.MethodPost && transcoders[svc] != nil:
 			markConnectUnary(r)
 			r.Header.Set(api.HeaderTransport, "connect")

@@ -103,4 +103,25 @@ func TestGRPCWebTextMode(t *testing.T) {
 			}
 		})
 	}
+
+	// A body that is not base64 is the caller's error, InvalidArgument (the
+	// transport had made a read error of it: Unavailable); a request sent in
+	// several padded pieces decodes.
+	for _, body := range []string{"!!!!", "QUJD=", "QQ=A"} {
+		res, raw := e.send(t, http.MethodPost, mgmtSvc+"GetLoginPolicy", http.Header{
+			"Content-Type": {"application/grpc-web-text"}, "Authorization": {"Bearer " + e.admin},
+		}, []byte(body))
+		if res.StatusCode != http.StatusOK || res.Header.Get("Grpc-Status") != "3" || len(raw) != 0 {
+			t.Errorf("body %q: HTTP %d, grpc-status %q, body %q; want 200, grpc-status 3, no body", body, res.StatusCode, res.Header.Get("Grpc-Status"), raw)
+		}
+	}
+	msg, _ := proto.Marshal(&mgmt.RemoveSecondFactorFromLoginPolicyRequest{Type: sfOTP})
+	frame := append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...)
+	pieces := base64.StdEncoding.EncodeToString(frame[:4]) + base64.StdEncoding.EncodeToString(frame[4:])
+	res, _ := e.send(t, http.MethodPost, mgmtSvc+"RemoveSecondFactorFromLoginPolicy", http.Header{
+		"Content-Type": {"application/grpc-web-text"}, "Authorization": {"Bearer " + e.admin},
+	}, []byte(pieces))
+	if got := res.Header.Get("Grpc-Status"); got != "5" {
+		t.Errorf("a request in two padded pieces (%q): grpc-status %q, want 5 (the call ran: the policy lacks the factor)", pieces, got)
+	}
 }

@@ -1,14 +1,19 @@
 package server
 
 import (
+	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/vanguard"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -63,13 +68,27 @@ func serveGRPCWeb(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		next.ServeHTTP(w, r)
 		return
 	}
+	// A gRPC-Web call is unary or server-streaming: its request is one
+	// message, limited by the guard (MaxBodyBytes), so it is read whole and
+	// a body that is not base64 is answered here, as InvalidArgument, not
+	// as the read error the transport would make of it.
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			grpcWebTextStatus(w, ct, codes.ResourceExhausted, "request body too large (limit "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes)")
+		}
+		return // otherwise the client is gone
+	}
+	frames, ok := decodeBase64Pieces(raw)
+	if !ok {
+		grpcWebTextStatus(w, ct, codes.InvalidArgument, "the request is not base64 (gRPC-Web text mode)")
+		return
+	}
 	r.Header.Set("Content-Type", "application/grpc-web"+ct[len(text):])
-	r.Header.Del("Content-Length")
-	r.ContentLength = -1
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{base64.NewDecoder(base64.StdEncoding, r.Body), r.Body}
+	r.Header.Set("Content-Length", strconv.Itoa(len(frames)))
+	r.ContentLength = int64(len(frames))
+	r.Body = io.NopCloser(bytes.NewReader(frames))
 	tw := &textResponse{ResponseWriter: w}
 	defer tw.end()
 	next.ServeHTTP(tw, r)
@@ -120,3 +139,38 @@ func (t *textResponse) end() {
 }
 
 func (t *textResponse) Unwrap() http.ResponseWriter { return t.ResponseWriter }
+
+// decodeBase64Pieces decodes standard base64 that may be several padded
+// pieces one after the other (what a client that encodes each chunk it
+// sends produces): every piece is whole groups of four characters.
+func decodeBase64Pieces(b []byte) ([]byte, bool) {
+	if len(b)%4 != 0 {
+		return nil, false
+	}
+	out := make([]byte, 0, len(b)/4*3)
+	for len(b) > 0 {
+		end := len(b)
+		if i := bytes.IndexByte(b, '='); i >= 0 { // a piece ends with its padding
+			end = i + 1
+			for end < len(b) && b[end] == '=' {
+				end++
+			}
+		}
+		n, err := base64.StdEncoding.Decode(out[len(out):cap(out)], b[:end])
+		if err != nil {
+			return nil, false
+		}
+		out, b = out[:len(out)+n], b[end:]
+	}
+	return out, true
+}
+
+// grpcWebTextStatus answers a gRPC-Web text call with a status only (a
+// trailers-only answer: the status in the headers, no body).
+func grpcWebTextStatus(w http.ResponseWriter, ctype string, code codes.Code, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Grpc-Status", strconv.Itoa(int(code)))
+	h.Set("Grpc-Message", url.PathEscape(msg))
+	w.WriteHeader(http.StatusOK)
+}

@@ -2,9 +2,14 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
+
+	"connectrpc.com/connect"
+
+	userv2 "github.com/factorgate/factorgate/gen/zitadel/user/v2"
 )
 
 // connectError is connect-go's error body.
@@ -21,15 +26,18 @@ func TestConnectBodyThatDoesNotDecodeIsInvalidArgument(t *testing.T) {
 	e := mustRunServer(t)
 	user := e.newHuman(e.org)
 	before := len(e.factors(user))
-	for _, c := range []struct{ name, path, body string }{
-		{"syntax error", "/zitadel.user.v2.UserService/RemoveTOTP", `{bad`},
-		{"a number for a string", "/zitadel.user.v2.UserService/RemoveTOTP", `{"userId":1}`},
-		{"a list for the message", "/zitadel.user.v2.UserService/RegisterTOTP", `[]`},
-		{"v1 service", "/zitadel.management.v1.ManagementService/RemoveHumanAuthFactorOTP", `{"userId":{}}`},
+	for _, c := range []struct{ name, path, ctype, body string }{
+		{"syntax error", "/zitadel.user.v2.UserService/RemoveTOTP", "application/json", `{bad`},
+		{"a number for a string", "/zitadel.user.v2.UserService/RemoveTOTP", "application/json", `{"userId":1}`},
+		{"a list for the message", "/zitadel.user.v2.UserService/RegisterTOTP", "application/json", `[]`},
+		{"v1 service", "/zitadel.management.v1.ManagementService/RemoveHumanAuthFactorOTP", "application/json", `{"userId":{}}`},
+		// grpc-go had answered Internal (HTTP 500) for these.
+		{"not protobuf", "/zitadel.user.v2.UserService/RemoveTOTP", "application/proto", "\xff\xfe\x00garbage"},
+		{"a truncated field", "/zitadel.user.v2.UserService/RemoveTOTP", "application/proto", "\x0a\x10abc"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res, raw := e.send(t, http.MethodPost, c.path, http.Header{
-				"Authorization": {"Bearer " + e.admin}, "Content-Type": {"application/json"}, "Connect-Protocol-Version": {"1"},
+				"Authorization": {"Bearer " + e.admin}, "Content-Type": {c.ctype}, "Connect-Protocol-Version": {"1"},
 			}, []byte(c.body))
 			var ce connectError
 			if err := json.Unmarshal(raw, &ce); err != nil || res.StatusCode != http.StatusBadRequest || ce.Code != "invalid_argument" || ce.Message == "" {
@@ -82,5 +90,27 @@ func TestConnectAnswerLeavesUnsetFieldsOut(t *testing.T) {
 	}
 	if err := json.Unmarshal(raw, &body); err != nil || body.Policy == nil {
 		t.Fatalf("answer %s: no policy (%v)", raw, err)
+	}
+}
+
+// Connect with the binary encoding (connect-go's default) works as with
+// JSON: the one port decodes the request and hands it on.
+func TestConnectWithTheProtoEncoding(t *testing.T) {
+	e := mustRunServer(t)
+	user := e.newHuman(e.org)
+	e.enrollTOTP(user)
+	c := connect.NewClient[userv2.RemoveTOTPRequest, userv2.RemoveTOTPResponse](http.DefaultClient, e.base+"/zitadel.user.v2.UserService/RemoveTOTP")
+	req := connect.NewRequest(&userv2.RemoveTOTPRequest{UserId: user})
+	req.Header().Set("Authorization", "Bearer "+e.admin)
+	res, err := c.CallUnary(context.Background(), req)
+	if err != nil || res.Msg.GetDetails().GetSequence() == 0 {
+		t.Fatalf("RemoveTOTP over Connect (proto): %v, %v", res, err)
+	}
+	if fs := e.factors(user); len(fs) != 0 {
+		t.Errorf("factors after the removal: %v", fs)
+	}
+	_, err = c.CallUnary(context.Background(), req)
+	if connect.CodeOf(err) != connect.CodeNotFound {
+		t.Errorf("a second removal: %v, want not_found", err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/vanguard"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -40,6 +42,48 @@ func (c connectJSON) Unmarshal(data []byte, msg proto.Message) error {
 			fmt.Errorf("unmarshal into %s: %w", msg.ProtoReflect().Descriptor().FullName(), err))
 	}
 	return nil
+}
+
+// connectProto is the proto codec of the one port's Connect calls: a
+// request that does not decode is invalid_argument, as connect-go answers
+// it.
+type connectProto struct{ *vanguard.ProtoCodec }
+
+func newConnectProto(res vanguard.TypeResolver) vanguard.Codec {
+	return connectProto{vanguard.NewProtoCodec(res)}
+}
+
+func (c connectProto) Unmarshal(data []byte, msg proto.Message) error {
+	if err := c.ProtoCodec.Unmarshal(data, msg); err != nil {
+		return connect.NewError(connect.CodeInvalidArgument,
+			fmt.Errorf("unmarshal into %s: %w", msg.ProtoReflect().Descriptor().FullName(), err))
+	}
+	return nil
+}
+
+// connectTargetCodec is the proto encoding under another name, in which
+// vanguard hands the one port's Connect calls to the gRPC server: with a
+// name other than the client's, vanguard decodes each request (connectProto,
+// connectJSON) instead of passing its bytes through.
+const connectTargetCodec = "factorgate-proto"
+
+// targetProto is connectTargetCodec on vanguard's side.
+type targetProto struct{ *vanguard.ProtoCodec }
+
+func newTargetProto(res vanguard.TypeResolver) vanguard.Codec {
+	return targetProto{vanguard.NewProtoCodec(res)}
+}
+
+func (targetProto) Name() string { return connectTargetCodec }
+
+// grpcTargetProto is connectTargetCodec on the gRPC server's side: grpc-go's
+// own proto codec under the other name.
+type grpcTargetProto struct{ encoding.CodecV2 }
+
+func (grpcTargetProto) Name() string { return connectTargetCodec }
+
+func init() {
+	encoding.RegisterCodecV2(grpcTargetProto{encoding.GetCodecV2(grpcproto.Name)})
 }
 
 // markConnectUnary marks a POST to an RPC path that carries a unary

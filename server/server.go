@@ -240,15 +240,26 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	// transcoder per service: vanguard also derives REST routes from the
 	// http annotations, and ZITADEL's v1 services share relative paths
 	// (REST itself is grpc-gateway's job, mounted under each prefix).
-	transcoders := map[string]http.Handler{}
+	// Connect calls get transcoders of their own, which send the gRPC server
+	// the proto encoding under another name (connectTargetCodec): vanguard
+	// then decodes every Connect request itself, and a body that does not
+	// decode is invalid_argument, as connect-go answers it, instead of the
+	// Internal that grpc-go makes of it (HTTP 500). gRPC-Web calls keep the
+	// pass-through of their bytes.
+	transcoders, connectTranscoders := map[string]http.Handler{}, map[string]http.Handler{}
 	for name := range s.grpc.GetServiceInfo() {
-		t, err := vanguard.NewTranscoder([]*vanguard.Service{vanguard.NewService(name, s.grpc)},
-			vanguard.WithDefaultServiceOptions(vanguard.WithTargetCodecs(vanguard.CodecProto), vanguard.WithTargetProtocols(vanguard.ProtocolGRPC)),
-			vanguard.WithCodec(newConnectJSON))
-		if err != nil {
-			return fmt.Errorf("grpc-web %s: %w", name, err)
+		for _, t := range []struct {
+			into   map[string]http.Handler
+			target string
+		}{{transcoders, vanguard.CodecProto}, {connectTranscoders, connectTargetCodec}} {
+			h, err := vanguard.NewTranscoder([]*vanguard.Service{vanguard.NewService(name, s.grpc)},
+				vanguard.WithDefaultServiceOptions(vanguard.WithTargetCodecs(t.target), vanguard.WithTargetProtocols(vanguard.ProtocolGRPC)),
+				vanguard.WithCodec(newConnectJSON), vanguard.WithCodec(newConnectProto), vanguard.WithCodec(newTargetProto))
+			if err != nil {
+				return fmt.Errorf("grpc-web %s: %w", name, err)
+			}
+			t.into[name] = h
 		}
-		transcoders[name] = t
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok") })
@@ -291,10 +302,10 @@ func (s *Server) buildTransports(ctx context.Context) error {
 		case strings.HasPrefix(ct, "application/grpc-web") && transcoders[svc] != nil:
 			r.Header.Set(api.HeaderTransport, "grpc-web")
 			serveGRPCWeb(w, r, transcoders[svc])
-		case r.Method == http.MethodPost && transcoders[svc] != nil:
+		case r.Method == http.MethodPost && connectTranscoders[svc] != nil:
 			markConnectUnary(r)
 			r.Header.Set(api.HeaderTransport, "connect")
-			transcoders[svc].ServeHTTP(w, r)
+			connectTranscoders[svc].ServeHTTP(w, r)
 		default:
 			mux.ServeHTTP(w, r)
 		}

@@ -203,11 +203,23 @@ func isTokenPath(path string) bool {
 const druidCreatePath = "/activityid/v1/mfa/create"
 
 // refuse answers a request the server refuses before routing it (413, 429,
-// 400) in the error body of the route that owns the path (api.Route's
+// 400): a call to an RPC path in its protocol's terms (gRPC-Web, Connect),
+// otherwise in the error body of the route that owns the path (api.Route's
 // Refuse: OneLogin's envelopes, DruID's, OAuth's on the token endpoints),
 // and otherwise in the gRPC-gateway status body (ZITADEL's).
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, code codes.Code, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
+	if svc := rpcService(r.URL.Path); r.Method == http.MethodPost && strings.Contains(svc, ".") { // a proto service's full name
+		// An RPC path: a gRPC-Web call gets a gRPC status, a Connect call
+		// Connect's error body (native gRPC is never refused here).
+		if ct := strings.ToLower(r.Header.Get("Content-Type")); strings.HasPrefix(ct, "application/grpc-web") {
+			grpcWebStatus(w, r.Header.Get("Content-Type"), code, msg)
+			return
+		} else if !strings.HasPrefix(ct, "application/grpc") {
+			connectStatus(w, code, msg)
+			return
+		}
+	}
 	var owner *api.Route
 	for i, rt := range s.refusers {
 		if (r.URL.Path == rt.Prefix || strings.HasPrefix(r.URL.Path, rt.Prefix+"/")) && (owner == nil || len(rt.Prefix) > len(owner.Prefix)) {

@@ -316,3 +316,35 @@ func TestRequestTimeoutEndsTheRequestWithDeadlineExceeded(t *testing.T) {
 		}
 	}
 }
+
+// The same refusal over Connect and gRPC-Web is in the call's protocol:
+// Connect's error body (resource_exhausted, which Connect answers with
+// HTTP 429), a gRPC-Web status (grpc-status 8 in the headers of an HTTP
+// 200). It had been the REST gateway's body.
+func TestBodyDeclaredTooLargeOverConnectAndGRPCWeb(t *testing.T) {
+	e := mustRunServer(t, smallLimits)
+	user := e.newHuman(e.org)
+	e.enrollTOTP(user)
+	huge := strings.Repeat("x", 8<<10)
+	for _, c := range []struct {
+		ctype      string
+		status     int
+		grpcStatus string
+		body       string
+	}{
+		{"application/json", http.StatusTooManyRequests, "", `"code":"resource_exhausted"`},
+		{"application/proto", http.StatusTooManyRequests, "", `"code":"resource_exhausted"`},
+		{"application/grpc-web+proto", http.StatusOK, "8", ""},
+		{"application/grpc-web-text", http.StatusOK, "8", ""},
+	} {
+		res, raw := e.send(t, http.MethodPost, "/zitadel.user.v2.UserService/RemoveTOTP", http.Header{
+			"Content-Type": {c.ctype}, "Connect-Protocol-Version": {"1"}, "Authorization": {"Bearer " + e.admin},
+		}, []byte(huge))
+		if res.StatusCode != c.status || res.Header.Get("Grpc-Status") != c.grpcStatus || !strings.Contains(string(raw), c.body) {
+			t.Errorf("%s: HTTP %d, grpc-status %q, body %s; want %d, %q, %s", c.ctype, res.StatusCode, res.Header.Get("Grpc-Status"), raw, c.status, c.grpcStatus, c.body)
+		}
+	}
+	if fs := e.factors(user); len(fs) != 1 {
+		t.Errorf("the refused removals removed something: %v", fs)
+	}
+}

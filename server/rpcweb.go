@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -120,13 +121,13 @@ func serveGRPCWeb(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			grpcWebTextStatus(w, ct, codes.ResourceExhausted, "request body too large (limit "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes)")
+			grpcWebStatus(w, ct, codes.ResourceExhausted, "request body too large (limit "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes)")
 		}
 		return // otherwise the client is gone
 	}
 	frames, ok := decodeBase64Pieces(raw)
 	if !ok {
-		grpcWebTextStatus(w, ct, codes.InvalidArgument, "the request is not base64 (gRPC-Web text mode)")
+		grpcWebStatus(w, ct, codes.InvalidArgument, "the request is not base64 (gRPC-Web text mode)")
 		return
 	}
 	r.Header.Set("Content-Type", "application/grpc-web"+ct[len(text):])
@@ -209,12 +210,30 @@ func decodeBase64Pieces(b []byte) ([]byte, bool) {
 	return out, true
 }
 
-// grpcWebTextStatus answers a gRPC-Web text call with a status only (a
+// grpcWebStatus answers a gRPC-Web call with a status only (a
 // trailers-only answer: the status in the headers, no body).
-func grpcWebTextStatus(w http.ResponseWriter, ctype string, code codes.Code, msg string) {
+func grpcWebStatus(w http.ResponseWriter, ctype string, code codes.Code, msg string) {
 	h := w.Header()
 	h.Set("Content-Type", ctype)
 	h.Set("Grpc-Status", strconv.Itoa(int(code)))
 	h.Set("Grpc-Message", url.PathEscape(msg))
 	w.WriteHeader(http.StatusOK)
+}
+
+// connectStatus answers a Connect call with Connect's error body and the
+// HTTP status Connect gives the code.
+func connectStatus(w http.ResponseWriter, code codes.Code, msg string) {
+	status := http.StatusInternalServerError
+	switch code {
+	case codes.InvalidArgument:
+		status = http.StatusBadRequest
+	case codes.ResourceExhausted:
+		status = http.StatusTooManyRequests
+	case codes.Unavailable:
+		status = http.StatusServiceUnavailable
+	}
+	body, _ := json.Marshal(map[string]string{"code": connect.Code(code).String(), "message": msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }

@@ -63,6 +63,12 @@ func TestRESTRoutingErrors(t *testing.T) {
 		{"unknown v2 path", http.MethodGet, "/v2/nothing/here", 404, codes.NotFound, "Not Found"},
 		{"unknown root path", http.MethodGet, "/definitely-not-an-api", 404, codes.NotFound, "Not Found"},
 		{"RPC path with GET", http.MethodGet, "/zitadel.management.v1.ManagementService/GetLoginPolicy", 404, codes.NotFound, "Not Found"},
+		// A prefix alone is the gateway's 404, not a redirect to prefix/.
+		{"management prefix alone", http.MethodGet, "/management/v1", 404, codes.NotFound, "Not Found"},
+		{"auth prefix alone", http.MethodGet, "/auth/v1", 404, codes.NotFound, "Not Found"},
+		{"admin prefix alone", http.MethodGet, "/admin/v1", 404, codes.NotFound, "Not Found"},
+		{"v2 prefix alone", http.MethodGet, "/v2", 404, codes.NotFound, "Not Found"},
+		{"v2beta prefix alone", http.MethodGet, "/v2beta", 404, codes.NotFound, "Not Found"},
 	}
 	for _, c := range cases {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {

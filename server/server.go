@@ -285,6 +285,12 @@ func (s *Server) buildTransports(ctx context.Context) error {
 				h = http.StripPrefix(r.Prefix, h)
 			}
 			mux.Handle(r.Prefix+"/", h)
+			// The prefix alone is the prefix's root, so that it gets the
+			// dialect's answer (a 404) instead of ServeMux's redirect.
+			mux.Handle(r.Prefix, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				req.URL.Path, req.URL.RawPath = req.URL.Path+"/", ""
+				h.ServeHTTP(w, req)
+			}))
 			if r.Prefix == "/v2" {
 				fallback = r.Handler // unknown paths get the gateway's JSON 404
 			}

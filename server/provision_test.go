@@ -206,18 +206,19 @@ func TestAddHumanUserValidation(t *testing.T) {
 				})
 			}
 
-			// A phone must be a number (E.164, spaces, dashes, dots and
-			// brackets allowed), as ZITADEL's PHONE-so0wa says; it is
-			// stored in E.164, and a refused person takes no username.
+			// A phone must be a number, as ZITADEL's PHONE-so0wa says
+			// (libphonenumber's parse, Switzerland the region of a national
+			// number); it is stored in E.164, and a refused person takes no
+			// username.
 			phone := func(number string) *userv2.AddHumanUserRequest {
 				r := humanReq("phone-"+tr.name, "")
 				r.Phone = &userv2.SetHumanPhone{Phone: number, Verification: &userv2.SetHumanPhone_IsVerified{IsVerified: true}}
 				return r
 			}
-			for _, bad := range []string{"abc", "+41 79 abc", "0791234567", "+1234", "+12345678901234567"} {
+			for _, bad := range []string{"abc", "not a number", "1", "++41"} {
 				e.mustCall(t, tr, addHumanUser(phone(bad)), e.admin, "", failure(codes.InvalidArgument, 400, "Phone is invalid", "PHONE-so0wa"))
 			}
-			got := e.mustCall(t, tr, addHumanUser(phone("+41 (79) 123-45.67")), e.admin, "", success)
+			got := e.mustCall(t, tr, addHumanUser(phone("079 123 45 67")), e.admin, "", success) // national: Switzerland
 			user := got.resp.(*userv2.AddHumanUserResponse).GetUserId()
 			e.addOTP(user, mfa.FactorOTPSMS)
 			if fs, err := e.core.ListUserFactors(e.ctx, "", user); err != nil || len(fs) != 1 || fs[0].Contact != "+41791234567" {

@@ -8,6 +8,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // The authenticator calls of the v3alpha resource API
@@ -325,30 +327,22 @@ func otpCodeContext(kind FactorKind, userID, factorID string) string {
 	return "otp-registration:" + string(kind) + ":" + userID + ":" + factorID
 }
 
-// normalizePhone accepts a number in international form (+<country code>
-// <number>, 8 to 15 digits) with optional spaces, dashes, dots, slashes and
-// parentheses, and returns it as E.164 (+41791234567). Without a default
-// region a national number cannot be placed, so it is refused.
+// normalizePhone returns a phone number as E.164 (+41791234567), or
+// ErrInvalidPhone when it is not one.
 func normalizePhone(phone string) (string, error) {
-	var b strings.Builder
-	for i, r := range strings.TrimSpace(phone) {
-		switch {
-		case r == '+' && i == 0:
-			b.WriteRune(r)
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case strings.ContainsRune(" -./()", r):
-		default:
-			return "", ErrInvalidPhone
-		}
-	}
-	out := b.String()
-	digits := strings.TrimPrefix(out, "+")
-	if !strings.HasPrefix(out, "+") || len(digits) < 8 || len(digits) > 15 || digits[0] == '0' {
+	// As ZITADEL normalizes a phone: libphonenumber's parse with
+	// Switzerland as the region of a number without a country code, then
+	// E.164.
+	n, err := phonenumbers.Parse(strings.TrimSpace(phone), phoneDefaultRegion)
+	if err != nil {
 		return "", ErrInvalidPhone
 	}
-	return out, nil
+	return phonenumbers.Format(n, phonenumbers.E164), nil
 }
+
+// phoneDefaultRegion is ZITADEL's region for a phone number written
+// without its country code.
+const phoneDefaultRegion = "CH"
 
 // normalizeEmail accepts a bare address (no display name).
 func normalizeEmail(email string) (string, error) {

@@ -196,11 +196,15 @@ func validUTF8(u *url.URL) bool {
 // another request that proves a password (limited per address the same way).
 func isTokenPath(path string) bool {
 	return strings.HasPrefix(path, "/oauth2/") || strings.HasPrefix(path, "/oauth/v2/") || strings.HasPrefix(path, "/auth/oauth2/") ||
-		path == druidCreatePath // checks a person's password, as the password grant does
+		path == druidCreatePath || path == druidCreateRPC // check a person's password, as the password grant does
 }
 
-// druidCreatePath is DruID's mfa/create, which carries a person's password.
-const druidCreatePath = "/activityid/v1/mfa/create"
+// DruID's mfa/create carries a person's password: its REST path, and the
+// same call on the one port's RPC path (gRPC, gRPC-Web, Connect).
+const (
+	druidCreatePath = "/activityid/v1/mfa/create"
+	druidCreateRPC  = "/factorgate.druid.v1.MFAService/CreateMFAChannel"
+)
 
 // refuse answers a request the server refuses before routing it (413, 429,
 // 400): a call to an RPC path in its protocol's terms (gRPC-Web, Connect),

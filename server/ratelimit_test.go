@@ -140,6 +140,7 @@ func TestTokenEndpointsAnswer429PerRemoteAddress(t *testing.T) {
 		{"/auth/oauth2/v2/token", "application/json", `{"grant_type":"client_credentials"}`, `"code":429`},
 		{"/auth/oauth2/token", "application/json", `{"grant_type":"client_credentials"}`, `"status":{"error":true,"code":429,"type":"Too Many Requests"`},
 		{"/activityid/v1/mfa/create", "application/json", `{}`, `"status":429`}, // carries a password
+		{"/factorgate.druid.v1.MFAService/CreateMFAChannel", "application/json", `{}`, `"code":"resource_exhausted"`}, // the same call over Connect
 	} {
 		code, h, body := e.post(t, "POST", c.path, c.ctype, "", c.body)
 		if code != http.StatusTooManyRequests || !strings.Contains(body, c.want) {
@@ -268,6 +269,12 @@ func TestDruidCreatePasswordChecksAreLimitedPerUsername(t *testing.T) {
 	code, h, env := e.druidCreate(druidHeaders(app, nil), druidCreateBody(name, "SMS", nil))
 	if code != http.StatusTooManyRequests || env.Result.Status != http.StatusTooManyRequests {
 		t.Fatalf("the right password past the burst: %d %+v, want 429 in the result envelope", code, env.Result)
+	}
+	// The username in other letter cases is the same person, and the same bucket.
+	for _, n := range []string{strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:]} {
+		if code, _, env := e.druidCreate(druidHeaders(app, nil), druidCreateBody(n, "SMS", nil)); code != http.StatusTooManyRequests {
+			t.Errorf("the right password as %q past the burst: %d %+v, want 429", n, code, env.Result)
+		}
 	}
 	wantRetryAfter(t, h)
 	if fs := e.factors(user); len(fs) != 0 {

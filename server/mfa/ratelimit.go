@@ -3,6 +3,7 @@ package mfa
 import (
 	"errors"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -160,8 +161,13 @@ func (l *Limiter) wait(b *rate.Limiter, now time.Time) time.Duration {
 	return time.Duration(missing / float64(l.limit) * float64(time.Second))
 }
 
-// allowGrant takes a grant token for identity.
+// allowGrant takes a grant token for identity. A username counts as its
+// claim does, case-insensitively: "Ada" and "ADA" are one person and share
+// one bucket.
 func (s *Service) allowGrant(kind, identity string) error {
+	if kind == "user" {
+		identity = strings.ToLower(identity)
+	}
 	if ok, after := s.grants.Allow(kind + ":" + identity); !ok {
 		return limited(ErrRateLimited, after)
 	}

@@ -139,7 +139,7 @@ func TestTokenEndpointsAnswer429PerRemoteAddress(t *testing.T) {
 		{"/oauth2/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", `"error":"temporarily_unavailable"`},
 		{"/auth/oauth2/v2/token", "application/json", `{"grant_type":"client_credentials"}`, `"code":429`},
 		{"/auth/oauth2/token", "application/json", `{"grant_type":"client_credentials"}`, `"status":{"error":true,"code":429,"type":"Too Many Requests"`},
-		{"/activityid/v1/mfa/create", "application/json", `{}`, `"status":429`}, // carries a password
+		{"/activityid/v1/mfa/create", "application/json", `{}`, `"status":429`},                                       // carries a password
 		{"/factorgate.druid.v1.MFAService/CreateMFAChannel", "application/json", `{}`, `"code":"resource_exhausted"`}, // the same call over Connect
 	} {
 		code, h, body := e.post(t, "POST", c.path, c.ctype, "", c.body)

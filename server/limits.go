@@ -213,7 +213,7 @@ const (
 // and otherwise in the gRPC-gateway status body (ZITADEL's).
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, code codes.Code, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
-	if svc := rpcService(r.URL.Path); r.Method == http.MethodPost && strings.Contains(svc, ".") { // a proto service's full name
+	if r.Method == http.MethodPost && s.services[rpcService(r.URL.Path)] {
 		// An RPC path: a gRPC-Web call gets a gRPC status, a Connect call
 		// Connect's error body (native gRPC is never refused here).
 		if ct := strings.ToLower(r.Header.Get("Content-Type")); strings.HasPrefix(ct, "application/grpc-web") {

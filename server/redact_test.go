@@ -19,6 +19,7 @@ func TestTheDatabaseSettingIsShownWithoutItsPassword(t *testing.T) {
 		"mysql://fg:" + secret + "@db/fg",
 		"mysql://db/fg?sslmode=disable&password=" + secret,
 		"host=db user=fg password=" + secret,
+		"mysql://fg:1234/" + secret + "@db/fg", // not user info to Go's URL parser (a port, then a path)
 	} {
 		cfg := testConfig(t)
 		cfg.DB = db

@@ -54,8 +54,9 @@ type Server struct {
 	health   *health.Server
 	http     *http.Server
 	listener net.Listener
-	grpcLn   net.Listener // the native gRPC listener (Config.GRPCAddr)
-	refusers []api.Route  // the routes that answer the limits' refusals in a body of their own
+	grpcLn   net.Listener    // the native gRPC listener (Config.GRPCAddr)
+	refusers []api.Route     // the routes that answer the limits' refusals in a body of their own
+	services map[string]bool // the gRPC services the one port serves, by full name
 	boot     mfa.BootstrapResult
 	patFile  string
 	notify   *dispatcher // nil without webhooks
@@ -247,7 +248,9 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	// Internal that grpc-go makes of it (HTTP 500). gRPC-Web calls keep the
 	// pass-through of their bytes.
 	transcoders, connectTranscoders := map[string]http.Handler{}, map[string]http.Handler{}
+	s.services = map[string]bool{}
 	for name := range s.grpc.GetServiceInfo() {
+		s.services[name] = true
 		for _, t := range []struct {
 			into   map[string]http.Handler
 			target string
@@ -575,7 +578,9 @@ func redactDB(db string) string {
 		return db
 	}
 	u, err := url.Parse(db)
-	if err != nil || u.Scheme == "" || u.Opaque != "" {
+	if err != nil || u.Scheme == "" || u.Opaque != "" || (u.User == nil && strings.Contains(db, "@")) {
+		// (The last: an @ that the URL parser did not take for the end of
+		// user info, which pgx may, as in postgres://u:12/34@host/db.)
 		if scheme, _, ok := strings.Cut(db, "://"); ok && !strings.ContainsAny(scheme, " =@") {
 			return scheme + "://…"
 		}

@@ -5,7 +5,9 @@
 -- domain writes one with every org.member.added event; the trigger writes
 -- it for every other writer of the database too (an older binary during a
 -- rolling upgrade, an operator's SQL), and the INSERT below for the events
--- stored before this migration.
+-- stored before this migration. The member is the payload's "userId" (that
+-- exact key); a payload that is not JSON names no member, and neither
+-- stops a write nor this migration.
 CREATE TRIGGER events_org_member_added AFTER INSERT ON events
 WHEN NEW.aggregate_type = 'org' AND NEW.type = 'org.member.added' AND json_valid(CAST(NEW.payload AS TEXT))
 BEGIN

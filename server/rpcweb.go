@@ -38,11 +38,17 @@ func newConnectJSON(res vanguard.TypeResolver) vanguard.Codec {
 }
 
 func (c connectJSON) Unmarshal(data []byte, msg proto.Message) error {
-	if err := c.JSONCodec.Unmarshal(data, msg); err != nil {
-		return connect.NewError(connect.CodeInvalidArgument,
-			fmt.Errorf("unmarshal into %s: %w", msg.ProtoReflect().Descriptor().FullName(), err))
+	return undecodable(msg, c.JSONCodec.Unmarshal(data, msg))
+}
+
+// undecodable makes a request's decoding error invalid_argument, with
+// connect-go's wording.
+func undecodable(msg proto.Message, err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	return connect.NewError(connect.CodeInvalidArgument,
+		fmt.Errorf("unmarshal into %s: %w", msg.ProtoReflect().Descriptor().FullName(), err))
 }
 
 // connectProto is the proto codec of the one port's Connect calls: a
@@ -55,11 +61,7 @@ func newConnectProto(res vanguard.TypeResolver) vanguard.Codec {
 }
 
 func (c connectProto) Unmarshal(data []byte, msg proto.Message) error {
-	if err := c.ProtoCodec.Unmarshal(data, msg); err != nil {
-		return connect.NewError(connect.CodeInvalidArgument,
-			fmt.Errorf("unmarshal into %s: %w", msg.ProtoReflect().Descriptor().FullName(), err))
-	}
-	return nil
+	return undecodable(msg, c.ProtoCodec.Unmarshal(data, msg))
 }
 
 // connectTargetCodec is the proto encoding under another name, in which

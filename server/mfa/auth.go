@@ -450,8 +450,7 @@ func (s *Service) checkHoldsWhatTargetHolds(ctx context.Context, target *userSta
 	if err != nil {
 		return err
 	}
-	callerInstance := in.Members[p.UserID]
-	if !holdsAll(callerInstance, in.Members[target.ID]) {
+	if !holdsAll(in.Members[p.UserID], in.Members[target.ID]) {
 		return ErrNoPermissionCmd
 	}
 	orgs := []string{target.Owner}
@@ -472,7 +471,11 @@ func (s *Service) checkHoldsWhatTargetHolds(ctx context.Context, target *userSta
 		if org == nil {
 			continue
 		}
-		if !holdsAll(append(slices.Clone(callerInstance), org.Members[p.UserID]...), org.Members[target.ID]) {
+		caller, err := s.rolesIn(ctx, p.UserID, org) // instance roles and roles in org
+		if err != nil {
+			return err
+		}
+		if !holdsAll(caller, org.Members[target.ID]) {
 			return ErrNoPermissionCmd
 		}
 	}

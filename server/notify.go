@@ -168,8 +168,14 @@ func newDispatcher(cfg Config, core *mfa.Service, log *slog.Logger) *dispatcher 
 		now:  now,
 		core: core, log: log, hooks: cfg.Webhooks, secret: []byte(cfg.WebhookSecret), node: cfg.Node,
 		poll: cfg.WebhookPoll, backoff: cfg.WebhookBackoff, maxWait: cfg.WebhookMaxBackoff,
-		lease:  cfg.WebhookTimeout*time.Duration(len(cfg.Webhooks)) + 30*time.Second,
-		client: &http.Client{Timeout: cfg.WebhookTimeout},
+		lease: cfg.WebhookTimeout*time.Duration(len(cfg.Webhooks)) + 30*time.Second,
+		// A redirect is not followed: the client would resend the signed
+		// request as a GET without its body, perhaps to another host, and
+		// count that answer. A 3xx is a failed attempt, retried.
+		client: &http.Client{
+			Timeout:       cfg.WebhookTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "factorgate_webhook_attempts_total",
 			Help: "Webhook requests made for notifications, by outcome (2xx, 4xx, 5xx, other, error).",

@@ -1,0 +1,52 @@
+package server_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/factorgate/factorgate/server"
+)
+
+// A webhook that answers 302 has not taken the notification: following the
+// redirect would turn the signed POST into a GET without a body (to any
+// host the Location names, with the signature header), and its 2xx would
+// mark the notification delivered although nobody got it. A redirect is a
+// failed attempt, retried; the redirect's target never hears from us.
+func TestWebhookRedirectIsAFailedAttemptNotADelivery(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, fmt.Sprintf("%s %d signed=%t", r.Method, len(body), r.Header.Get(server.SignatureHeader) != ""))
+		mu.Unlock()
+	}))
+	t.Cleanup(target.Close)
+	moved := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/hooks", http.StatusFound)
+	}))
+	t.Cleanup(moved.Close)
+
+	e := mustRunServer(t, withWebhook(moved.URL))
+	e.enrollTOTP(e.newHuman(e.org))
+
+	var pending, delivered []listedNotification
+	waitUntil(t, "a second attempt at the redirecting webhook, or a delivery", func() bool {
+		_, pending = listNotifications(t, e.base, e.admin, "state=pending")
+		_, delivered = listNotifications(t, e.base, e.admin, "state=delivered")
+		return len(delivered) > 0 || len(pending) == 1 && pending[0].Attempts >= 2
+	})
+	mu.Lock()
+	calls := append([]string(nil), got...)
+	mu.Unlock()
+	if len(delivered) != 0 || len(calls) != 0 {
+		t.Fatalf("a redirect counted as delivery: delivered %+v; the redirect's target got %v", delivered, calls)
+	}
+	if n := pending[0]; n.LastStatus != http.StatusFound {
+		t.Fatalf("pending notification %+v, want last status 302", n)
+	}
+}

@@ -334,6 +334,11 @@ func TestOneLoginV1EnrollAndVerifyTOTP(t *testing.T) {
 	if code != 200 || body != wantSMS {
 		t.Fatalf("enroll SMS: %d %s\nwant %s", code, body, wantSMS)
 	}
+	// Both devices keep the names they were enrolled with.
+	e.run(t, []olCase{{name: "DevicesKeepTheirDisplayNames", method: "GET", path: "/api/1/users/" + person + "/otp_devices", auth: manage, wantStatus: 200,
+		want: `{"status":{"error":false,"code":200,"type":"success","message":"Success"},"data":{"otp_devices":[` +
+			`{"id":` + fs[0].ID + `,"active":true,"default":true,"auth_factor_name":"Google Authenticator","type_display_name":"Google Authenticator","user_display_name":"Phone app","needs_trigger":false},` +
+			`{"id":` + smsID + `,"active":true,"default":false,"auth_factor_name":"OneLogin SMS","type_display_name":"SMS","user_display_name":"Work phone","needs_trigger":true,"phone_number":"+41791112233"}]}}`}})
 }
 
 func TestOneLoginV2Golden(t *testing.T) {
@@ -451,7 +456,7 @@ func TestOneLoginV2Registrations(t *testing.T) {
 			want: `{"id":"` + regID + `","status":"accepted","device_id":"` + deviceID + `"}`},
 		{name: "AgainAfterAccepted_404", method: "PUT", path: put, auth: all, body: `{"otp":"` + otp + `"}`, wantStatus: 404, want: v2NotFound},
 		{name: "DevicesListsIt", method: "GET", path: "/api/2/mfa/users/" + person + "/devices", auth: all, wantStatus: 200,
-			want: `[{"device_id":"` + deviceID + `","user_display_name":"Google Authenticator","type_display_name":"Google Authenticator","auth_factor_name":"Google Authenticator","default":true}]`},
+			want: `[{"device_id":"` + deviceID + `","user_display_name":"Phone app","type_display_name":"Google Authenticator","auth_factor_name":"Google Authenticator","default":true}]`},
 	})
 
 	// Email with verified=true: the person's verified address, accepted at once.
@@ -466,6 +471,12 @@ func TestOneLoginV2Registrations(t *testing.T) {
 	if got := regexp.MustCompile(`"id":"[0-9a-f-]{36}"`).ReplaceAllString(body, `"id":"{reg}"`); code != 201 || emailID == "" || got != want {
 		t.Fatalf("email registration: %d %s\nwant %s", code, body, want)
 	}
+	// The devices keep the names they were registered with, as OneLogin's
+	// user_display_name; ZITADEL's listings, which have no name for these
+	// factors, are unchanged.
+	e.run(t, []olCase{{name: "DevicesKeepTheirDisplayNames", method: "GET", path: "/api/2/mfa/users/" + person + "/devices", auth: all, wantStatus: 200,
+		want: `[{"device_id":"` + deviceID + `","user_display_name":"Phone app","type_display_name":"Google Authenticator","auth_factor_name":"Google Authenticator","default":true},` +
+			`{"device_id":"` + emailID + `","user_display_name":"Mail","type_display_name":"Email","auth_factor_name":"OneLogin Email","default":false}]`}})
 }
 
 // OneLogin's Authorization spellings all work; other schemes do not.

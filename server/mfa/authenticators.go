@@ -130,13 +130,16 @@ var otpEmail = otpKind{
 // READY, for VerifyOTPSMSRegistration with the code, and the phone changes
 // only then. A pending registration is replaced; a ready factor answers
 // ErrOTPSMSExists.
-func (s *Service) AddOTPSMSAuthenticator(ctx context.Context, orgID, userID, phone string, proof OTPProof) (OTPRegistration, Details, error) {
-	return s.addOTPAuthenticator(ctx, scope{orgID: orgID, resource: true}, userID, otpSMS, phone, proof)
+//
+// Named sets the factor's name with ProofVerified only: a registration
+// proven by a code has no name.
+func (s *Service) AddOTPSMSAuthenticator(ctx context.Context, orgID, userID, phone string, proof OTPProof, opts ...FactorOption) (OTPRegistration, Details, error) {
+	return s.addOTPAuthenticator(ctx, scope{orgID: orgID, resource: true}, userID, otpSMS, phone, proof, opts)
 }
 
 // AddOTPEmailAuthenticator is AddOTPSMSAuthenticator for codes by email.
-func (s *Service) AddOTPEmailAuthenticator(ctx context.Context, orgID, userID, email string, proof OTPProof) (OTPRegistration, Details, error) {
-	return s.addOTPAuthenticator(ctx, scope{orgID: orgID, resource: true}, userID, otpEmail, email, proof)
+func (s *Service) AddOTPEmailAuthenticator(ctx context.Context, orgID, userID, email string, proof OTPProof, opts ...FactorOption) (OTPRegistration, Details, error) {
+	return s.addOTPAuthenticator(ctx, scope{orgID: orgID, resource: true}, userID, otpEmail, email, proof, opts)
 }
 
 // VerifyOTPSMSRegistration completes the OTP SMS registration id with its
@@ -153,11 +156,18 @@ func (s *Service) VerifyOTPEmailRegistration(ctx context.Context, orgID, userID,
 	return s.verifyOTPRegistration(ctx, scope{orgID: orgID, resource: true}, userID, otpEmail, id, code)
 }
 
-func (s *Service) addOTPAuthenticator(ctx context.Context, sc scope, userID string, k otpKind, target string, proof OTPProof) (OTPRegistration, Details, error) {
+func (s *Service) addOTPAuthenticator(ctx context.Context, sc scope, userID string, k otpKind, target string, proof OTPProof, opts []FactorOption) (OTPRegistration, Details, error) {
 	if proof < ProofSendCode || proof > ProofVerified {
 		return OTPRegistration{}, Details{}, invalid("COMMAND-fgOTp", "unknown verification")
 	}
-	target, err := k.normalize(target)
+	o, err := factorOptions(opts)
+	if err != nil {
+		return OTPRegistration{}, Details{}, err
+	}
+	if o.name != "" && proof != ProofVerified {
+		return OTPRegistration{}, Details{}, invalid("COMMAND-fgOTn", "only a factor added as verified takes a name")
+	}
+	target, err = k.normalize(target)
 	if err != nil {
 		return OTPRegistration{}, Details{}, err
 	}
@@ -194,7 +204,7 @@ func (s *Service) addOTPAuthenticator(ctx context.Context, sc scope, userID stri
 			if err := s.pushContact(c, u, k, target); err != nil {
 				return err
 			}
-			if err := c.push(u, k.added, factorIDPayload{ID: id}); err != nil {
+			if err := c.push(u, k.added, otpAddedPayload{ID: id, Name: o.name}); err != nil {
 				return internal("COMMAND-otp02", err)
 			}
 			reg.Ready = true

@@ -17,7 +17,7 @@ import (
 type otpAuthenticator struct {
 	kind         mfa.FactorKind
 	target       string // a new phone or address for the registration
-	add          func(*mfa.Service, context.Context, string, string, string, mfa.OTPProof) (mfa.OTPRegistration, mfa.Details, error)
+	add          func(*mfa.Service, context.Context, string, string, string, mfa.OTPProof, ...mfa.FactorOption) (mfa.OTPRegistration, mfa.Details, error)
 	verify       func(*mfa.Service, context.Context, string, string, string, string) (mfa.Details, error)
 	notFound     error
 	exists       error

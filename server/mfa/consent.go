@@ -60,7 +60,7 @@ func (s *Service) AddOTPWithPassword(ctx context.Context, username, password str
 		}
 	}
 	asPerson := WithPrincipal(ctx, &Principal{UserID: u.ID, OrgID: u.Owner, AMR: []string{"pwd"}, AuthTime: s.now()})
-	_, d, err = s.addOTP(asPerson, u.Owner, u.ID, kind)
+	_, d, err = s.addOTP(asPerson, u.Owner, u.ID, kind, nil)
 	return u.ID, d, err
 }
 

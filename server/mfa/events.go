@@ -152,7 +152,15 @@ type patRemovedPayload struct {
 
 type totpAddedPayload struct {
 	ID     string `json:"id"`
-	Secret string `json:"secret"` // sealed with the master key
+	Secret string `json:"secret"`         // sealed with the master key
+	Name   string `json:"name,omitempty"` // the name its owner gave it (OneLogin's display_name)
+}
+
+// otpAddedPayload is a ready OTP SMS or email factor; its JSON without a
+// name is factorIDPayload's.
+type otpAddedPayload struct {
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name,omitempty"` // the name its owner gave it (OneLogin's display_name)
 }
 
 type u2fAddedPayload struct {

@@ -57,9 +57,9 @@ var eventPayloads = map[string]any{
 	EventU2FAdded:        u2fAddedPayload{},
 	EventU2FVerified:     u2fVerifiedPayload{},
 	EventU2FRemoved:      webAuthNRemovedPayload{},
-	EventOTPSMSAdded:     factorIDPayload{},
+	EventOTPSMSAdded:     otpAddedPayload{},
 	EventOTPSMSRemoved:   removedPayload{},
-	EventOTPEmailAdded:   factorIDPayload{},
+	EventOTPEmailAdded:   otpAddedPayload{},
 	EventOTPEmailRemoved: removedPayload{},
 
 	EventPhoneChanged:  phoneChangedPayload{},

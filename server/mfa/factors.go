@@ -3,6 +3,7 @@ package mfa
 import (
 	"context"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
@@ -260,14 +261,18 @@ const (
 
 // RegisterTOTP starts a TOTP enrolment with a fresh secret (RFC 6238,
 // SHA-1, 6 digits, 30 s). An unverified earlier registration is replaced.
-func (s *Service) RegisterTOTP(ctx context.Context, orgID, userID string) (TOTPRegistration, Details, error) {
-	return s.registerTOTP(ctx, scope{orgID: orgID}, userID)
+func (s *Service) RegisterTOTP(ctx context.Context, orgID, userID string, opts ...FactorOption) (TOTPRegistration, Details, error) {
+	return s.registerTOTP(ctx, scope{orgID: orgID}, userID, opts...)
 }
 
-func (s *Service) registerTOTP(ctx context.Context, sc scope, userID string) (TOTPRegistration, Details, error) {
+func (s *Service) registerTOTP(ctx context.Context, sc scope, userID string, opts ...FactorOption) (TOTPRegistration, Details, error) {
 	var reg TOTPRegistration
 	var d Details
-	err := s.retry(ctx, func() error {
+	o, err := factorOptions(opts)
+	if err != nil {
+		return reg, d, err
+	}
+	err = s.retry(ctx, func() error {
 		u, err := s.loadHumanFor(ctx, sc, userID, FactorTOTP)
 		if err != nil {
 			return err
@@ -286,7 +291,7 @@ func (s *Service) registerTOTP(ctx context.Context, sc scope, userID string) (TO
 		}
 		id := s.NewID()
 		c := s.newChange(ctx)
-		if err := c.push(u, EventTOTPAdded, totpAddedPayload{ID: id, Secret: sealed}); err != nil {
+		if err := c.push(u, EventTOTPAdded, totpAddedPayload{ID: id, Secret: sealed, Name: o.name}); err != nil {
 			return internal("COMMAND-totp3", err)
 		}
 		if err := s.commit(ctx, c); err != nil {
@@ -357,20 +362,24 @@ func (s *Service) verifyTOTP(ctx context.Context, sc scope, userID, totpID, code
 // AddOTPSMS enables one-time codes by SMS; the phone must be verified. The
 // factor is ready at once; it replaces a pending registration (see
 // AddOTPSMSAuthenticator).
-func (s *Service) AddOTPSMS(ctx context.Context, orgID, userID string) (string, Details, error) {
-	return s.addOTP(ctx, orgID, userID, FactorOTPSMS)
+func (s *Service) AddOTPSMS(ctx context.Context, orgID, userID string, opts ...FactorOption) (string, Details, error) {
+	return s.addOTP(ctx, orgID, userID, FactorOTPSMS, opts)
 }
 
 // AddOTPEmail enables one-time codes by email; the email must be verified.
 // Like AddOTPSMS, it replaces a pending registration.
-func (s *Service) AddOTPEmail(ctx context.Context, orgID, userID string) (string, Details, error) {
-	return s.addOTP(ctx, orgID, userID, FactorOTPEmail)
+func (s *Service) AddOTPEmail(ctx context.Context, orgID, userID string, opts ...FactorOption) (string, Details, error) {
+	return s.addOTP(ctx, orgID, userID, FactorOTPEmail, opts)
 }
 
-func (s *Service) addOTP(ctx context.Context, orgID, userID string, kind FactorKind) (string, Details, error) {
+func (s *Service) addOTP(ctx context.Context, orgID, userID string, kind FactorKind, opts []FactorOption) (string, Details, error) {
 	var id string
 	var d Details
-	err := s.retry(ctx, func() error {
+	o, err := factorOptions(opts)
+	if err != nil {
+		return id, d, err
+	}
+	err = s.retry(ctx, func() error {
 		u, err := s.loadUser(ctx, userID)
 		if err != nil {
 			return err
@@ -398,7 +407,7 @@ func (s *Service) addOTP(ctx context.Context, orgID, userID string, kind FactorK
 		}
 		id = s.NewID()
 		c := s.newChange(ctx)
-		if err := c.push(u, typ, factorIDPayload{ID: id}); err != nil {
+		if err := c.push(u, typ, otpAddedPayload{ID: id, Name: o.name}); err != nil {
 			return internal("COMMAND-otp01", err)
 		}
 		if err := s.commit(ctx, c); err != nil {
@@ -448,4 +457,30 @@ func (s *Service) AuthMethods(ctx context.Context, orgID, userID string) ([]Auth
 		out = append(out, AuthMethod(f.Kind))
 	}
 	return out, nil
+}
+
+// FactorOption sets something of a factor being added.
+type FactorOption func(*factorOpts)
+
+type factorOpts struct{ name string }
+
+// MaxFactorName is the longest name a factor takes, in characters.
+const MaxFactorName = 255
+
+// Named gives the factor a name of its owner's (OneLogin's display_name:
+// "Ada's phone"), kept as given and shown where the dialect shows one.
+// Empty means none.
+func Named(name string) FactorOption {
+	return func(o *factorOpts) { o.name = name }
+}
+
+func factorOptions(opts []FactorOption) (factorOpts, error) {
+	var o factorOpts
+	for _, f := range opts {
+		f(&o)
+	}
+	if utf8.RuneCountInString(o.name) > MaxFactorName || !utf8.ValidString(o.name) {
+		return o, invalid("COMMAND-fgNam", "a factor's name is valid UTF-8 of at most 255 characters")
+	}
+	return o, nil
 }

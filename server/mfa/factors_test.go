@@ -177,7 +177,7 @@ func TestOTPSMSAndEmail(t *testing.T) {
 
 	tests := []struct {
 		kind   mfa.FactorKind
-		add    func(*mfa.Service, context.Context, string, string) (string, mfa.Details, error)
+		add    func(*mfa.Service, context.Context, string, string, ...mfa.FactorOption) (string, mfa.Details, error)
 		exists error
 	}{
 		{mfa.FactorOTPSMS, (*mfa.Service).AddOTPSMS, mfa.ErrOTPSMSExists},
@@ -218,5 +218,57 @@ func must3(t *testing.T) func(reg mfa.TOTPRegistration, _ mfa.Details, err error
 			t.Fatalf("unexpected error: %v", err)
 		}
 		return reg
+	}
+}
+
+// A factor may carry its owner's name for it (OneLogin's display_name):
+// kept as given, through verification, at most 255 characters; a longer one
+// is InvalidArgument and writes nothing. A code-proven OTP registration
+// takes none.
+func TestFactorNames(t *testing.T) {
+	e := newTestEnv(t)
+	org := e.org()
+	user := e.human(org, withVerifiedPhone)
+	ctx := e.as(user, org)
+
+	long := strings.Repeat("é", mfa.MaxFactorName+1)
+	before := e.seq("user", user)
+	if _, _, err := e.svc.RegisterTOTP(ctx, "", user, mfa.Named(long)); mfa.KindOf(err) != mfa.KindInvalidArgument {
+		t.Fatalf("RegisterTOTP with a 256-character name: %v, want InvalidArgument", err)
+	}
+	if _, _, err := e.svc.AddOTPSMS(ctx, "", user, mfa.Named(long)); mfa.KindOf(err) != mfa.KindInvalidArgument {
+		t.Fatalf("AddOTPSMS with a 256-character name: %v, want InvalidArgument", err)
+	}
+	if _, _, err := e.svc.AddOTPEmailAuthenticator(e.admin, "", user, "ada@example.org", mfa.ProofReturnCode, mfa.Named("Mail")); mfa.KindOf(err) != mfa.KindInvalidArgument {
+		t.Fatalf("a named registration proven by a code: %v, want InvalidArgument", err)
+	}
+	if got := e.seq("user", user); got != before {
+		t.Fatalf("refused calls wrote events: sequence %d → %d", before, got)
+	}
+
+	reg, _, err := e.svc.RegisterTOTP(ctx, "", user, mfa.Named("Phone app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := e.factorOf(user, mfa.FactorTOTP); f.Name != "Phone app" || f.State != mfa.FactorNotReady {
+		t.Fatalf("pending TOTP = %+v, want named \"Phone app\"", f)
+	}
+	if _, err := e.svc.VerifyTOTP(ctx, "", user, reg.ID, e.totpCode(reg.Secret)); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := e.factorOf(user, mfa.FactorTOTP); f.Name != "Phone app" || f.State != mfa.FactorReady {
+		t.Fatalf("verified TOTP = %+v, want the name kept", f)
+	}
+	if _, _, err := e.svc.AddOTPSMS(ctx, "", user, mfa.Named(strings.Repeat("é", mfa.MaxFactorName))); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := e.factorOf(user, mfa.FactorOTPSMS); f.Name != strings.Repeat("é", mfa.MaxFactorName) {
+		t.Fatalf("OTP SMS = %+v, want the 255-character name", f)
+	}
+	if _, _, err := e.svc.AddOTPEmailAuthenticator(e.admin, "", user, "ada@example.org", mfa.ProofVerified, mfa.Named("Mail")); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := e.factorOf(user, mfa.FactorOTPEmail); f.Name != "Mail" {
+		t.Fatalf("OTP email = %+v, want named \"Mail\"", f)
 	}
 }

@@ -468,7 +468,7 @@ func (s *userState) apply(e eventstore.Event) error {
 			return err
 		}
 		s.dropFactor(FactorTOTP, "") // a new registration replaces an unverified one
-		s.Factors = append(s.Factors, Factor{Kind: FactorTOTP, ID: p.ID, State: FactorNotReady, Secret: p.Secret, Created: e.CreatedAt})
+		s.Factors = append(s.Factors, Factor{Kind: FactorTOTP, ID: p.ID, Name: p.Name, State: FactorNotReady, Secret: p.Secret, Created: e.CreatedAt})
 	case EventTOTPVerified:
 		if f := s.factor(FactorTOTP, ""); f != nil {
 			f.State = FactorReady
@@ -503,7 +503,7 @@ func (s *userState) apply(e eventstore.Event) error {
 		}
 		s.dropFactor(FactorU2F, p.ID)
 	case EventOTPSMSAdded, EventOTPEmailAdded:
-		var p factorIDPayload
+		var p otpAddedPayload
 		if err := decode(e, &p); err != nil {
 			return err
 		}
@@ -512,7 +512,7 @@ func (s *userState) apply(e eventstore.Event) error {
 			kind = FactorOTPEmail
 		}
 		s.dropPending(kind) // a ready factor replaces a pending registration
-		s.Factors = append(s.Factors, Factor{Kind: kind, ID: p.ID, State: FactorReady, Created: e.CreatedAt})
+		s.Factors = append(s.Factors, Factor{Kind: kind, ID: p.ID, Name: p.Name, State: FactorReady, Created: e.CreatedAt})
 	case EventOTPSMSRemoved:
 		s.dropFactor(FactorOTPSMS, "")
 	case EventOTPEmailRemoved:

@@ -104,7 +104,7 @@ func (s *v1Server) EnrollFactor(ctx context.Context, req *oneloginv1.EnrollFacto
 	var dev *oneloginv1.OtpDevice
 	switch t.kind {
 	case mfa.FactorTOTP:
-		reg, _, err := s.core.RegisterTOTP(ctx, org, userID)
+		reg, _, err := s.core.RegisterTOTP(ctx, org, userID, mfa.Named(req.GetDisplayName()))
 		if errors.Is(err, mfa.ErrTOTPAlreadyReady) {
 			return nil, errBadRequest("Factor is already enrolled")
 		}
@@ -121,7 +121,7 @@ func (s *v1Server) EnrollFactor(ctx context.Context, req *oneloginv1.EnrollFacto
 		if !req.GetVerified() {
 			return nil, errBadRequest("factorgate sends no SMS: enroll with verified=true")
 		}
-		reg, _, err := s.core.AddOTPSMSAuthenticator(ctx, org, userID, req.GetNumber(), mfa.ProofVerified)
+		reg, _, err := s.core.AddOTPSMSAuthenticator(ctx, org, userID, req.GetNumber(), mfa.ProofVerified, mfa.Named(req.GetDisplayName()))
 		switch {
 		case errors.Is(err, mfa.ErrInvalidPhone):
 			return nil, errBadRequest("Invalid phone number")

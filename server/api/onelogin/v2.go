@@ -126,7 +126,7 @@ func (s *v2Server) CreateRegistration(ctx context.Context, req *oneloginv2.Creat
 	var deviceID string
 	switch t.kind {
 	case mfa.FactorTOTP:
-		reg, _, err := s.core.RegisterTOTP(ctx, org, userID)
+		reg, _, err := s.core.RegisterTOTP(ctx, org, userID, mfa.Named(req.GetDisplayName()))
 		if errors.Is(err, mfa.ErrTOTPAlreadyReady) {
 			return nil, errUnprocessable("Factor is already enrolled")
 		}
@@ -144,7 +144,7 @@ func (s *v2Server) CreateRegistration(ctx context.Context, req *oneloginv2.Creat
 		if t.kind == mfa.FactorOTPEmail {
 			add = s.core.AddOTPEmail
 		}
-		id, _, err := add(ctx, org, userID)
+		id, _, err := add(ctx, org, userID, mfa.Named(req.GetDisplayName()))
 		switch {
 		case errors.Is(err, mfa.ErrPhoneNotVerified):
 			return nil, errUnprocessable("The user has no verified phone number")

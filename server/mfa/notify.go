@@ -192,12 +192,7 @@ func (s *Service) listNotifications(ctx context.Context, state string, limit int
 		}
 		out = append(out, m.N)
 	}
-	slices.SortFunc(out, func(a, b Notification) int {
-		if c := a.OccurredAt.Compare(b.OccurredAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	sortNotifications(out)
 	return out, nil
 }
 
@@ -210,6 +205,7 @@ var ErrNotificationState = newErr(KindInvalidArgument, "NOTIFY-fgSt1", "Errors.N
 // (pending or delivered). An instance administrator (iam.read) sees every
 // organization's, or orgID's when set; anyone else needs user.read in
 // orgID (default their own organization) and sees that organization's.
+// The oldest come first (by id), at most limit of them (limit <= 0: all).
 func (s *Service) ListNotifications(ctx context.Context, orgID, state string, limit int) ([]Notification, error) {
 	if state != NotificationPending && state != NotificationDelivered {
 		return nil, ErrNotificationState
@@ -226,20 +222,53 @@ func (s *Service) ListNotifications(ctx context.Context, orgID, state string, li
 			return nil, err
 		}
 	}
-	all, err := s.listNotifications(ctx, state, 0)
-	if err != nil {
-		return nil, err
+	// Delivered notifications are kept for ever: page through the state in
+	// id order (ids grow with time), so that a listing holds at most a page
+	// of documents and reads about limit of them when nothing is filtered.
+	page := notificationPage
+	if orgID == "" && limit > 0 {
+		page = limit
 	}
-	out := all[:0]
-	for _, n := range all {
-		if orgID == "" || n.OrgID == orgID {
-			out = append(out, n)
+	var out []Notification
+	after := ""
+	for {
+		docs, err := s.store.List(ctx, notificationDocKind, state, after, page)
+		if err != nil {
+			return nil, storeErr("QUERY-ntf03", err)
 		}
+		for _, d := range docs {
+			var m notificationState
+			if err := json.Unmarshal(d.Data, &m); err != nil {
+				return nil, internal("QUERY-ntf04", err)
+			}
+			if orgID == "" || m.N.OrgID == orgID {
+				out = append(out, m.N)
+			}
+			if limit > 0 && len(out) == limit {
+				break
+			}
+		}
+		if len(docs) < page || limit > 0 && len(out) == limit {
+			break
+		}
+		after = docs[len(docs)-1].ID
 	}
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
+	sortNotifications(out)
 	return out, nil
+}
+
+// notificationPage is how many notification documents a filtered listing
+// reads at a time.
+const notificationPage = 256
+
+// sortNotifications orders by occurrence, then id.
+func sortNotifications(ns []Notification) {
+	slices.SortFunc(ns, func(a, b Notification) int {
+		if c := a.OccurredAt.Compare(b.OccurredAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 }
 
 func (s *Service) loadNotification(ctx context.Context, id string) (*notificationState, error) {

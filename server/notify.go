@@ -244,10 +244,13 @@ func (d *dispatcher) round(ctx context.Context) {
 	}
 }
 
-func (d *dispatcher) targets(orgID string) []Webhook {
+// targets are the webhooks for n: those for all, and its organization's;
+// every one for a change of the instance's defaults, which concern every
+// organization.
+func (d *dispatcher) targets(n mfa.Notification) []Webhook {
 	var out []Webhook
 	for _, h := range d.hooks {
-		if h.OrgID == "" || h.OrgID == orgID {
+		if h.OrgID == "" || h.OrgID == n.OrgID || n.InstanceWide() {
 			out = append(out, h)
 		}
 	}
@@ -269,7 +272,7 @@ func (d *dispatcher) deliver(ctx context.Context, n mfa.Notification) {
 	}
 	var attempts []mfa.Attempt
 	all := true
-	for _, h := range d.targets(n.OrgID) {
+	for _, h := range d.targets(n) {
 		target := webhookTarget(h.URL)
 		if n.Acknowledged(target) {
 			continue

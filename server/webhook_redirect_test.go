@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/factorgate/factorgate/server"
+	"github.com/factorgate/factorgate/server/mfa"
 )
 
 // A webhook that answers 302 has not taken the notification: following the
@@ -48,5 +49,32 @@ func TestWebhookRedirectIsAFailedAttemptNotADelivery(t *testing.T) {
 	}
 	if n := pending[0]; n.LastStatus != http.StatusFound {
 		t.Fatalf("pending notification %+v, want last status 302", n)
+	}
+}
+
+// A change of the instance's default login policy concerns every
+// organization that uses it, so an organization's own webhook hears of it
+// too. Before, it went to the webhooks for all only, and with none of
+// those configured it was marked delivered without a request.
+func TestWebhookOrganizationHearsOfDefaultPolicyChanges(t *testing.T) {
+	mine := newReceiver(t, func(string, int) int { return http.StatusOK })
+	dir := t.TempDir()
+	e := mustRunServer(t, withDataDir(dir))
+	org := e.newOrg("default-policy-org")
+	if err := e.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = mustRunServer(t, withDataDir(dir), withWebhook("org="+org+"="+mine.srv.URL))
+	if code, body := e.rawREST(http.MethodPost, "/admin/v1/policies/login/second_factors", e.admin, `{"type":"SECOND_FACTOR_TYPE_OTP_SMS"}`); code != http.StatusOK {
+		t.Fatalf("AddSecondFactorToLoginPolicy (default): %d %s", code, body)
+	}
+	var delivered []listedNotification
+	waitUntil(t, "the default policy change delivered", func() bool {
+		_, delivered = listNotifications(t, e.base, e.admin, "state=delivered")
+		return len(delivered) == 1
+	})
+	got := mine.deliveries()
+	if len(got) != 1 || got[0].Body.Type != mfa.ActionPolicyChanged || got[0].Body.Event.Aggregate != "instance" {
+		t.Fatalf("the organization's webhook got %+v, want the default policy's change (delivered: %+v)", got, delivered)
 	}
 }

@@ -59,6 +59,11 @@ type Notification struct {
 	DeliveredAt  time.Time `json:"deliveredAt,omitzero"`
 }
 
+// InstanceWide reports whether the notification is of the instance's own
+// settings (its default login policy), which concern every organization
+// that uses them, rather than of one organization.
+func (n *Notification) InstanceWide() bool { return n.Aggregate == aggregateTypeInstance }
+
 // Acknowledged reports whether target answered 2xx already.
 func (n *Notification) Acknowledged(target string) bool { return slices.Contains(n.Acked, target) }
 

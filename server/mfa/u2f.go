@@ -3,10 +3,12 @@ package mfa
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -152,6 +154,9 @@ func (s *Service) verifyU2F(ctx context.Context, sc scope, userID, factorID stri
 		if f.State == FactorReady {
 			return ErrU2FAlreadyReady
 		}
+		if s.now().Sub(f.Created) > U2FRegistrationLifetime {
+			return u2fInvalid(errCeremonyExpired)
+		}
 		rawSession, err := s.sealer.open(f.Session, "u2f:"+u.ID)
 		if err != nil {
 			return internal("COMMAND-u2f06", err)
@@ -206,6 +211,14 @@ func (s *Service) verifyU2F(ctx context.Context, sc scope, userID, factorID stri
 
 var errCredentialRegistered = errors.New("mfa: credential id is already registered for this user")
 
+var errCeremonyExpired = errors.New("mfa: the registration is older than its lifetime: start a new one")
+
+// U2FRegistrationLifetime is how long a security-key registration may take
+// from its start to its verification, as long as an OTP registration code
+// lives. The creation options ask the browser for 2 minutes; the rest is
+// for the round trips of slow clients.
+const U2FRegistrationLifetime = 10 * time.Minute
+
 // u2fInvalid is ErrU2FInvalid carrying the verification failure for the logs.
 func u2fInvalid(cause error) error {
 	e := *ErrU2FInvalid
@@ -256,7 +269,20 @@ type webAuthnUser struct{ u *userState }
 
 var _ webauthn.User = webAuthnUser{}
 
-func (w webAuthnUser) WebAuthnID() []byte   { return []byte(w.u.ID) }
+// WebAuthnID is the user handle: the user id, or for an id longer than the
+// 64 bytes a handle may hold (ZITADEL takes chosen ids of up to 200
+// characters), its SHA-256.
+func (w webAuthnUser) WebAuthnID() []byte {
+	if len(w.u.ID) > maxUserHandle {
+		h := sha256.Sum256([]byte(w.u.ID))
+		return h[:]
+	}
+	return []byte(w.u.ID)
+}
+
+// maxUserHandle is WebAuthn's limit on a user handle, in bytes.
+const maxUserHandle = 64
+
 func (w webAuthnUser) WebAuthnName() string { return w.u.Username }
 
 func (w webAuthnUser) WebAuthnDisplayName() string {

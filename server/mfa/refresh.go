@@ -186,6 +186,13 @@ func (s *Service) revokeRefresh(ctx context.Context, hash string) (revoked bool,
 		if err != nil {
 			return err
 		}
+		// Read the token again after the user (as RevokeToken does): a
+		// refresh grant that used it up since has deleted it by now, or
+		// will move the user's sequence and make this append retry.
+		if again, err := s.loadRefresh(ctx, hash); err != nil || again == nil {
+			revoked = false
+			return err
+		}
 		c := s.newChange(ctx)
 		c.batch.Delete = append(c.batch.Delete, eventstore.DocKey{Kind: refreshDocKind, ID: hash})
 		if u != nil {

@@ -252,17 +252,17 @@ func dsn(abs string, params url.Values) string {
 // is queued its outcome is decided by the store, and the caller is told it.
 func (s *Store) Append(ctx context.Context, b eventstore.Batch) ([]eventstore.Event, error) {
 	if err := eventstore.CheckBatch(b); err != nil {
-		return nil, fmt.Errorf("sqlite: append: %w", err)
+		return nil, fmt.Errorf("sqlite: append: %w", unavailable(err))
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: append: %w", err)
+		return nil, fmt.Errorf("sqlite: append: %w", unavailable(err))
 	}
 	if len(b.Events)+len(b.Claims)+len(b.Release)+len(b.Put)+len(b.Delete) == 0 {
 		return nil, nil
 	}
 	out, err := s.group.Append(ctx, b)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: append: %w", err)
+		return nil, fmt.Errorf("sqlite: append: %w", unavailable(err))
 	}
 	return out, nil
 }
@@ -481,14 +481,14 @@ func (s *Store) ReadStats() (transactions, reads int64) { return s.gets.stats() 
 // Load implements eventstore.Store.
 func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, after uint64) ([]eventstore.Event, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: load: %w", err)
+		return nil, fmt.Errorf("sqlite: load: %w", unavailable(err))
 	}
 	if after >= math.MaxInt64 {
 		return nil, nil // no stored sequence is above it
 	}
 	rows, err := s.loadEvents.QueryContext(ctx, aggregateType, aggregateID, int64(after))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: load: %w", err)
+		return nil, fmt.Errorf("sqlite: load: %w", unavailable(err))
 	}
 	defer rows.Close()
 	var out []eventstore.Event
@@ -496,7 +496,7 @@ func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, aft
 		e := eventstore.Event{AggregateType: aggregateType, AggregateID: aggregateID}
 		var seq, createdAt int64
 		if err := rows.Scan(&e.Position, &seq, &e.Type, &e.Version, &e.ResourceOwner, &e.Creator, &createdAt, &e.Payload); err != nil {
-			return nil, fmt.Errorf("sqlite: load: %w", err)
+			return nil, fmt.Errorf("sqlite: load: %w", unavailable(err))
 		}
 		e.Sequence = uint64(seq)
 		e.CreatedAt = time.UnixMicro(createdAt).UTC()
@@ -504,7 +504,7 @@ func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, aft
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: load: %w", err)
+		return nil, fmt.Errorf("sqlite: load: %w", unavailable(err))
 	}
 	return out, nil
 }
@@ -513,7 +513,7 @@ func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, aft
 func (s *Store) Get(ctx context.Context, kind, id string) (eventstore.Doc, error) {
 	owner, data, found, err := s.gets.get(ctx, kind, id)
 	if err != nil {
-		return eventstore.Doc{}, fmt.Errorf("sqlite: get %s/%s: %w", kind, id, err)
+		return eventstore.Doc{}, fmt.Errorf("sqlite: get %s/%s: %w", kind, id, unavailable(err))
 	}
 	if !found {
 		return eventstore.Doc{}, fmt.Errorf("sqlite: get %s/%s: %w", kind, id, eventstore.ErrNotFound)
@@ -525,7 +525,7 @@ func (s *Store) Get(ctx context.Context, kind, id string) (eventstore.Doc, error
 func (s *Store) GetMany(ctx context.Context, keys []eventstore.DocKey) ([]eventstore.Doc, error) {
 	out, err := s.gets.getMany(ctx, keys)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: get: %w", err)
+		return nil, fmt.Errorf("sqlite: get: %w", unavailable(err))
 	}
 	return out, nil
 }
@@ -537,20 +537,20 @@ func (s *Store) List(ctx context.Context, kind, owner, after string, limit int) 
 	}
 	rows, err := s.listDocs.QueryContext(ctx, kind, owner, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list: %w", err)
+		return nil, fmt.Errorf("sqlite: list: %w", unavailable(err))
 	}
 	defer rows.Close()
 	var out []eventstore.Doc
 	for rows.Next() {
 		d := eventstore.Doc{Kind: kind, Owner: owner}
 		if err := rows.Scan(&d.ID, &d.Data); err != nil {
-			return nil, fmt.Errorf("sqlite: list: %w", err)
+			return nil, fmt.Errorf("sqlite: list: %w", unavailable(err))
 		}
 		d.Data = eventstore.NilIfEmpty(d.Data)
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list: %w", err)
+		return nil, fmt.Errorf("sqlite: list: %w", unavailable(err))
 	}
 	return out, nil
 }
@@ -630,6 +630,22 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// unavailable marks err with eventstore.ErrUnavailable when SQLite could
+// not take a lock within the busy timeout (another process holds the
+// database: an operator's sqlite3, a second factorgate command): the call
+// may succeed later, and clients are told so (503), not that it broke.
+func unavailable(err error) error {
+	var e *sqlite.Error
+	if !errors.As(err, &e) || errors.Is(err, eventstore.ErrUnavailable) {
+		return err
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
+	return err
 }
 
 // isConstraint reports whether err is a unique or primary key violation.

@@ -153,6 +153,7 @@ type dispatcher struct {
 	delivered prometheus.Counter
 	pending   prometheus.Gauge
 
+	cursor  string           // where the next round's page of pending notifications starts ("" the oldest)
 	now     func() time.Time // the core's clock (claims and retries are compared with its readings)
 	started time.Time        // claims this node took before are a previous run's
 	stop    context.CancelFunc
@@ -186,7 +187,7 @@ func newDispatcher(cfg Config, core *mfa.Service, log *slog.Logger) *dispatcher 
 		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "factorgate_notifications_pending",
-			Help: "Notifications waiting for delivery (at the dispatcher's last look, at most 1000).",
+			Help: "Notifications waiting for delivery (at the dispatcher's last look at the oldest, at most 1000).",
 		}),
 	}
 }
@@ -214,6 +215,9 @@ func (d *dispatcher) start() {
 	}()
 }
 
+// dispatchPage is how many pending notifications a round looks at.
+const dispatchPage = 1000
+
 // close stops the dispatcher and waits for the round in flight.
 func (d *dispatcher) close() {
 	if d.stop != nil {
@@ -222,17 +226,24 @@ func (d *dispatcher) close() {
 	}
 }
 
-// round delivers what is due: every pending notification whose retry time
-// has come and that no other dispatcher holds.
+// round delivers what is due of the next page of pending notifications:
+// each whose retry time has come and that no other dispatcher holds. The
+// rounds go through the pending ones a page at a time and start again at
+// the oldest after the last page, so every notification is looked at
+// within (pending / page) rounds, however many others wait for a retry.
 func (d *dispatcher) round(ctx context.Context) {
-	pending, err := d.core.PendingNotifications(ctx, 1000)
+	first := d.cursor == ""
+	pending, next, err := d.core.PendingNotifications(ctx, d.cursor, dispatchPage)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Warn("notifications: list pending", "err", err)
 		}
 		return
 	}
-	d.pending.Set(float64(len(pending)))
+	d.cursor = next
+	if first {
+		d.pending.Set(float64(len(pending)))
+	}
 	for _, n := range pending {
 		if ctx.Err() != nil {
 			return

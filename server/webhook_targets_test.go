@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/factorgate/factorgate/server"
 	"github.com/factorgate/factorgate/server/mfa"
@@ -76,5 +77,33 @@ func TestWebhookOrganizationHearsOfDefaultPolicyChanges(t *testing.T) {
 	got := mine.deliveries()
 	if len(got) != 1 || got[0].Body.Type != mfa.ActionPolicyChanged || got[0].Body.Event.Aggregate != "instance" {
 		t.Fatalf("the organization's webhook got %+v, want the default policy's change (delivered: %+v)", got, delivered)
+	}
+}
+
+// One organization's webhook is down with a page's worth (1000) and more
+// of notifications waiting for their retry. Another organization's new
+// notification is still delivered: the dispatcher goes round the pending
+// notifications a page at a time instead of looking only at the oldest
+// page, which here holds nothing due for a minute.
+func TestWebhookBacklogOfOneOrganizationDoesNotHoldUpAnother(t *testing.T) {
+	down := newReceiver(t, func(string, int) int { return http.StatusServiceUnavailable })
+	up := newReceiver(t, func(string, int) int { return http.StatusOK })
+	dir := t.TempDir()
+	e := mustRunServer(t, withDataDir(dir))
+	orgA, orgB := e.newOrg("backlog-a"), e.newOrg("backlog-b")
+	if err := e.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = mustRunServer(t, withDataDir(dir), withWebhook("org="+orgA+"="+down.srv.URL, "org="+orgB+"="+up.srv.URL),
+		func(c *server.Config) { c.WebhookBackoff, c.WebhookMaxBackoff = time.Minute, time.Minute })
+	const backlog = 1200
+	if _, err := e.core.Seed(e.ctx, mfa.SeedOptions{OrgID: orgA, Users: backlog, Prefix: "backlog"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "every notification of A tried once", func() bool { return len(down.deliveries()) >= backlog })
+	e.enrollTOTP(e.newHuman(orgB))
+	waitUntil(t, "B's notification delivered", func() bool { return len(up.acked()) == 1 })
+	if n := len(down.deliveries()); n > backlog+100 {
+		t.Fatalf("A's webhook got %d requests for %d notifications waiting a minute", n, backlog)
 	}
 }

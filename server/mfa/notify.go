@@ -179,16 +179,24 @@ func (s *Service) queueNotifications(c *change) error {
 }
 
 // PendingNotifications returns up to limit notifications not yet
-// delivered, oldest first (ids are time-ordered).
-func (s *Service) PendingNotifications(ctx context.Context, limit int) ([]Notification, error) {
-	return s.listNotifications(ctx, NotificationPending, limit)
+// delivered with ids after after (ids are time-ordered), oldest first, and
+// the id to continue after for the next ones: "" when there are no more.
+// A dispatcher that goes round the pending ones this way looks at each in
+// turn, so a backlog of one webhook's retries cannot keep the others'
+// notifications from ever being looked at.
+func (s *Service) PendingNotifications(ctx context.Context, after string, limit int) (ns []Notification, next string, err error) {
+	docs, err := s.store.List(ctx, notificationDocKind, NotificationPending, after, limit)
+	if err != nil {
+		return nil, "", storeErr("QUERY-ntf01", err)
+	}
+	if limit > 0 && len(docs) == limit {
+		next = docs[len(docs)-1].ID
+	}
+	ns, err = decodeNotifications(docs)
+	return ns, next, err
 }
 
-func (s *Service) listNotifications(ctx context.Context, state string, limit int) ([]Notification, error) {
-	docs, err := s.store.List(ctx, notificationDocKind, state, "", limit)
-	if err != nil {
-		return nil, storeErr("QUERY-ntf01", err)
-	}
+func decodeNotifications(docs []eventstore.Doc) ([]Notification, error) {
 	out := make([]Notification, 0, len(docs))
 	for _, d := range docs {
 		var m notificationState

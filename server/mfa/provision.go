@@ -157,7 +157,18 @@ type CreatedAdmin struct {
 }
 
 // AddOrganization creates an organization, optionally with administrators.
-func (s *Service) AddOrganization(ctx context.Context, orgID, name string, admins []OrgAdmin) (Details, []CreatedAdmin, error) {
+func (s *Service) AddOrganization(ctx context.Context, orgID, name string, admins []OrgAdmin) (d Details, created []CreatedAdmin, err error) {
+	// A create loses a sequence check only to a writer of the same new
+	// aggregate, or (PostgreSQL's group commit) to one in its group that
+	// then did not commit: run it again, and the rerun tells which.
+	err = s.retry(ctx, func() error {
+		d, created, err = s.addOrganization(ctx, orgID, name, admins)
+		return err
+	})
+	return d, created, err
+}
+
+func (s *Service) addOrganization(ctx context.Context, orgID, name string, admins []OrgAdmin) (Details, []CreatedAdmin, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return Details{}, nil, invalid("ORG-mruNY", "Organisation name is missing")
@@ -212,10 +223,7 @@ func (s *Service) AddOrganization(ctx context.Context, orgID, name string, admin
 		if errors.Is(err, eventstore.ErrClaimed) {
 			return Details{}, nil, s.whichClaim(ctx, c)
 		}
-		if errors.Is(err, eventstore.ErrConflict) {
-			return Details{}, nil, ErrOrgNameTaken
-		}
-		return Details{}, nil, err
+		return Details{}, nil, err // ErrConflict: AddOrganization runs it again
 	}
 	return org.details(), created, nil
 }
@@ -255,7 +263,15 @@ type HumanInput struct {
 }
 
 // AddHumanUser creates a person in orgID.
-func (s *Service) AddHumanUser(ctx context.Context, orgID string, in HumanInput) (Details, error) {
+func (s *Service) AddHumanUser(ctx context.Context, orgID string, in HumanInput) (d Details, err error) {
+	err = s.retry(ctx, func() error { // as AddOrganization
+		d, err = s.addHumanUser(ctx, orgID, in)
+		return err
+	})
+	return d, err
+}
+
+func (s *Service) addHumanUser(ctx context.Context, orgID string, in HumanInput) (Details, error) {
 	if orgID == "" {
 		return Details{}, ErrResourceOwnerMissing
 	}
@@ -278,10 +294,7 @@ func (s *Service) AddHumanUser(ctx context.Context, orgID string, in HumanInput)
 		if errors.Is(err, eventstore.ErrClaimed) {
 			return Details{}, ErrUsernameTaken
 		}
-		if errors.Is(err, eventstore.ErrConflict) {
-			return Details{}, ErrUserIDTaken
-		}
-		return Details{}, err
+		return Details{}, err // ErrConflict: AddHumanUser runs it again
 	}
 	return u.details(), nil
 }
@@ -350,7 +363,15 @@ type MachineInput struct {
 }
 
 // AddMachineUser creates a machine user in orgID.
-func (s *Service) AddMachineUser(ctx context.Context, orgID string, in MachineInput) (Details, error) {
+func (s *Service) AddMachineUser(ctx context.Context, orgID string, in MachineInput) (d Details, err error) {
+	err = s.retry(ctx, func() error { // as AddOrganization
+		d, err = s.addMachineUser(ctx, orgID, in)
+		return err
+	})
+	return d, err
+}
+
+func (s *Service) addMachineUser(ctx context.Context, orgID string, in MachineInput) (Details, error) {
 	org, err := s.loadOrg(ctx, orgID)
 	if err != nil {
 		return Details{}, err
@@ -380,10 +401,7 @@ func (s *Service) AddMachineUser(ctx context.Context, orgID string, in MachineIn
 		if errors.Is(err, eventstore.ErrClaimed) {
 			return Details{}, ErrUsernameTaken
 		}
-		if errors.Is(err, eventstore.ErrConflict) {
-			return Details{}, ErrUserIDTaken
-		}
-		return Details{}, err
+		return Details{}, err // ErrConflict: AddMachineUser runs it again
 	}
 	return u.details(), nil
 }

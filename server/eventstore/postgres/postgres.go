@@ -99,6 +99,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
+	// The store's transactions are designed for READ COMMITTED: the one
+	// position row serializes writers by its lock, and the sequence checks
+	// are in the statements. At SERIALIZABLE (a database's or role's
+	// default), concurrent writers would fail on that row for no conflict of
+	// theirs.
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)

@@ -218,3 +218,38 @@ func TestUnreachable(t *testing.T) {
 		t.Fatalf("Open of an unparsable URL: %v", err)
 	}
 }
+
+// TestSerializableDefaultIsolation: a database (or role) whose default
+// isolation is SERIALIZABLE makes concurrent transactions that advance the
+// one position row fail with serialization errors. The store runs its
+// transactions at READ COMMITTED, the level its design assumes, whatever
+// the database's default: appends of two stores to distinct new aggregates
+// never conflict.
+func TestSerializableDefaultIsolation(t *testing.T) {
+	url := pgtest.SchemaURL(t) + "&default_transaction_isolation=serializable"
+	a, b := mustOpen(t, url), mustOpen(t, url)
+	defer a.Close()
+	defer b.Close()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []error
+	for i := range 40 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			_, err := s.Append(t.Context(), eventstore.Batch{Events: []eventstore.Event{{
+				AggregateType: "user", AggregateID: fmt.Sprintf("serial-%d", i), Sequence: 1, Type: "t", Version: 1}}})
+			if err != nil {
+				mu.Lock()
+				failed = append(failed, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(failed) != 0 {
+		t.Fatalf("%d of 40 appends to distinct new aggregates failed, first: %v", len(failed), failed[0])
+	}
+}

@@ -147,6 +147,9 @@ func (s *Service) removeFactor(ctx context.Context, sc scope, ref FactorRef) (De
 			typ = EventTOTPRemoved
 		case FactorU2F:
 			typ, payload = EventU2FRemoved, webAuthNRemovedPayload{ID: factorID, Via: c.via}
+			if f.State == FactorReady && len(f.KeyID) > 0 {
+				c.batch.Release = append(c.batch.Release, claimCredential(f.KeyID))
+			}
 		case FactorOTPSMS:
 			typ = EventOTPSMSRemoved
 		case FactorOTPEmail:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/factorgate/factorgate/server/eventstore"
 )
 
 // U2FRegistration is a started U2F (WebAuthn security key) enrolment.
@@ -181,9 +184,9 @@ func (s *Service) verifyU2F(ctx context.Context, sc scope, userID, factorID stri
 		if err != nil {
 			return u2fInvalid(err)
 		}
-		// §7.1 step 17: a credential id may be registered once. The exclude
-		// list asks the authenticator to refuse; this enforces it for the
-		// user's own keys.
+		// §7.1: a credential id may be registered once, to any user. The
+		// exclude list asks the authenticator to refuse; this enforces it
+		// for the user's own keys, and the claim below for everyone's.
 		for _, other := range u.Factors {
 			if other.Kind == FactorU2F && other.State == FactorReady && bytes.Equal(other.KeyID, cred.ID) {
 				return u2fInvalid(errCredentialRegistered)
@@ -197,7 +200,11 @@ func (s *Service) verifyU2F(ctx context.Context, sc scope, userID, factorID stri
 		}); err != nil {
 			return internal("COMMAND-u2f08", err)
 		}
+		c.batch.Claims = append(c.batch.Claims, eventstore.Claim{Key: claimCredential(cred.ID), Owner: u.ID})
 		if err := s.commit(ctx, c); err != nil {
+			if errors.Is(err, eventstore.ErrClaimed) {
+				return u2fInvalid(errCredentialElsewhere)
+			}
 			return err
 		}
 		d = u.changeDetails()
@@ -210,6 +217,15 @@ func (s *Service) verifyU2F(ctx context.Context, sc scope, userID, factorID stri
 }
 
 var errCredentialRegistered = errors.New("mfa: credential id is already registered for this user")
+
+var errCredentialElsewhere = errors.New("mfa: credential id is already registered for another user")
+
+// claimCredential is the unique claim of a security key's credential id,
+// held by its user while the key is registered. Keys registered before
+// factorgate claimed them hold none.
+func claimCredential(id []byte) string {
+	return "webauthn-credential:" + base64.RawURLEncoding.EncodeToString(id)
+}
 
 var errCeremonyExpired = errors.New("mfa: the registration is older than its lifetime: start a new one")
 

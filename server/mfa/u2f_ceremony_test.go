@@ -55,3 +55,32 @@ func TestU2FLongUserIDEnrolls(t *testing.T) {
 		t.Fatalf("%d factors, want the two keys", n)
 	}
 }
+
+// A credential id is registered once in the whole instance (WebAuthn §7.1:
+// "registered to any user"): credential ids are public (they are sent in
+// every exclude and allow list), and anyone can mint a key pair under a
+// chosen one. Another user's registration of a key with that id, in any
+// organization, is InvalidArgument and writes nothing. Once the key is
+// removed, its id may be registered again.
+func TestU2FCredentialIDRegisteredOnceAcrossUsers(t *testing.T) {
+	e := newTestEnv(t)
+	orgA, orgB := e.org(), e.org()
+	alice, mallory := e.human(orgA), e.human(orgB)
+	aliceKey := newSecurityKey(testRPID)
+	aliceFactor := e.enrollU2F(alice, aliceKey, "alice's key")
+
+	forged := newSecurityKey(testRPID)
+	forged.cred.ID = append([]byte(nil), aliceKey.cred.ID...)
+	self := e.as(mallory, orgB)
+	reg := must(u2fReg(e.svc.RegisterU2F(self, orgB, mallory, "")))
+	before := e.seq("user", mallory)
+	_, err := e.svc.VerifyU2FRegistration(self, orgB, mallory, reg.ID, forged.attest(t, reg.Options, nil), "forged")
+	wantErr(t, err, mfa.ErrU2FInvalid)
+	if got := e.seq("user", mallory); got != before {
+		t.Fatalf("the refused registration wrote events: sequence %d → %d", before, got)
+	}
+
+	noErr(t, errOf(e.svc.RemoveFactor(e.admin, orgA, mfa.FactorRef{UserID: alice, Kind: mfa.FactorU2F, ID: aliceFactor})))
+	reg = must(u2fReg(e.svc.RegisterU2F(self, orgB, mallory, "")))
+	noErr(t, errOf(e.svc.VerifyU2FRegistration(self, orgB, mallory, reg.ID, forged.attest(t, reg.Options, nil), "after the removal")))
+}

@@ -199,6 +199,9 @@ func (c *Config) normalize() error {
 	if c.SQLiteSynchronous == "" {
 		c.SQLiteSynchronous = d.SQLiteSynchronous
 	}
+	if !strings.EqualFold(c.SQLiteSynchronous, "FULL") && !strings.EqualFold(c.SQLiteSynchronous, "NORMAL") {
+		return fmt.Errorf("config: SQLite synchronous %q: want FULL or NORMAL", c.SQLiteSynchronous)
+	}
 	if len(c.Webhooks) > 0 && c.WebhookSecret == "" {
 		return fmt.Errorf("config: webhooks need a webhook secret to sign with")
 	}

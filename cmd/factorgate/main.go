@@ -193,6 +193,10 @@ func parseServe(args []string, getenv func(string) string) (server.Config, error
 	if err := server.CheckPasswordHashCost(cfg.PasswordHashCost); err != nil {
 		return cfg, fmt.Errorf("--password-hash-cost %w", err)
 	}
+	// Any other value (OFF, say) would run on the default instead.
+	if s := cfg.SQLiteSynchronous; !strings.EqualFold(s, "FULL") && !strings.EqualFold(s, "NORMAL") {
+		return cfg, fmt.Errorf("--sqlite-synchronous must be FULL or NORMAL, not %q", s)
+	}
 	return cfg, nil
 }
 

@@ -101,6 +101,8 @@ func TestParseServeErrors(t *testing.T) {
 		{"node from the environment", nil, env("FACTORGATE_NODE", "500"), "node"},
 		{"password hash cost below bcrypt's least", []string{"--password-hash-cost", "3"}, env(), "--password-hash-cost must be between 4 and 16"},
 		{"password hash cost from the environment too high", nil, env("FACTORGATE_PASSWORD_HASH_COST", "17"), "--password-hash-cost must be between 4 and 16"},
+		{"unknown SQLite synchronous setting", []string{"--sqlite-synchronous", "OFF"}, env(), "--sqlite-synchronous must be FULL or NORMAL"},
+		{"unknown SQLite synchronous setting from the environment", nil, env("FACTORGATE_SQLITE_SYNCHRONOUS", "extra"), "--sqlite-synchronous must be FULL or NORMAL"},
 		{"bad duration in the environment", nil, env("FACTORGATE_SHUTDOWN_TIMEOUT", "soon"), "FACTORGATE_SHUTDOWN_TIMEOUT"},
 		{"unknown flag", []string{"--no-such-flag"}, env(), "no-such-flag"},
 		{"positional argument", []string{"--addr", "127.0.0.1:1", "extra"}, env(), "extra"},

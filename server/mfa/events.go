@@ -178,6 +178,7 @@ type u2fVerifiedPayload struct {
 	AAGUID          []byte `json:"aaguid,omitempty"`
 	SignCount       uint32 `json:"signCount,omitempty"`
 	RPID            string `json:"rpID,omitempty"`
+	KeyClaimed      bool   `json:"keyClaimed,omitempty"` // the batch claimed the credential id (claimCredential)
 }
 
 type factorIDPayload struct {

@@ -147,7 +147,7 @@ func (s *Service) removeFactor(ctx context.Context, sc scope, ref FactorRef) (De
 			typ = EventTOTPRemoved
 		case FactorU2F:
 			typ, payload = EventU2FRemoved, webAuthNRemovedPayload{ID: factorID, Via: c.via}
-			if f.State == FactorReady && len(f.KeyID) > 0 {
+			if f.KeyClaimed { // never another user's claim of the same id
 				c.batch.Release = append(c.batch.Release, claimCredential(f.KeyID))
 			}
 		case FactorOTPSMS:

@@ -325,6 +325,9 @@ type Factor struct {
 	AttestationType string `json:"attestationType,omitempty"`
 	AAGUID          []byte `json:"aaguid,omitempty"`
 	SignCount       uint32 `json:"signCount,omitempty"`
+	// KeyClaimed: the key holds the unique claim of its credential id
+	// (keys registered before there were such claims hold none).
+	KeyClaimed bool `json:"keyClaimed,omitempty"`
 	// OTP SMS and email registrations proven by a code, while not ready:
 	// the phone or address the code is for, the code's digest, its expiry
 	// and the wrong codes tried so far.
@@ -492,6 +495,7 @@ func (s *userState) apply(e eventstore.Event) error {
 		if f := s.factor(FactorU2F, p.ID); f != nil {
 			f.State, f.Name, f.Session = FactorReady, p.Name, ""
 			f.KeyID, f.PublicKey, f.AttestationType, f.AAGUID, f.SignCount = p.KeyID, p.PublicKey, p.AttestationType, p.AAGUID, p.SignCount
+			f.KeyClaimed = p.KeyClaimed
 			if p.RPID != "" {
 				f.RPID = p.RPID
 			}

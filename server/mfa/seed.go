@@ -101,9 +101,10 @@ func (s *Service) seedOne(c *change, opt SeedOptions, i int) (SeededUser, error)
 			return SeededUser{}, err
 		}
 		if err := c.push(u, EventU2FVerified, u2fVerifiedPayload{ID: id, Name: fmt.Sprintf("key %d", k+1),
-			KeyID: keyID, PublicKey: pub, AttestationType: "none", RPID: s.rp.ID}); err != nil {
+			KeyID: keyID, PublicKey: pub, AttestationType: "none", RPID: s.rp.ID, KeyClaimed: true}); err != nil {
 			return SeededUser{}, err
 		}
+		c.batch.Claims = append(c.batch.Claims, eventstore.Claim{Key: claimCredential(keyID), Owner: u.ID})
 		su.U2FIDs = append(su.U2FIDs, id)
 	}
 	return su, nil

@@ -196,7 +196,7 @@ func (s *Service) verifyU2F(ctx context.Context, sc scope, userID, factorID stri
 		if err := c.push(u, EventU2FVerified, u2fVerifiedPayload{
 			ID: f.ID, Name: name, KeyID: cred.ID, PublicKey: cred.PublicKey,
 			AttestationType: cred.AttestationType, AAGUID: cred.Authenticator.AAGUID,
-			SignCount: cred.Authenticator.SignCount, RPID: rpID,
+			SignCount: cred.Authenticator.SignCount, RPID: rpID, KeyClaimed: true,
 		}); err != nil {
 			return internal("COMMAND-u2f08", err)
 		}

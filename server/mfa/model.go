@@ -149,11 +149,15 @@ func decode(e eventstore.Event, v any) error {
 
 type instanceState struct {
 	aggregate
-	Name         string              `json:"name"`
-	DefaultOrgID string              `json:"defaultOrgId,omitempty"`
-	AdminUserID  string              `json:"adminUserId,omitempty"`
-	Policy       LoginPolicy         `json:"policy"`
-	Members      map[string][]string `json:"members,omitempty"`
+	Name         string      `json:"name"`
+	DefaultOrgID string      `json:"defaultOrgId,omitempty"`
+	AdminUserID  string      `json:"adminUserId,omitempty"`
+	Policy       LoginPolicy `json:"policy"`
+	// PolicyChanged and PolicySeq are the default policy's last change (the
+	// instance's other events, such as members, leave them).
+	PolicyChanged time.Time           `json:"policyChanged,omitzero"`
+	PolicySeq     uint64              `json:"policySequence,omitempty"`
+	Members       map[string][]string `json:"members,omitempty"`
 }
 
 func (s *instanceState) docKind() string { return aggregateTypeInstance }
@@ -175,18 +179,21 @@ func (s *instanceState) apply(e eventstore.Event) error {
 			return err
 		}
 		s.Policy = p.Policy
+		s.PolicyChanged, s.PolicySeq = e.CreatedAt, e.Sequence
 	case EventInstanceSecondFactorAdded:
 		var p secondFactorPayload
 		if err := decode(e, &p); err != nil {
 			return err
 		}
 		s.Policy.SecondFactors = append(s.Policy.SecondFactors, p.Type)
+		s.PolicyChanged, s.PolicySeq = e.CreatedAt, e.Sequence
 	case EventInstanceSecondFactorRemov:
 		var p secondFactorPayload
 		if err := decode(e, &p); err != nil {
 			return err
 		}
 		s.Policy.SecondFactors = without(s.Policy.SecondFactors, p.Type)
+		s.PolicyChanged, s.PolicySeq = e.CreatedAt, e.Sequence
 	case EventInstanceMemberAdded:
 		var p memberAddedPayload
 		if err := decode(e, &p); err != nil {

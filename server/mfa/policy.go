@@ -14,7 +14,11 @@ type PolicyView struct {
 }
 
 func (in *instanceState) policyView() PolicyView {
-	return PolicyView{Policy: in.Policy, IsDefault: true, Details: in.details()}
+	d := in.details()
+	if in.PolicySeq > 0 { // a document written before the policy's own details were kept has none
+		d.Sequence, d.EventDate = in.PolicySeq, in.PolicyChanged
+	}
+	return PolicyView{Policy: in.Policy, IsDefault: true, Details: d}
 }
 
 // GetLoginPolicy returns the organization's custom policy, or the instance

@@ -11,7 +11,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 
 	"github.com/factorgate/factorgate/server/api"
 	"github.com/factorgate/factorgate/server/mfa"
@@ -58,9 +61,15 @@ func isStreaming(path string) bool {
 // IP, RateLimitGrantsPerIP): 429 with Retry-After in the endpoint's body.
 // The core limits them per client id or username as well.
 func (s *Server) guard(next http.Handler) http.Handler {
-	perIP := mfa.NewLimiter(s.cfg.RateLimitGrantsPerIP, s.cfg.RateLimitGrantsPerIPBurst, nil)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isStreaming(r.URL.Path) {
+			// A gRPC-Web request is one message even on a streaming path,
+			// read before the stream starts (text mode reads it whole):
+			// it is held to the body limit; serveGRPCWeb bounds its read
+			// in time.
+			if isGRPCWeb(r) && r.Body != nil && r.Body != http.NoBody {
+				r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -69,7 +78,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			if err != nil {
 				host = r.RemoteAddr
 			}
-			if ok, after := perIP.Allow(host); !ok {
+			if ok, after := s.perIP.Allow(host); !ok {
 				api.SetRetryAfter(w, after)
 				s.refuse(w, r, http.StatusTooManyRequests, codes.ResourceExhausted, "too many token requests from this address; try again later")
 				return
@@ -85,16 +94,15 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			s.refuse(w, r, http.StatusBadRequest, codes.InvalidArgument, "the path or query is not valid UTF-8")
 			return
 		}
-		ct := strings.ToLower(r.Header.Get("Content-Type"))
-		nativeGRPC := strings.HasPrefix(ct, "application/grpc") && !strings.HasPrefix(ct, "application/grpc-web")
+		nativeGRPC := isNativeGRPC(r) // as the root routes it: anything else is read by a gateway or transcoder
 		switch {
-		case strings.HasPrefix(ct, "application/grpc"):
+		case nativeGRPC || isGRPCWeb(r):
 			// gRPC and gRPC-Web carry their deadline in grpc-timeout: the
 			// gRPC server then ends the call with DeadlineExceeded (a
 			// deadline on the HTTP request instead would make it drop the
 			// response).
 			capGRPCTimeout(r.Header, s.cfg.RequestTimeout)
-		case r.Method == http.MethodPost && rpcService(r.URL.Path) != "":
+		case r.Method == http.MethodPost && s.services[rpcService(r.URL.Path)]:
 			capConnectTimeout(r.Header, s.cfg.RequestTimeout) // Connect
 		default:
 			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
@@ -112,6 +120,43 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isNativeGRPC reports whether r is a gRPC call the one port serves with
+// grpc-go (HTTP/2 and application/grpc…): the root and the guard decide
+// alike, so a request that only claims the content type is held to the
+// limits of what does read it.
+func isNativeGRPC(r *http.Request) bool {
+	ct := strings.ToLower(r.Header.Get("Content-Type"))
+	return r.ProtoMajor == 2 && strings.HasPrefix(ct, "application/grpc") && !strings.HasPrefix(ct, "application/grpc-web")
+}
+
+// isGRPCWeb reports whether r is a gRPC-Web call (binary or text mode).
+func isGRPCWeb(r *http.Request) bool {
+	return strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "application/grpc-web")
+}
+
+// nativeLimits is the native listener's first unary step: the limits the
+// guard puts on the one port's requests, for calls that do not pass it.
+// The call's context ends after RequestTimeout (DeadlineExceeded), and
+// DruID's mfa/create, which proves a person's password, is limited per
+// remote address with the one port's limiter.
+func (s *Server) nativeLimits(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if info.FullMethod == druidCreateRPC {
+		host := ""
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			host = p.Addr.String()
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+		}
+		if ok, after := s.perIP.Allow(host); !ok {
+			return nil, status.Error(codes.ResourceExhausted, "too many token requests from this address; try again in "+after.Round(time.Second).String())
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	return handler(ctx, req)
 }
 
 // capGRPCTimeout sets the grpc-timeout header to d unless the client asked
@@ -213,6 +258,12 @@ const (
 // and otherwise in the gRPC-gateway status body (ZITADEL's).
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, code codes.Code, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
+	if isNativeGRPC(r) {
+		// A gRPC client reads only a gRPC status (trailers-only); an
+		// HTTP 429 would be Unavailable to it, which it retries.
+		grpcWebStatus(w, "application/grpc", code, msg)
+		return
+	}
 	if r.Method == http.MethodPost && s.services[rpcService(r.URL.Path)] {
 		// An RPC path: a gRPC-Web call gets a gRPC status, a Connect call
 		// Connect's error body (native gRPC is never refused here).

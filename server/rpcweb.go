@@ -9,8 +9,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/vanguard"
@@ -108,7 +110,10 @@ func markConnectUnary(r *http.Request) {
 // base64-encoded both ways), which grpc-web's JavaScript client uses by
 // default and improbable-eng's wrapper (which serves ZITADEL's v1 services
 // over gRPC-Web) accepts; vanguard speaks the binary mode only.
-func serveGRPCWeb(w http.ResponseWriter, r *http.Request, next http.Handler) {
+//
+// The text-mode request is read within readTimeout (on the streaming paths
+// the guard sets no read deadline, as their responses outlive it).
+func serveGRPCWeb(w http.ResponseWriter, r *http.Request, next http.Handler, readTimeout time.Duration) {
 	const text = "application/grpc-web-text"
 	ct := strings.ToLower(r.Header.Get("Content-Type"))
 	if !strings.HasPrefix(ct, text) {
@@ -119,14 +124,25 @@ func serveGRPCWeb(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	// message, limited by the guard (MaxBodyBytes), so it is read whole and
 	// a body that is not base64 is answered here, as InvalidArgument, not
 	// as the read error the transport would make of it.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(readTimeout))
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
+		// The rest of the body is not waited for: the connection closes
+		// after the answer.
+		w.Header().Set("Connection", "close")
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		switch {
+		case errors.As(err, &tooLarge):
 			grpcWebStatus(w, ct, codes.ResourceExhausted, "request body too large (limit "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes)")
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			grpcWebStatus(w, ct, codes.DeadlineExceeded, "the request body did not arrive in time")
+		default: // the client went away, or sent less than it declared
+			grpcWebStatus(w, ct, codes.Canceled, "the request body ended early")
 		}
-		return // otherwise the client is gone
+		return
 	}
+	_ = rc.SetReadDeadline(time.Time{}) // read whole: a stream's answer may outlive the deadline
 	frames, ok := decodeBase64Pieces(raw)
 	if !ok {
 		grpcWebStatus(w, ct, codes.InvalidArgument, "the request is not base64 (gRPC-Web text mode)")

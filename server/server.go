@@ -51,6 +51,7 @@ type Server struct {
 	core     *mfa.Service
 	grpc     *grpc.Server
 	native   *grpc.Server // the same services on the native gRPC listener
+	perIP    *mfa.Limiter // token requests per remote address, on every port
 	health   *health.Server
 	http     *http.Server
 	listener net.Listener
@@ -202,6 +203,7 @@ func (s *Server) buildTransports(ctx context.Context) error {
 		metrics.MustRegister(s.notify.collectors()...)
 	}
 	chain := &api.Chain{Logger: s.log, Metrics: metrics, Auth: s.core, Detail: zitadel.Detail, Rules: rules, OrgHeader: zitadel.OrgHeader}
+	s.perIP = mfa.NewLimiter(s.cfg.RateLimitGrantsPerIP, s.cfg.RateLimitGrantsPerIPBurst, nil)
 	s.streams, s.endStreams = context.WithCancel(context.Background())
 	// The one port's grpc.Server (gRPC through ServeHTTP, gRPC-Web and
 	// Connect through vanguard) and the native listener's run the same
@@ -217,8 +219,8 @@ func (s *Server) buildTransports(ctx context.Context) error {
 	if s.cfg.GRPCAddr != "" {
 		// The native listener's unary chain starts with a step that drops
 		// the transport label a client may have sent (on the one port, the
-		// HTTP root drops it).
-		s.native = grpcServer(dropTransportLabel)
+		// HTTP root drops it), then the limits the one port's guard applies.
+		s.native = grpcServer(dropTransportLabel, s.nativeLimits)
 		servers = append(servers, s.native)
 	}
 	for _, g := range servers {
@@ -306,11 +308,11 @@ func (s *Server) buildTransports(ctx context.Context) error {
 		ct := strings.ToLower(r.Header.Get("Content-Type"))
 		svc := rpcService(r.URL.Path)
 		switch {
-		case strings.HasPrefix(ct, "application/grpc") && !strings.HasPrefix(ct, "application/grpc-web") && r.ProtoMajor == 2:
+		case isNativeGRPC(r):
 			s.grpc.ServeHTTP(w, r)
 		case strings.HasPrefix(ct, "application/grpc-web") && transcoders[svc] != nil:
 			r.Header.Set(api.HeaderTransport, "grpc-web")
-			serveGRPCWeb(w, r, transcoders[svc])
+			serveGRPCWeb(w, r, transcoders[svc], s.cfg.ReadTimeout)
 		case r.Method == http.MethodPost && connectTranscoders[svc] != nil:
 			markConnectUnary(r)
 			r.Header.Set(api.HeaderTransport, "connect")
@@ -551,7 +553,16 @@ func (s *Server) Close() error {
 			cancel()
 		}
 		if s.native != nil {
-			s.native.GracefulStop()
+			// A stream that does not watch its context (reflection) would
+			// hold GracefulStop for ever: after the timeout, stop hard.
+			stopped := make(chan struct{})
+			go func() { s.native.GracefulStop(); close(stopped) }()
+			select {
+			case <-stopped:
+			case <-time.After(s.cfg.ShutdownTimeout):
+				s.native.Stop()
+				<-stopped
+			}
 		}
 		if s.grpc != nil {
 			s.grpc.GracefulStop()

@@ -106,6 +106,7 @@ func serve(args []string) error {
 	}
 	select {
 	case <-ctx.Done():
+		stop() // a second signal ends the process at once, as without the handler
 	case err := <-waitErr(srv):
 		_ = srv.Close()
 		return err

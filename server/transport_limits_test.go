@@ -1,0 +1,185 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	druidv1 "github.com/factorgate/factorgate/gen/factorgate/druid/v1"
+	userv2 "github.com/factorgate/factorgate/gen/zitadel/user/v2"
+	"github.com/factorgate/factorgate/server"
+)
+
+// A REST request is a REST request whatever Content-Type it claims: one
+// that says application/grpc over HTTP/1.1 goes to the gateways, which
+// read it as JSON, so it gets the body limit too (413), not a way around it.
+func TestRESTWithAGRPCContentTypeIsHeldToTheBodyLimit(t *testing.T) {
+	e := mustRunServer(t, smallLimits)
+	user := e.newHuman(e.org)
+	huge := `{"pad":"` + strings.Repeat("x", 64<<10) + `"}`
+	for _, c := range []struct{ path, ct string }{
+		{"/v2/users/" + user + "/totp", "application/json"},
+		{"/v2/users/" + user + "/totp", "application/grpc"},
+		{"/v2/users/" + user + "/totp", "application/grpc+proto"},
+		{"/api/2/mfa/users/" + user + "/registrations", "application/grpc"},
+	} {
+		res, raw := e.send(t, http.MethodPost, c.path, http.Header{"Content-Type": {c.ct}, "Authorization": {"Bearer " + e.admin}}, []byte(huge))
+		if res.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("POST %s, Content-Type %s, %d-byte body: HTTP %d %.120s; want 413", c.path, c.ct, len(huge), res.StatusCode, raw)
+		}
+	}
+	if fs := e.factors(user); len(fs) != 0 {
+		t.Fatalf("a refused request wrote %+v", fs)
+	}
+}
+
+// endless is a request body of n bytes of 'A' (base64 of zeros), counting
+// what the server read.
+type endless struct {
+	left int64
+	read *atomic.Int64
+}
+
+func (c *endless) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, io.EOF
+	}
+	n := min(int64(len(p)), c.left)
+	for i := range p[:n] {
+		p[i] = 'A'
+	}
+	c.left -= n
+	c.read.Add(n)
+	return int(n), nil
+}
+
+// A gRPC-Web text request is read whole before its call starts, also on
+// the streaming paths (health Watch, reflection): there too it is held to
+// the body limit and to the read timeout, and a body that stops coming
+// gets a gRPC status, not an empty 200.
+func TestGRPCWebTextOnStreamingPathsIsHeldToTheLimits(t *testing.T) {
+	e := mustRunServer(t, smallLimits)
+	const size = 16 << 20
+	for _, path := range []string{"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"} {
+		var read atomic.Int64
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.base+path, &endless{left: size, read: &read})
+		req.ContentLength = -1
+		req.Header.Set("Content-Type", "application/grpc-web-text")
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+		cancel()
+		if read.Load() == size {
+			t.Errorf("%s: the server read the whole %d-byte body (limit %d)", path, size, 4<<10)
+		}
+		if err == nil && res.Header.Get("Grpc-Status") != "8" {
+			t.Errorf("%s: grpc-status %q, want 8 (ResourceExhausted)", path, res.Header.Get("Grpc-Status"))
+		}
+	}
+
+	slow := mustRunServer(t, func(c *server.Config) { c.ReadTimeout = 200 * time.Millisecond })
+	for _, path := range []string{"/grpc.health.v1.Health/Watch", "/zitadel.management.v1.ManagementService/GetLoginPolicy"} {
+		conn, err := net.Dial("tcp", slow.srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(conn, "POST "+path+" HTTP/1.1\r\nHost: x\r\nContent-Type: application/grpc-web-text\r\n"+
+			"Authorization: Bearer "+slow.admin+"\r\nContent-Length: 1000\r\n\r\nAAAA")
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn.Close()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("%s: 10 s after a body that stopped coming (ReadTimeout 200ms) the server still waits", path)
+		}
+		if err == nil && res.Header.Get("Grpc-Status") == "" {
+			t.Errorf("%s: HTTP %d without a grpc-status for a body that stopped coming", path, res.StatusCode)
+		}
+	}
+}
+
+// Close ends within ShutdownTimeout even while a native gRPC stream that
+// does not watch its context (reflection) stays open.
+func TestCloseIsBoundedWithAnOpenNativeStream(t *testing.T) {
+	e := mustRunServer(t, func(c *server.Config) { c.ShutdownTimeout = 500 * time.Millisecond })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := reflectionpb.NewServerReflectionClient(e.native).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Close() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatalf("Close still blocked 10 s after it began (ShutdownTimeout 500ms) by an open native stream")
+	}
+}
+
+// DruID's mfa/create proves a person's password: the per-address limit
+// holds on every port and transport, and a refused native gRPC call gets
+// ResourceExhausted as a gRPC status (which clients do not retry on), not
+// an HTTP 429 that grpc-go reads as Unavailable.
+func TestPerAddressLimitOnEveryGRPCPort(t *testing.T) {
+	const burst = 2
+	e := mustRunServer(t, func(c *server.Config) {
+		c.RateLimitGrants = -1
+		c.RateLimitGrantsPerIP, c.RateLimitGrantsPerIPBurst = 0.001, burst
+	})
+	for _, port := range []struct {
+		name string
+		c    druidv1.MFAServiceClient
+	}{{"one port", druidv1.NewMFAServiceClient(e.conn)}, {"native listener", druidv1.NewMFAServiceClient(e.native)}} {
+		var got []codes.Code
+		for range burst + 2 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := port.c.CreateMFAChannel(ctx, &druidv1.CreateMFAChannelRequest{})
+			cancel()
+			got = append(got, status.Code(err))
+		}
+		if got[len(got)-1] != codes.ResourceExhausted {
+			t.Errorf("%s: %d calls from one address (burst %d): codes %v, want ResourceExhausted past the burst", port.name, len(got), burst, got)
+		}
+	}
+}
+
+// The request timeout holds on the native listener and on DruID's token
+// endpoint as everywhere else.
+func TestRequestTimeoutOnTheNativeListenerAndDruidsTokenEndpoint(t *testing.T) {
+	e := mustRunServer(t, func(c *server.Config) { c.RequestTimeout = time.Nanosecond })
+	user := e.newHuman(e.org)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+e.admin)
+	_, err := userv2.NewUserServiceClient(e.native).ListAuthenticationMethodTypes(ctx, &userv2.ListAuthenticationMethodTypesRequest{UserId: user})
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("native listener with RequestTimeout 1ns: %v, want DeadlineExceeded", err)
+	}
+	_, username := e.druidPerson(e.org)
+	code, body := e.druidTokenCall(url.Values{"grant_type": {"password"}, "username": {username}, "password": {druidPassword}})
+	if code == http.StatusOK {
+		t.Errorf("/oauth2/token under a 1ns request timeout: 200, issued %v; want the request ended at the timeout", body["access_token"] != nil)
+	}
+}

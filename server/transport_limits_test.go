@@ -183,3 +183,16 @@ func TestRequestTimeoutOnTheNativeListenerAndDruidsTokenEndpoint(t *testing.T) {
 		t.Errorf("/oauth2/token under a 1ns request timeout: 200, issued %v; want the request ended at the timeout", body["access_token"] != nil)
 	}
 }
+
+// Every REST answer, an error too, carries the request id as X-Request-Id
+// (the header CORS exposes to browsers), as the other transports do.
+func TestRESTAnswersCarryXRequestID(t *testing.T) {
+	e := mustRunServer(t, withCORS("https://app.example.com"))
+	user := e.newHuman(e.org)
+	for _, path := range []string{"/v2/users/" + user + "/authentication_methods", "/api/2/mfa/users/" + user + "/devices", "/api/1/users/" + user + "/otp_devices"} {
+		res, _ := e.send(t, http.MethodGet, path, http.Header{"Authorization": {"Bearer " + e.admin}, "X-Request-Id": {"req-123"}, "Origin": {"https://app.example.com"}}, nil)
+		if got := res.Header.Get("X-Request-Id"); got != "req-123" {
+			t.Errorf("GET %s: HTTP %d, X-Request-Id %q, want req-123 (headers %v)", path, res.StatusCode, got, res.Header)
+		}
+	}
+}

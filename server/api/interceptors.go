@@ -233,3 +233,13 @@ func newRequestID() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// RequestIDHeader is a gateway's outgoing header matcher step: the request
+// id the chain sets goes back as X-Request-Id (the header CORS exposes),
+// not as Grpc-Metadata-X-Request-Id; ok is false for any other key.
+func RequestIDHeader(key string) (string, bool) {
+	if key == HeaderRequestID {
+		return "X-Request-Id", true
+	}
+	return "", false
+}

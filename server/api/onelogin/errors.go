@@ -86,7 +86,12 @@ type v2Error struct {
 // Anything else is a 500 with a generic message (the cause is logged by
 // the interceptor chain, never shown).
 func errorHandler(version int) runtime.ErrorHandlerFunc {
-	return func(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	return func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+		if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
+			if id := md.HeaderMD.Get(api.HeaderRequestID); len(id) > 0 {
+				w.Header().Set("X-Request-Id", id[0]) // as a success answer carries it
+			}
+		}
 		st := status.Convert(err)
 		api.RetryAfterFrom(w, st)
 		if st.Code() == codes.NotFound && strings.HasSuffix(st.Message(), "("+mfa.ErrNoMembership.ID+")") {

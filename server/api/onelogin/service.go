@@ -112,8 +112,9 @@ func newGatewayMux(version int) *runtime.ServeMux {
 		runtime.WithRoutingErrorHandler(routingErrorHandler(version)),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		// The gateway would forward gRPC metadata as Grpc-Metadata-*
-		// headers; OneLogin sends none of those.
-		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		// headers; OneLogin sends none of those. The request id goes back
+		// as X-Request-Id.
+		runtime.WithOutgoingHeaderMatcher(api.RequestIDHeader),
 		runtime.WithMetadata(func(context.Context, *http.Request) metadata.MD {
 			return metadata.Pairs(api.HeaderTransport, "rest")
 		}),

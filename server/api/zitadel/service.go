@@ -207,6 +207,15 @@ func newGatewayMux(successCodes map[protoreflect.FullName]int) *runtime.ServeMux
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
 		}),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
+		// Metadata goes back as Grpc-Metadata-* headers (the gateway's
+		// default), but the request id as X-Request-Id, as on every other
+		// transport.
+		runtime.WithOutgoingHeaderMatcher(func(key string) (string, bool) {
+			if h, ok := api.RequestIDHeader(key); ok {
+				return h, true
+			}
+			return runtime.MetadataHeaderPrefix + key, true
+		}),
 		runtime.WithMetadata(func(context.Context, *http.Request) metadata.MD {
 			return metadata.Pairs(api.HeaderTransport, "rest")
 		}),

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -116,14 +117,16 @@ func markConnectUnary(r *http.Request) {
 func serveGRPCWeb(w http.ResponseWriter, r *http.Request, next http.Handler, readTimeout time.Duration) {
 	const text = "application/grpc-web-text"
 	ct := strings.ToLower(r.Header.Get("Content-Type"))
-	if !strings.HasPrefix(ct, text) {
-		next.ServeHTTP(w, r)
+	isText := strings.HasPrefix(ct, text)
+	if !isText && isStreaming(r.URL.Path) {
+		next.ServeHTTP(w, r) // binary: the transcoder reads the one message
 		return
 	}
 	// A gRPC-Web call is unary or server-streaming: its request is one
 	// message, limited by the guard (MaxBodyBytes), so it is read whole and
-	// a body that is not base64 is answered here, as InvalidArgument, not
-	// as the read error the transport would make of it.
+	// a body that is not base64, or whose frames are cut short, is
+	// answered here as InvalidArgument, not as the read error the
+	// transport would make of it (Internal).
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(readTimeout))
 	raw, err := io.ReadAll(r.Body)
@@ -143,18 +146,46 @@ func serveGRPCWeb(w http.ResponseWriter, r *http.Request, next http.Handler, rea
 		return
 	}
 	_ = rc.SetReadDeadline(time.Time{}) // read whole: a stream's answer may outlive the deadline
-	frames, ok := decodeBase64Pieces(raw)
-	if !ok {
-		grpcWebStatus(w, ct, codes.InvalidArgument, "the request is not base64 (gRPC-Web text mode)")
+	frames := raw
+	if isText {
+		var ok bool
+		if frames, ok = decodeBase64Pieces(raw); !ok {
+			grpcWebStatus(w, ct, codes.InvalidArgument, "the request is not base64 (gRPC-Web text mode)")
+			return
+		}
+	}
+	if err := checkFrames(frames); err != nil {
+		grpcWebStatus(w, ct, codes.InvalidArgument, "protocol error: "+err.Error())
 		return
 	}
-	r.Header.Set("Content-Type", "application/grpc-web"+ct[len(text):])
 	r.Header.Set("Content-Length", strconv.Itoa(len(frames)))
 	r.ContentLength = int64(len(frames))
 	r.Body = io.NopCloser(bytes.NewReader(frames))
+	if !isText {
+		next.ServeHTTP(w, r)
+		return
+	}
+	r.Header.Set("Content-Type", "application/grpc-web"+ct[len(text):])
 	tw := &textResponse{ResponseWriter: w}
 	defer tw.end()
 	next.ServeHTTP(tw, r)
+}
+
+// checkFrames reports a gRPC-Web request body whose length-prefixed frames
+// are cut short: a prefix of fewer than 5 bytes, or a frame that promises
+// more bytes than follow.
+func checkFrames(b []byte) error {
+	for len(b) > 0 {
+		if len(b) < 5 {
+			return fmt.Errorf("incomplete frame prefix: %d of 5 bytes", len(b))
+		}
+		n := uint64(binary.BigEndian.Uint32(b[1:5]))
+		if rest := uint64(len(b) - 5); rest < n {
+			return fmt.Errorf("promised %d bytes in a frame, got %d", n, rest)
+		}
+		b = b[5+n:]
+	}
+	return nil
 }
 
 // textResponse base64-encodes a gRPC-Web answer. Each flush ends the

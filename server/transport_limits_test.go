@@ -196,3 +196,24 @@ func TestRESTAnswersCarryXRequestID(t *testing.T) {
 		}
 	}
 }
+
+// A gRPC-Web request whose frames are cut short is InvalidArgument (a
+// protocol error of the client's, as connect-go answers it), in both
+// modes, not Internal.
+func TestGRPCWebTruncatedFrameIsInvalidArgument(t *testing.T) {
+	e := mustRunServer(t)
+	rpc := "/zitadel.user.v2.UserService/ListAuthenticationMethodTypes"
+	for _, c := range []struct {
+		name, ct string
+		body []byte
+	}{
+		{"prefix cut short", "application/grpc-web+proto", []byte{0, 0, 0}},
+		{"length beyond the body", "application/grpc-web+proto", []byte{0, 0, 0, 0, 10, 0x0a, 0x01}},
+		{"text mode, length beyond the body", "application/grpc-web-text", []byte("AAAAAAoKAQ==")},
+	} {
+		res, _ := e.send(t, http.MethodPost, rpc, http.Header{"Content-Type": {c.ct}, "Authorization": {"Bearer " + e.admin}}, c.body)
+		if got := res.Header.Get("Grpc-Status"); got != "3" {
+			t.Errorf("%s: grpc-status %q (%q), want 3 (InvalidArgument)", c.name, got, res.Header.Get("Grpc-Message"))
+		}
+	}
+}

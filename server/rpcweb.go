@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -104,6 +105,28 @@ func markConnectUnary(r *http.Request) {
 		!strings.HasPrefix(ct, "application/connect+") && len(r.Header.Values("Connect-Protocol-Version")) == 0 {
 		r.Header.Set("Connect-Protocol-Version", "1")
 	}
+}
+
+// normalizeConnectType readies a POST to an RPC path that is neither gRPC
+// nor gRPC-Web for the Connect transcoder: media types are
+// case-insensitive (connect-go takes Application/JSON), so the type is
+// written in lower case; a body that is not application/… gets 415 with
+// Accept-Post, as connect-go answers it, instead of the transcoder's
+// "no such route". It reports whether the call goes on.
+func normalizeConnectType(w http.ResponseWriter, r *http.Request) bool {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !strings.HasPrefix(mt, "application/") {
+		w.Header().Set("Accept-Post", "application/json, application/proto")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnsupportedMediaType)
+		_, _ = w.Write([]byte(`{"code":"invalid_argument","message":"unsupported content type: want application/json or application/proto"}`))
+		return false
+	}
+	if cs, ok := params["charset"]; ok {
+		params["charset"] = strings.ToLower(cs)
+	}
+	r.Header.Set("Content-Type", mime.FormatMediaType(mt, params))
+	return true
 }
 
 // serveGRPCWeb serves a gRPC-Web call through next (vanguard), and

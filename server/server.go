@@ -314,6 +314,9 @@ func (s *Server) buildTransports(ctx context.Context) error {
 			r.Header.Set(api.HeaderTransport, "grpc-web")
 			serveGRPCWeb(w, r, transcoders[svc], s.cfg.ReadTimeout)
 		case r.Method == http.MethodPost && connectTranscoders[svc] != nil:
+			if !normalizeConnectType(w, r) {
+				return
+			}
 			markConnectUnary(r)
 			r.Header.Set(api.HeaderTransport, "connect")
 			connectTranscoders[svc].ServeHTTP(w, r)

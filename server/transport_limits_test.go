@@ -205,7 +205,7 @@ func TestGRPCWebTruncatedFrameIsInvalidArgument(t *testing.T) {
 	rpc := "/zitadel.user.v2.UserService/ListAuthenticationMethodTypes"
 	for _, c := range []struct {
 		name, ct string
-		body []byte
+		body     []byte
 	}{
 		{"prefix cut short", "application/grpc-web+proto", []byte{0, 0, 0}},
 		{"length beyond the body", "application/grpc-web+proto", []byte{0, 0, 0, 0, 10, 0x0a, 0x01}},
@@ -214,6 +214,35 @@ func TestGRPCWebTruncatedFrameIsInvalidArgument(t *testing.T) {
 		res, _ := e.send(t, http.MethodPost, rpc, http.Header{"Content-Type": {c.ct}, "Authorization": {"Bearer " + e.admin}}, c.body)
 		if got := res.Header.Get("Grpc-Status"); got != "3" {
 			t.Errorf("%s: grpc-status %q (%q), want 3 (InvalidArgument)", c.name, got, res.Header.Get("Grpc-Message"))
+		}
+	}
+}
+
+// Connect's media types are case-insensitive, and a body of another type
+// gets 415 with Accept-Post (connect-go's answers), not a plain-text 404.
+func TestConnectContentTypes(t *testing.T) {
+	e := mustRunServer(t)
+	user := e.newHuman(e.org)
+	rpc := "/zitadel.user.v2.UserService/ListAuthenticationMethodTypes"
+	body := []byte(`{"userId":"` + user + `"}`)
+	for _, c := range []struct {
+		ctype      string
+		wantStatus int
+	}{
+		{"application/json", 200}, {"application/json; charset=utf-8", 200},
+		{"Application/JSON", 200}, {"APPLICATION/JSON; charset=UTF-8", 200},
+		{"text/plain", 415}, {"", 415},
+	} {
+		hdr := http.Header{"Authorization": {"Bearer " + e.admin}}
+		if c.ctype != "" {
+			hdr.Set("Content-Type", c.ctype)
+		}
+		res, raw := e.send(t, http.MethodPost, rpc, hdr, body)
+		if res.StatusCode != c.wantStatus {
+			t.Errorf("Content-Type %q: HTTP %d %q, want %d", c.ctype, res.StatusCode, strings.TrimSpace(string(raw)), c.wantStatus)
+		}
+		if c.wantStatus == 415 && res.Header.Get("Accept-Post") == "" {
+			t.Errorf("Content-Type %q: 415 without Accept-Post", c.ctype)
 		}
 	}
 }

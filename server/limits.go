@@ -63,11 +63,11 @@ func isStreaming(path string) bool {
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isStreaming(r.URL.Path) {
-			// A gRPC-Web request is one message even on a streaming path,
-			// read before the stream starts (text mode reads it whole):
-			// it is held to the body limit; serveGRPCWeb bounds its read
-			// in time.
-			if isGRPCWeb(r) && r.Body != nil && r.Body != http.NoBody {
+			// A gRPC-Web or Connect request is one message even on a
+			// streaming path, read before the stream starts: it is held to
+			// the body limit (serveGRPCWeb bounds a gRPC-Web read in time).
+			// Native gRPC is limited per message by grpc-go.
+			if !isNativeGRPC(r) && r.Body != nil && r.Body != http.NoBody {
 				r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 			}
 			next.ServeHTTP(w, r)

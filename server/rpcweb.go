@@ -141,10 +141,6 @@ func serveGRPCWeb(w http.ResponseWriter, r *http.Request, next http.Handler, rea
 	const text = "application/grpc-web-text"
 	ct := strings.ToLower(r.Header.Get("Content-Type"))
 	isText := strings.HasPrefix(ct, text)
-	if !isText && isStreaming(r.URL.Path) {
-		next.ServeHTTP(w, r) // binary: the transcoder reads the one message
-		return
-	}
 	// A gRPC-Web call is unary or server-streaming: its request is one
 	// message, limited by the guard (MaxBodyBytes), so it is read whole and
 	// a body that is not base64, or whose frames are cut short, is

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ import (
 	druidv1 "github.com/factorgate/factorgate/gen/factorgate/druid/v1"
 	userv2 "github.com/factorgate/factorgate/gen/zitadel/user/v2"
 	"github.com/factorgate/factorgate/server"
+	"github.com/factorgate/factorgate/server/mfa"
 )
 
 // A REST request is a REST request whatever Content-Type it claims: one
@@ -243,6 +245,93 @@ func TestConnectContentTypes(t *testing.T) {
 		}
 		if c.wantStatus == 415 && res.Header.Get("Accept-Post") == "" {
 			t.Errorf("Content-Type %q: 415 without Accept-Post", c.ctype)
+		}
+	}
+}
+
+// DruID's answers carry the request id as X-Request-Id too, a success and
+// an error (417) alike.
+func TestDruidAnswersCarryXRequestID(t *testing.T) {
+	e := mustRunServer(t)
+	user, username := e.druidPerson(e.org)
+	e.addOTP(user, mfa.FactorOTPSMS)
+	tok := e.druidLogin(username)
+	for _, want := range []int{http.StatusOK, http.StatusExpectationFailed} { // the channel removed, then no such channel
+		code, h, _ := e.druidDelete(druidHeaders(tok, map[string]string{"X-Request-Id": "req-456"}), druidBody(user, "sms", nil))
+		if code != want || h.Get("X-Request-Id") != "req-456" {
+			t.Errorf("DruID mfa/delete: HTTP %d (want %d), X-Request-Id %q, want req-456", code, want, h.Get("X-Request-Id"))
+		}
+	}
+}
+
+// prefixed is a request body of a 5-byte frame prefix promising n bytes,
+// then n spaces, counting what the server read.
+type prefixed struct {
+	head []byte
+	left int64
+	read *atomic.Int64
+}
+
+func (c *prefixed) Read(p []byte) (int, error) {
+	if len(c.head) > 0 {
+		n := copy(p, c.head)
+		c.head = c.head[n:]
+		c.read.Add(int64(n))
+		return n, nil
+	}
+	if c.left <= 0 {
+		return 0, io.EOF
+	}
+	n := min(int64(len(p)), c.left)
+	for i := range p[:n] {
+		p[i] = ' '
+	}
+	c.left -= n
+	c.read.Add(n)
+	return int(n), nil
+}
+
+// On the streaming paths a Connect or binary gRPC-Web request is one
+// message too: held to the body limit, and a binary gRPC-Web body that
+// stops coming meets the read timeout.
+func TestStreamingPathsHoldConnectAndBinaryGRPCWebToTheLimits(t *testing.T) {
+	e := mustRunServer(t, smallLimits)
+	const size = 16 << 20
+	for _, ct := range []string{"application/connect+json", "application/grpc-web+proto"} {
+		var read atomic.Int64
+		head := make([]byte, 5)
+		binary.BigEndian.PutUint32(head[1:], size)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.base+"/grpc.health.v1.Health/Watch", &prefixed{head: head, left: size, read: &read})
+		req.ContentLength = -1
+		req.Header.Set("Content-Type", ct)
+		req.Header.Set("Connect-Protocol-Version", "1")
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+		cancel()
+		if read.Load() >= size {
+			t.Errorf("%s on Health/Watch: the server read the whole %d-byte body (limit %d)", ct, read.Load(), 4<<10)
+		}
+	}
+
+	slow := mustRunServer(t, func(c *server.Config) { c.ReadTimeout = 200 * time.Millisecond })
+	for _, ct := range []string{"application/grpc-web", "application/grpc-web+proto"} {
+		conn, err := net.Dial("tcp", slow.srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(conn, "POST /grpc.health.v1.Health/Watch HTTP/1.1\r\nHost: x\r\nContent-Type: "+ct+"\r\n"+
+			"Content-Length: 1000\r\n\r\n\x00\x00\x00")
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn.Close()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s: 5 s after a body that stopped coming (ReadTimeout 200ms) the server still waits", ct)
+		} else if err == nil && res.Header.Get("Grpc-Status") == "" {
+			t.Errorf("%s: HTTP %d without a grpc-status", ct, res.StatusCode)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -242,4 +243,13 @@ func RequestIDHeader(key string) (string, bool) {
 		return "X-Request-Id", true
 	}
 	return "", false
+}
+
+// SetRequestIDHeader sets X-Request-Id from a call's header metadata: for a
+// gateway's error handler, which writes the answer without the outgoing
+// header matcher.
+func SetRequestIDHeader(w http.ResponseWriter, md metadata.MD) {
+	if id := md.Get(HeaderRequestID); len(id) > 0 {
+		w.Header().Set("X-Request-Id", id[0])
+	}
 }

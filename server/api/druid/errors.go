@@ -47,7 +47,10 @@ func statusFor(code codes.Code, id string) int {
 // Unauthenticated, a body the gateway cannot decode, the handler's and the
 // core's errors) as DruID's envelope, in the caller's language where the
 // message has a translation.
-func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+func errorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
+		api.SetRequestIDHeader(w, md.HeaderMD) // as a success answer carries it
+	}
 	st := status.Convert(err)
 	api.RetryAfterFrom(w, st)
 	id, extra := errorID(st), ""

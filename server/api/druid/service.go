@@ -73,6 +73,7 @@ func (s *Service) Routes(ctx context.Context, conn grpc.ClientConnInterface) ([]
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
 		}),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
+		runtime.WithOutgoingHeaderMatcher(api.RequestIDHeader), // DruID's answers carry no gRPC metadata
 		runtime.WithMetadata(func(context.Context, *http.Request) metadata.MD {
 			return metadata.Pairs(api.HeaderTransport, "rest")
 		}),

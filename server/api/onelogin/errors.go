@@ -88,9 +88,7 @@ type v2Error struct {
 func errorHandler(version int) runtime.ErrorHandlerFunc {
 	return func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
 		if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
-			if id := md.HeaderMD.Get(api.HeaderRequestID); len(id) > 0 {
-				w.Header().Set("X-Request-Id", id[0]) // as a success answer carries it
-			}
+			api.SetRequestIDHeader(w, md.HeaderMD) // as a success answer carries it
 		}
 		st := status.Convert(err)
 		api.RetryAfterFrom(w, st)

@@ -48,20 +48,28 @@ func TestRESTWithAGRPCContentTypeIsHeldToTheBodyLimit(t *testing.T) {
 	}
 }
 
-// endless is a request body of n bytes of 'A' (base64 of zeros), counting
-// what the server read.
-type endless struct {
+// countingBody is a request body of head, then left bytes of fill,
+// counting what the server read.
+type countingBody struct {
+	head []byte
+	fill byte
 	left int64
 	read *atomic.Int64
 }
 
-func (c *endless) Read(p []byte) (int, error) {
+func (c *countingBody) Read(p []byte) (int, error) {
+	if len(c.head) > 0 {
+		n := copy(p, c.head)
+		c.head = c.head[n:]
+		c.read.Add(int64(n))
+		return n, nil
+	}
 	if c.left <= 0 {
 		return 0, io.EOF
 	}
 	n := min(int64(len(p)), c.left)
 	for i := range p[:n] {
-		p[i] = 'A'
+		p[i] = c.fill
 	}
 	c.left -= n
 	c.read.Add(n)
@@ -78,7 +86,7 @@ func TestGRPCWebTextOnStreamingPathsIsHeldToTheLimits(t *testing.T) {
 	for _, path := range []string{"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"} {
 		var read atomic.Int64
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.base+path, &endless{left: size, read: &read})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.base+path, &countingBody{fill: 'A', left: size, read: &read})
 		req.ContentLength = -1
 		req.Header.Set("Content-Type", "application/grpc-web-text")
 		res, err := http.DefaultClient.Do(req)
@@ -264,33 +272,6 @@ func TestDruidAnswersCarryXRequestID(t *testing.T) {
 	}
 }
 
-// prefixed is a request body of a 5-byte frame prefix promising n bytes,
-// then n spaces, counting what the server read.
-type prefixed struct {
-	head []byte
-	left int64
-	read *atomic.Int64
-}
-
-func (c *prefixed) Read(p []byte) (int, error) {
-	if len(c.head) > 0 {
-		n := copy(p, c.head)
-		c.head = c.head[n:]
-		c.read.Add(int64(n))
-		return n, nil
-	}
-	if c.left <= 0 {
-		return 0, io.EOF
-	}
-	n := min(int64(len(p)), c.left)
-	for i := range p[:n] {
-		p[i] = ' '
-	}
-	c.left -= n
-	c.read.Add(n)
-	return int(n), nil
-}
-
 // On the streaming paths a Connect or binary gRPC-Web request is one
 // message too: held to the body limit, and a binary gRPC-Web body that
 // stops coming meets the read timeout.
@@ -302,7 +283,7 @@ func TestStreamingPathsHoldConnectAndBinaryGRPCWebToTheLimits(t *testing.T) {
 		head := make([]byte, 5)
 		binary.BigEndian.PutUint32(head[1:], size)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.base+"/grpc.health.v1.Health/Watch", &prefixed{head: head, left: size, read: &read})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.base+"/grpc.health.v1.Health/Watch", &countingBody{head: head, fill: ' ', left: size, read: &read})
 		req.ContentLength = -1
 		req.Header.Set("Content-Type", ct)
 		req.Header.Set("Connect-Protocol-Version", "1")

@@ -164,7 +164,7 @@ func (s *Service) loadRefresh(ctx context.Context, hash string) (*refreshDoc, er
 		return nil, nil
 	}
 	if err != nil {
-		return nil, internal("QUERY-rft01", err)
+		return nil, storeErr("QUERY-rft01", err)
 	}
 	var rd refreshDoc
 	if err := json.Unmarshal(d.Data, &rd); err != nil {

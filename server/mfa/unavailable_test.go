@@ -83,6 +83,8 @@ func TestStoreUnavailable(t *testing.T) {
 	wantUnavailable("AddOrganization", err)
 	_, err = svc.RevokeToken(ctx, boot.AdminToken)
 	wantUnavailable("RevokeToken", err)
+	_, err = svc.RefreshGrant(ctx, "fgr_not-a-stored-refresh-token", nil)
+	wantUnavailable("RefreshGrant", err)
 	_, err = svc.Bootstrap(ctx, mfa.BootstrapOptions{})
 	wantUnavailable("Bootstrap", err)
 

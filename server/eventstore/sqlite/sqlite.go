@@ -590,7 +590,7 @@ func (s *Store) ClaimOwner(ctx context.Context, key string) (string, error) {
 		return "", fmt.Errorf("sqlite: claim %q: %w", key, eventstore.ErrNotFound)
 	}
 	if err != nil {
-		return "", fmt.Errorf("sqlite: claim %q: %w", key, err)
+		return "", fmt.Errorf("sqlite: claim %q: %w", key, unavailable(err))
 	}
 	return owner, nil
 }

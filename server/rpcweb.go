@@ -129,6 +129,35 @@ func normalizeConnectType(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// readConnectStreamRequest reads the one request message of a Connect call
+// on a streaming path whole within readTimeout (the guard sets no read
+// deadline there, as the answer outlives it) and hands it on as the body.
+// A body that does not arrive in time, or ends early, is answered here;
+// it reports whether the call goes on.
+func readConnectStreamRequest(w http.ResponseWriter, r *http.Request, readTimeout time.Duration) bool {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(readTimeout))
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		w.Header().Set("Connection", "close") // the rest of the body is not waited for
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			connectStatus(w, codes.ResourceExhausted, "request body too large (limit "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes)")
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			connectStatus(w, codes.DeadlineExceeded, "the request body did not arrive in time")
+		default:
+			connectStatus(w, codes.Canceled, "the request body ended early")
+		}
+		return false
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	r.ContentLength = int64(len(raw))
+	r.Header.Set("Content-Length", strconv.Itoa(len(raw)))
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	return true
+}
+
 // serveGRPCWeb serves a gRPC-Web call through next (vanguard), and
 // gRPC-Web's text mode too (application/grpc-web-text: the same frames,
 // base64-encoded both ways), which grpc-web's JavaScript client uses by

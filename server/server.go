@@ -314,7 +314,7 @@ func (s *Server) buildTransports(ctx context.Context) error {
 			r.Header.Set(api.HeaderTransport, "grpc-web")
 			serveGRPCWeb(w, r, transcoders[svc], s.cfg.ReadTimeout)
 		case r.Method == http.MethodPost && connectTranscoders[svc] != nil:
-			if !normalizeConnectType(w, r) {
+			if !normalizeConnectType(w, r) || isStreaming(r.URL.Path) && !readConnectStreamRequest(w, r, s.cfg.ReadTimeout) {
 				return
 			}
 			markConnectUnary(r)

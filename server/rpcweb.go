@@ -129,32 +129,49 @@ func normalizeConnectType(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// readWhole reads r's body within readTimeout and clears the deadline
+// after (a stream's answer may outlive it). On a failure it returns the
+// status to answer, in the caller's protocol, and marks the connection to
+// close, so the rest of the body is not waited for.
+func readWhole(w http.ResponseWriter, r *http.Request, readTimeout time.Duration) (raw []byte, code codes.Code, msg string, ok bool) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(readTimeout))
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			return nil, codes.ResourceExhausted, "request body too large (limit " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes)", false
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, codes.DeadlineExceeded, "the request body did not arrive in time", false
+		default: // the client went away, or sent less than it declared
+			return nil, codes.Canceled, "the request body ended early", false
+		}
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	return raw, codes.OK, "", true
+}
+
+// setBody hands b on as r's body.
+func setBody(r *http.Request, b []byte) {
+	r.ContentLength = int64(len(b))
+	r.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	r.Body = io.NopCloser(bytes.NewReader(b))
+}
+
 // readConnectStreamRequest reads the one request message of a Connect call
 // on a streaming path whole within readTimeout (the guard sets no read
 // deadline there, as the answer outlives it) and hands it on as the body.
 // A body that does not arrive in time, or ends early, is answered here;
 // it reports whether the call goes on.
 func readConnectStreamRequest(w http.ResponseWriter, r *http.Request, readTimeout time.Duration) bool {
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(readTimeout))
-	raw, err := io.ReadAll(r.Body)
-	if err != nil {
-		w.Header().Set("Connection", "close") // the rest of the body is not waited for
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooLarge):
-			connectStatus(w, codes.ResourceExhausted, "request body too large (limit "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes)")
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			connectStatus(w, codes.DeadlineExceeded, "the request body did not arrive in time")
-		default:
-			connectStatus(w, codes.Canceled, "the request body ended early")
-		}
+	raw, code, msg, ok := readWhole(w, r, readTimeout)
+	if !ok {
+		connectStatus(w, code, msg)
 		return false
 	}
-	_ = rc.SetReadDeadline(time.Time{})
-	r.ContentLength = int64(len(raw))
-	r.Header.Set("Content-Length", strconv.Itoa(len(raw)))
-	r.Body = io.NopCloser(bytes.NewReader(raw))
+	setBody(r, raw)
 	return true
 }
 
@@ -175,28 +192,13 @@ func serveGRPCWeb(w http.ResponseWriter, r *http.Request, next http.Handler, rea
 	// a body that is not base64, or whose frames are cut short, is
 	// answered here as InvalidArgument, not as the read error the
 	// transport would make of it (Internal).
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(readTimeout))
-	raw, err := io.ReadAll(r.Body)
-	if err != nil {
-		// The rest of the body is not waited for: the connection closes
-		// after the answer.
-		w.Header().Set("Connection", "close")
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooLarge):
-			grpcWebStatus(w, ct, codes.ResourceExhausted, "request body too large (limit "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes)")
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			grpcWebStatus(w, ct, codes.DeadlineExceeded, "the request body did not arrive in time")
-		default: // the client went away, or sent less than it declared
-			grpcWebStatus(w, ct, codes.Canceled, "the request body ended early")
-		}
+	raw, code, msg, ok := readWhole(w, r, readTimeout)
+	if !ok {
+		grpcWebStatus(w, ct, code, msg)
 		return
 	}
-	_ = rc.SetReadDeadline(time.Time{}) // read whole: a stream's answer may outlive the deadline
 	frames := raw
 	if isText {
-		var ok bool
 		if frames, ok = decodeBase64Pieces(raw); !ok {
 			grpcWebStatus(w, ct, codes.InvalidArgument, "the request is not base64 (gRPC-Web text mode)")
 			return
@@ -206,9 +208,7 @@ func serveGRPCWeb(w http.ResponseWriter, r *http.Request, next http.Handler, rea
 		grpcWebStatus(w, ct, codes.InvalidArgument, "protocol error: "+err.Error())
 		return
 	}
-	r.Header.Set("Content-Length", strconv.Itoa(len(frames)))
-	r.ContentLength = int64(len(frames))
-	r.Body = io.NopCloser(bytes.NewReader(frames))
+	setBody(r, frames)
 	if !isText {
 		next.ServeHTTP(w, r)
 		return

@@ -132,17 +132,7 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	// make test builds the binary once and names it in FACTORGATE_BIN.
-	bin := os.Getenv("FACTORGATE_BIN")
-	if bin == "" {
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			t.Skip("no go tool on PATH")
-		}
-		bin = filepath.Join(t.TempDir(), "factorgate")
-		if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	}
+	bin := testBinary(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--sqlite-synchronous", "NORMAL")
 	cmd.Env = append(os.Environ(), "FACTORGATE_LOG_FORMAT=text")
@@ -329,4 +319,21 @@ func TestHealthcheck(t *testing.T) {
 	if err := healthcheck([]string{"--addr", "no-port"}, env()); err == nil {
 		t.Error("healthcheck --addr no-port: want an error")
 	}
+}
+
+// testBinary is $FACTORGATE_BIN, or the binary built from this package.
+func testBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("FACTORGATE_BIN"); bin != "" {
+		return bin
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool on PATH")
+	}
+	bin := filepath.Join(t.TempDir(), "factorgate")
+	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }

@@ -24,14 +24,7 @@ func TestSecondSignalEndsTheProcessDuringShutdown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := os.Getenv("FACTORGATE_BIN")
-	if bin == "" {
-		bin = filepath.Join(t.TempDir(), "factorgate")
-		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	}
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--shutdown-timeout", "60s",
+	cmd := exec.Command(testBinary(t), "serve", "--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--shutdown-timeout", "60s",
 		"--data-dir", filepath.Join(t.TempDir(), "data"), "--sqlite-synchronous", "NORMAL")
 	cmd.Env = append(os.Environ(), "FACTORGATE_LOG_FORMAT=text")
 	stderr, err := cmd.StderrPipe()

@@ -192,20 +192,26 @@ func (s *Service) PendingNotifications(ctx context.Context, after string, limit 
 	if limit > 0 && len(docs) == limit {
 		next = docs[len(docs)-1].ID
 	}
-	ns, err = decodeNotifications(docs)
-	return ns, next, err
+	if ns, err = decodeNotifications(docs, ""); err != nil {
+		return nil, "", err
+	}
+	sortNotifications(ns)
+	return ns, next, nil
 }
 
-func decodeNotifications(docs []eventstore.Doc) ([]Notification, error) {
+// decodeNotifications decodes notification documents, only orgID's when
+// it is set.
+func decodeNotifications(docs []eventstore.Doc, orgID string) ([]Notification, error) {
 	out := make([]Notification, 0, len(docs))
 	for _, d := range docs {
 		var m notificationState
 		if err := json.Unmarshal(d.Data, &m); err != nil {
 			return nil, internal("QUERY-ntf02", err)
 		}
-		out = append(out, m.N)
+		if orgID == "" || m.N.OrgID == orgID {
+			out = append(out, m.N)
+		}
 	}
-	sortNotifications(out)
 	return out, nil
 }
 
@@ -249,19 +255,16 @@ func (s *Service) ListNotifications(ctx context.Context, orgID, state string, li
 		if err != nil {
 			return nil, storeErr("QUERY-ntf03", err)
 		}
-		for _, d := range docs {
-			var m notificationState
-			if err := json.Unmarshal(d.Data, &m); err != nil {
-				return nil, internal("QUERY-ntf04", err)
-			}
-			if orgID == "" || m.N.OrgID == orgID {
-				out = append(out, m.N)
-			}
-			if limit > 0 && len(out) == limit {
-				break
-			}
+		mine, err := decodeNotifications(docs, orgID)
+		if err != nil {
+			return nil, err
 		}
-		if len(docs) < page || limit > 0 && len(out) == limit {
+		out = append(out, mine...)
+		if limit > 0 && len(out) >= limit {
+			out = out[:limit]
+			break
+		}
+		if len(docs) < page {
 			break
 		}
 		after = docs[len(docs)-1].ID
